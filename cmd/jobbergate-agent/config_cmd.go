@@ -1,0 +1,46 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+
+	"github.com/omnivector-solutions/jobbergate-agent-go/config"
+)
+
+// configCmd prints every setting with its effective value (secrets masked). Invalid settings are
+// printed to stderr, one line per problem, and the exit code is 1.
+func configCmd(_ context.Context, env *cliEnv, args []string) int {
+	fs := flag.NewFlagSet("config", flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	s, err := env.load()
+	var problems config.Problems
+	if err != nil && !errors.As(err, &problems) {
+		fmt.Fprintln(env.stderr, err)
+		return exitConfig
+	}
+	entries := config.Describe(s)
+	if *asJSON {
+		enc := json.NewEncoder(env.stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(map[string]any{"settings": entries, "problems": problems})
+	} else {
+		for _, e := range entries {
+			fmt.Fprintf(env.stdout, "%s=%s\n", e.Name, e.Value)
+		}
+	}
+	if len(problems) > 0 {
+		fmt.Fprintf(env.stderr, "%d invalid setting(s):\n", len(problems))
+		for _, p := range problems {
+			fmt.Fprintln(env.stderr, p)
+		}
+		return exitConfig
+	}
+	return 0
+}
