@@ -1,0 +1,42 @@
+# jobbergate-agent: build, test and demo. `make help` lists the targets.
+SHELL := /bin/bash
+GO    ?= go
+BIN   := bin
+TOOLS := $(CURDIR)/.tools/bin
+PKG   := github.com/omnivector-solutions/jobbergate-agent-go
+VERSION ?= $(shell git describe --tags --always 2>/dev/null | sed 's/^v//' | grep -E '^[0-9]+\.[0-9]+\.[0-9]+$$' || echo 5.12.0)
+LDFLAGS := -X $(PKG)/internal/buildinfo.Version=$(VERSION)
+TEST_TIMEOUT ?= 14m
+
+export PATH := $(TOOLS):/usr/local/go/bin:$(PATH)
+
+.PHONY: help build test test-unit services demo bench lint fuzz clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+
+build: ## build bin/jobbergate-agent and bin/jobbergate-devapi
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
+
+services: ## install and start what the integration tests need (Slurm, munge, slapd, nats CLI); idempotent, needs root
+	bash deploy/test-services.sh
+
+test: services ## every test, unit and integration (brings up the services first)
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+test-unit: ## tests without starting services (integration tests skip unless CI=true)
+	$(GO) test -count=1 ./...
+
+demo: build ## single-node Slurm + embedded NATS + development API with example submissions
+	bash deploy/demo.sh
+
+bench: services ## benchmarks; each prints its figures
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./...
+
+lint: ## go vet and staticcheck
+	$(GO) vet ./...
+	@test -x $(TOOLS)/staticcheck || GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+	$(TOOLS)/staticcheck ./...
+
+clean: ## remove build output
+	rm -rf $(BIN)
