@@ -1,0 +1,100 @@
+package slurm
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+)
+
+// Options configure a Client. Zero values take the defaults shown.
+type Options struct {
+	SbatchPath   string // default /usr/bin/sbatch
+	SqueuePath   string // default /usr/bin/squeue
+	ScontrolPath string // default /usr/bin/scontrol
+	ScancelPath  string // default /usr/bin/scancel
+
+	// GetExtraGroups gives commands run as a user the user's supplementary groups; otherwise
+	// they get exactly the primary group.
+	GetExtraGroups bool
+	// AllowRoot permits running commands as uid 0. Off by default: a submission mapped to root
+	// is refused with ErrRootUser.
+	AllowRoot bool
+	// UserEnv is added to PATH=/usr/bin:/bin in the environment of commands run as a user (for
+	// example "SLURM_CONF=/etc/slurm-alt/slurm.conf"). Empty by default.
+	UserEnv []string
+	// AgentEnv is the environment of commands run as the agent, before Slurm's input variables
+	// are removed. Nil means os.Environ().
+	AgentEnv []string
+
+	Logger *slog.Logger // default: discards
+}
+
+// Client runs Slurm commands. It holds no mutable state and is safe for concurrent use.
+type Client struct {
+	opts   Options
+	logger *slog.Logger
+}
+
+// New checks the options (program paths must be absolute) and returns a Client. The programs
+// are not required to exist yet: a missing program fails the call that needs it.
+func New(opts Options) (*Client, error) {
+	def := func(p *string, v string) {
+		if *p == "" {
+			*p = v
+		}
+	}
+	def(&opts.SbatchPath, "/usr/bin/sbatch")
+	def(&opts.SqueuePath, "/usr/bin/squeue")
+	def(&opts.ScontrolPath, "/usr/bin/scontrol")
+	def(&opts.ScancelPath, "/usr/bin/scancel")
+	for name, p := range map[string]string{
+		"sbatch": opts.SbatchPath, "squeue": opts.SqueuePath,
+		"scontrol": opts.ScontrolPath, "scancel": opts.ScancelPath,
+	} {
+		if !filepath.IsAbs(p) {
+			return nil, fmt.Errorf("%s path must be absolute: %q", name, p)
+		}
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &Client{opts: opts, logger: logger}, nil
+}
+
+// LookupUser resolves a local user with the client's group and root options.
+func (c *Client) LookupUser(name string) (User, error) {
+	return LookupUser(name, UserOptions{GetExtraGroups: c.opts.GetExtraGroups, AllowRoot: c.opts.AllowRoot})
+}
+
+// RunAsUser runs program (a bare name is looked up in /usr/bin:/bin) as u with an empty
+// environment plus PATH and the configured UserEnv, no shell, entering dir (if not empty) after
+// the identity switch. It returns the standard output. A uid 0 user is refused unless AllowRoot.
+func (c *Client) RunAsUser(ctx context.Context, u User, dir string, stdin io.Reader, program string, args ...string) (string, error) {
+	return c.runAsUser(ctx, u, dir, stdin, nil, program, args...)
+}
+
+func (c *Client) runAsUser(ctx context.Context, u User, dir string, stdin io.Reader, stdout io.Writer, program string, args ...string) (string, error) {
+	if u.UID == 0 && !c.opts.AllowRoot {
+		return "", fmt.Errorf("run %s as %q: %w", program, u.Name, ErrRootUser)
+	}
+	path, err := resolveUserProgram(program)
+	if err != nil {
+		return "", err
+	}
+	env := append([]string{UserPath}, c.opts.UserEnv...)
+	return run(ctx, runSpec{user: &u, env: env, dir: dir, stdin: stdin, stdout: stdout, path: path, args: args})
+}
+
+// runAsAgent runs program with the agent's identity and its environment minus Slurm's input
+// variables.
+func (c *Client) runAsAgent(ctx context.Context, program string, args ...string) (string, error) {
+	env := c.opts.AgentEnv
+	if env == nil {
+		env = os.Environ()
+	}
+	return run(ctx, runSpec{env: agentEnv(env), path: program, args: args})
+}

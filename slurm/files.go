@@ -1,0 +1,76 @@
+package slurm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+)
+
+// ErrInvalidFileName is returned for a file name that has no usable base name.
+var ErrInvalidFileName = errors.New("invalid file name")
+
+// ErrRelativeDir is returned when an execution directory is not an absolute path.
+var ErrRelativeDir = errors.New("Execution directory must be an absolute path")
+
+// ErrDirNotUsable is returned when an execution directory does not exist or the user cannot
+// write to it.
+var ErrDirNotUsable = errors.New("Execution directory does not exist or is not writable by the user")
+
+// SafeFileName reduces name to its final path component, so that "../../etc/x" becomes "x".
+// Empty names, ".", "..", "/" and names containing NUL are rejected with ErrInvalidFileName.
+func SafeFileName(name string) (string, error) {
+	if strings.ContainsRune(name, 0) {
+		return "", fmt.Errorf("%w: contains NUL", ErrInvalidFileName)
+	}
+	trimmed := strings.TrimRight(name, "/")
+	if trimmed == "" {
+		return "", fmt.Errorf("%w: %q", ErrInvalidFileName, name)
+	}
+	base := filepath.Base(trimmed)
+	if base == "." || base == ".." || base == "/" || base == "" {
+		return "", fmt.Errorf("%w: %q", ErrInvalidFileName, name)
+	}
+	return base, nil
+}
+
+// CheckExecutionDir verifies, as the user, that dir is absolute, exists and is writable by the
+// user (test -d, test -w run with the user's identity, so ACLs, root-squashed NFS and group
+// permissions are judged the way the job will meet them). Errors wrap ErrRelativeDir or
+// ErrDirNotUsable and name the directory and user.
+func (c *Client) CheckExecutionDir(ctx context.Context, u User, dir string) error {
+	if !filepath.IsAbs(dir) {
+		return fmt.Errorf("%w: %q", ErrRelativeDir, dir)
+	}
+	for _, flag := range []string{"-d", "-w"} {
+		if _, err := c.RunAsUser(ctx, u, "", nil, "test", flag, dir); err != nil {
+			var ce *CommandError
+			if errors.As(err, &ce) {
+				return fmt.Errorf("%w: %s (user %s)", ErrDirNotUsable, dir, u.Name)
+			}
+			return fmt.Errorf("check execution directory %s as %s: %w", dir, u.Name, err)
+		}
+	}
+	return nil
+}
+
+// WriteFile writes content to dir/SafeFileName(name) as the user (tee run with the user's
+// identity, content on stdin), creating or truncating the file, which the user then owns. It
+// returns the path written. dir must be absolute.
+func (c *Client) WriteFile(ctx context.Context, u User, dir, name string, content []byte) (string, error) {
+	base, err := SafeFileName(name)
+	if err != nil {
+		return "", err
+	}
+	if !filepath.IsAbs(dir) {
+		return "", fmt.Errorf("write %s: %w: %q", base, ErrRelativeDir, dir)
+	}
+	path := filepath.Join(dir, base)
+	if _, err := c.runAsUser(ctx, u, "", bytes.NewReader(content), io.Discard, "tee", "--", path); err != nil {
+		return "", fmt.Errorf("write %s as %s: %w", path, u.Name, err)
+	}
+	return path, nil
+}

@@ -1,0 +1,213 @@
+package slurm
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// StateUnknown is the state the agent reports for a job Slurm does not know (any more).
+const StateUnknown = "UNKNOWN"
+
+// ErrNoJobsKey is returned when squeue/scontrol JSON has no "jobs" list.
+var ErrNoJobsKey = errors.New("Failed to parse job info")
+
+// JobData is what the agent reports about one Slurm job. JobInfo is that job's JSON object as
+// Slurm printed it (compacted), "{}" for an unknown job.
+type JobData struct {
+	JobID                   int64  `json:"job_id"`
+	JobState                string `json:"job_state"`
+	StateReason             string `json:"state_reason"`
+	JobInfo                 string `json:"job_info"`
+	UserName                string `json:"user_name,omitempty"`
+	CurrentWorkingDirectory string `json:"current_working_directory,omitempty"`
+	// Comment is the job's --comment (the submission marker for jobs this agent submitted).
+	Comment string `json:"-"`
+}
+
+// UnknownJob is the data reported for an id slurmctld does not hold: state UNKNOWN, job_info
+// "{}" and the reference's reason text.
+func UnknownJob(id int64) JobData {
+	return JobData{
+		JobID:       id,
+		JobState:    StateUnknown,
+		StateReason: fmt.Sprintf("Slurm did not find a job matching id %d", id),
+		JobInfo:     "{}",
+	}
+}
+
+type jobFields struct {
+	JobID       flexInt         `json:"job_id"`
+	JobState    json.RawMessage `json:"job_state"`
+	StateReason string          `json:"state_reason"`
+	UserName    string          `json:"user_name"`
+	Cwd         string          `json:"current_working_directory"`
+	Comment     string          `json:"comment"`
+}
+
+// ParseJobObject reads one job object of squeue --json / scontrol show job --json, any Slurm
+// version from 22.05 to 24.11.
+func ParseJobObject(raw []byte) (JobData, error) {
+	var f jobFields
+	if err := json.Unmarshal(raw, &f); err != nil {
+		return JobData{}, fmt.Errorf("Failed parse info from slurm -- %w", err)
+	}
+	if !f.JobID.Set {
+		return JobData{}, fmt.Errorf("Failed parse info from slurm -- job without job_id")
+	}
+	state, err := parseJobState(f.JobState)
+	if err != nil {
+		return JobData{}, fmt.Errorf("Failed parse info from slurm -- job %d: %w", f.JobID.Value, err)
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, raw); err != nil {
+		return JobData{}, fmt.Errorf("Failed parse info from slurm -- %w", err)
+	}
+	return JobData{
+		JobID:                   f.JobID.Value,
+		JobState:                state,
+		StateReason:             f.StateReason,
+		JobInfo:                 compact.String(),
+		UserName:                f.UserName,
+		CurrentWorkingDirectory: f.Cwd,
+		Comment:                 f.Comment,
+	}, nil
+}
+
+// ParseJobsJSON reads the "jobs" list of squeue --json (or scontrol show job --json) and returns
+// the jobs keep accepts (every job when keep is nil), in Slurm's order. Only kept jobs are fully
+// decoded, so a batch read of a large queue costs one pass over it.
+func ParseJobsJSON(data []byte, keep func(id int64) bool) ([]JobData, error) {
+	var top struct {
+		Jobs *[]json.RawMessage `json:"jobs"`
+	}
+	if err := json.Unmarshal(data, &top); err != nil {
+		return nil, fmt.Errorf("parse slurm JSON: %w", err)
+	}
+	if top.Jobs == nil {
+		return nil, fmt.Errorf("%w from %.200q", ErrNoJobsKey, data)
+	}
+	var out []JobData
+	for _, raw := range *top.Jobs {
+		if keep != nil {
+			var idOnly struct {
+				JobID flexInt `json:"job_id"`
+			}
+			if err := json.Unmarshal(raw, &idOnly); err != nil {
+				return nil, fmt.Errorf("Failed parse info from slurm -- %w", err)
+			}
+			if !keep(idOnly.JobID.Value) {
+				continue
+			}
+		}
+		j, err := ParseJobObject(raw)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	return out, nil
+}
+
+// JobStates reads the state of every id with one squeue --json call run as the agent. Ids
+// slurmctld does not hold (never existed, or finished longer than MinJobAge ago) come back as
+// UnknownJob. When squeue has no JSON output (no openapi plugin), it falls back to one
+// scontrol show job per id. The map holds exactly the requested ids.
+func (c *Client) JobStates(ctx context.Context, ids []int64) (map[int64]JobData, error) {
+	res := make(map[int64]JobData, len(ids))
+	if len(ids) == 0 {
+		return res, nil
+	}
+	want := make(map[int64]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	out, err := c.runAsAgent(ctx, c.opts.SqueuePath, "--json")
+	if err != nil {
+		var ce *CommandError
+		if errors.As(err, &ce) && strings.Contains(strings.ToLower(ce.Stderr), "json") {
+			c.logger.WarnContext(ctx, "squeue --json unavailable, reading jobs one by one", "error", err)
+			return c.jobStatesOneByOne(ctx, ids)
+		}
+		return nil, fmt.Errorf("squeue --json: %w", err)
+	}
+	jobs, err := ParseJobsJSON([]byte(out), func(id int64) bool { return want[id] })
+	if err != nil {
+		return nil, err
+	}
+	for _, j := range jobs {
+		res[j.JobID] = j
+	}
+	for _, id := range ids {
+		if _, ok := res[id]; !ok {
+			res[id] = UnknownJob(id)
+		}
+	}
+	return res, nil
+}
+
+func (c *Client) jobStatesOneByOne(ctx context.Context, ids []int64) (map[int64]JobData, error) {
+	res := make(map[int64]JobData, len(ids))
+	for _, id := range ids {
+		j, err := c.JobState(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		res[id] = j
+	}
+	return res, nil
+}
+
+// JobState reads one job with scontrol show job <id> -o (every Slurm version has it; --json
+// only exists from 23.02). An id slurmctld does not hold comes back as UnknownJob. JobInfo is
+// a JSON object of scontrol's Key=Value pairs in scontrol's order.
+func (c *Client) JobState(ctx context.Context, id int64) (JobData, error) {
+	out, err := c.runAsAgent(ctx, c.opts.ScontrolPath, "show", "job", strconv.FormatInt(id, 10), "-o")
+	if err != nil {
+		var ce *CommandError
+		if errors.As(err, &ce) && strings.Contains(ce.Stderr+ce.Stdout, "Invalid job id") {
+			return UnknownJob(id), nil
+		}
+		return JobData{}, fmt.Errorf("scontrol show job %d: %w", id, err)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		j, err := ParseScontrolLine(line)
+		if err != nil {
+			return JobData{}, err
+		}
+		if j.JobID == id {
+			return j, nil
+		}
+	}
+	return UnknownJob(id), nil
+}
+
+// FindJobsBySubmission returns the jobs slurmctld holds whose comment is the submission's
+// marker (see SubmitRequest.SubmissionID), with one squeue --json call. Used to reconcile a
+// submission claimed before a crash: an empty result means no job of it is known to slurmctld
+// (jobs finished more than MinJobAge ago are no longer listed).
+func (c *Client) FindJobsBySubmission(ctx context.Context, submissionID int64) ([]JobData, error) {
+	out, err := c.runAsAgent(ctx, c.opts.SqueuePath, "--json")
+	if err != nil {
+		return nil, fmt.Errorf("squeue --json: %w", err)
+	}
+	all, err := ParseJobsJSON([]byte(out), nil)
+	if err != nil {
+		return nil, err
+	}
+	marker := SubmissionMarker(submissionID)
+	var found []JobData
+	for _, j := range all {
+		if j.Comment == marker {
+			found = append(found, j)
+		}
+	}
+	return found, nil
+}

@@ -1,0 +1,101 @@
+package slurm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// ErrUnparsableJobID is returned when sbatch --parsable printed something that is not a job id.
+var ErrUnparsableJobID = errors.New("Failed to parse slurm job id")
+
+// MarkerPrefix starts the --comment every submitted job carries, followed by the submission id.
+const MarkerPrefix = "jobbergate-submission:"
+
+// SubmissionMarker is the --comment value that marks the job of a submission.
+func SubmissionMarker(submissionID int64) string {
+	return MarkerPrefix + strconv.FormatInt(submissionID, 10)
+}
+
+// SubmitRequest is one sbatch call.
+type SubmitRequest struct {
+	User User
+	// Dir is the execution directory: sbatch's working directory (entered as the user), hence
+	// the job's default working directory. Must be absolute.
+	Dir string
+	// ScriptPath, when set, is the job script file already written (as the user) and handed
+	// to sbatch as an argument.
+	ScriptPath string
+	// Script is passed on sbatch's standard input when ScriptPath is empty, so the script
+	// always exists when sbatch runs (fix of the reference's deleted temp file).
+	Script []byte
+	// SubmissionID marks the job with --comment=jobbergate-submission:<id> so that
+	// FindJobsBySubmission can find it again after a crash. Zero adds no marker.
+	SubmissionID int64
+	// ExtraArgs go before the script (for example "--hold" or "--partition=debug").
+	ExtraArgs []string
+}
+
+// SubmitResult is what sbatch --parsable printed.
+type SubmitResult struct {
+	JobID   int64
+	Cluster string // empty unless the cluster is federated or named
+}
+
+var parsableRe = regexp.MustCompile(`^\s*(\d+)(?:[;,](.*))?\s*$`)
+
+// ParseSbatchOutput parses sbatch --parsable output: "id", "id;cluster" (what Slurm prints) or
+// "id,cluster" (what the reference accepted), with an optional trailing newline.
+func ParseSbatchOutput(out string) (SubmitResult, error) {
+	m := parsableRe.FindStringSubmatch(strings.TrimRight(out, "\r\n"))
+	if m == nil || strings.Contains(strings.TrimRight(out, "\r\n"), "\n") {
+		return SubmitResult{}, fmt.Errorf("%w from %q", ErrUnparsableJobID, out)
+	}
+	id, err := strconv.ParseInt(m[1], 10, 64)
+	if err != nil || id <= 0 {
+		return SubmitResult{}, fmt.Errorf("%w from %q", ErrUnparsableJobID, out)
+	}
+	return SubmitResult{JobID: id, Cluster: strings.TrimSpace(m[2])}, nil
+}
+
+// Submit runs sbatch --parsable as req.User in req.Dir. On a non-zero exit the error wraps a
+// *CommandError whose message keeps sbatch's stderr verbatim. Submit does not retry: a caller
+// that does not know whether an earlier call succeeded should look for the marker first
+// (FindJobsBySubmission).
+func (c *Client) Submit(ctx context.Context, req SubmitRequest) (SubmitResult, error) {
+	if req.ScriptPath == "" && len(req.Script) == 0 {
+		return SubmitResult{}, errors.New("submit: no job script")
+	}
+	args := []string{"--parsable"}
+	if req.SubmissionID != 0 {
+		args = append(args, "--comment="+SubmissionMarker(req.SubmissionID))
+	}
+	args = append(args, req.ExtraArgs...)
+	var stdin *bytes.Reader
+	if req.ScriptPath != "" {
+		args = append(args, req.ScriptPath)
+	} else {
+		stdin = bytes.NewReader(req.Script)
+	}
+	var out string
+	var err error
+	if stdin != nil {
+		out, err = c.RunAsUser(ctx, req.User, req.Dir, stdin, c.opts.SbatchPath, args...)
+	} else {
+		out, err = c.RunAsUser(ctx, req.User, req.Dir, nil, c.opts.SbatchPath, args...)
+	}
+	if err != nil {
+		return SubmitResult{}, fmt.Errorf("sbatch as %s: %w", req.User.Name, err)
+	}
+	res, err := ParseSbatchOutput(out)
+	if err != nil {
+		return SubmitResult{}, err
+	}
+	c.logger.InfoContext(ctx, "submitted slurm job", "job_id", res.JobID, "user", req.User.Name,
+		"submission_id", req.SubmissionID, "dir", req.Dir)
+	return res, nil
+}
