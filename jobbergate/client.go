@@ -1,0 +1,245 @@
+package jobbergate
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// DefaultPageSize is the page size used when Options.PageSize is zero (ITEMS_PER_PAGE's default).
+const DefaultPageSize = 100
+
+// maxResponseBytes bounds how much of a response body the client reads.
+const maxResponseBytes = 64 << 20
+
+// TokenProvider supplies bearer tokens; *TokenSource implements it. Invalidate is called when
+// the API answers 401 with the last token, before the single retry.
+type TokenProvider interface {
+	Token(ctx context.Context) (string, error)
+	Invalidate()
+}
+
+// Options configures a Client.
+type Options struct {
+	// BaseURL is BASE_API_URL, e.g. "https://apis.vantagehpc.io"; a path prefix is kept.
+	BaseURL string
+	// HTTPClient sends the requests; nil means a new client with Timeout. The Client uses a
+	// copy that follows no redirects (a redirect answer is an error).
+	HTTPClient *http.Client
+	// Timeout bounds each attempt when HTTPClient is nil (REQUESTS_TIMEOUT); 0 means none.
+	Timeout time.Duration
+	// Tokens supplies the bearer token sent on every request; nil sends no Authorization header.
+	Tokens TokenProvider
+	// Logger receives debug records per request and warnings for failed requests; nil discards.
+	Logger *slog.Logger
+	// ReportError, when set, is called once per call that failed at the transport level
+	// (no HTTP answer), e.g. to capture it in Sentry. It must be safe for concurrent use.
+	ReportError func(error)
+	// Retry bounds the retries of GET and PUT calls.
+	Retry RetryPolicy
+	// PageSize is ITEMS_PER_PAGE (1..100); 0 means DefaultPageSize.
+	PageSize int
+	// MaxPages limits how many pages PendingSubmissions and ActiveSubmissions read
+	// (the reference's MAX_PAGES_PER_CYCLE); 0 means every page.
+	MaxPages int
+}
+
+// Client calls the agent-facing Jobbergate API. It is safe for concurrent use.
+//
+// Every request carries the bearer token. A 401 answer invalidates the token and the request
+// is sent once more with a new one. GET and PUT requests are retried with exponential backoff
+// and jitter after transport errors and 5xx/408/429 answers, up to Retry.MaxAttempts and never
+// past the context's end; POST requests are not retried. Every error is an *APIError.
+type Client struct {
+	base        *url.URL
+	http        *http.Client
+	tokens      TokenProvider
+	log         *slog.Logger
+	reportError func(error)
+	retry       RetryPolicy
+	pageSize    int
+	maxPages    int
+}
+
+// New returns a Client. It fails only on an invalid BaseURL or PageSize.
+func New(opts Options) (*Client, error) {
+	base, err := url.Parse(strings.TrimRight(opts.BaseURL, "/"))
+	if err != nil {
+		return nil, fmt.Errorf("jobbergate: invalid BaseURL: %w", err)
+	}
+	if base.Scheme != "http" && base.Scheme != "https" || base.Host == "" {
+		return nil, fmt.Errorf("jobbergate: invalid BaseURL %q: want http(s)://host[/prefix]", opts.BaseURL)
+	}
+	if opts.PageSize < 0 || opts.PageSize > 100 {
+		return nil, fmt.Errorf("jobbergate: PageSize %d out of range 1..100", opts.PageSize)
+	}
+	if opts.MaxPages < 0 {
+		return nil, fmt.Errorf("jobbergate: MaxPages %d is negative", opts.MaxPages)
+	}
+	var hc http.Client
+	if opts.HTTPClient != nil {
+		hc = *opts.HTTPClient
+	} else {
+		hc.Timeout = opts.Timeout
+	}
+	hc.CheckRedirect = noRedirects
+	c := &Client{
+		base:        base,
+		http:        &hc,
+		tokens:      opts.Tokens,
+		log:         opts.Logger,
+		reportError: opts.ReportError,
+		retry:       opts.Retry.withDefaults(),
+		pageSize:    opts.PageSize,
+		maxPages:    opts.MaxPages,
+	}
+	if c.pageSize == 0 {
+		c.pageSize = DefaultPageSize
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return c, nil
+}
+
+// call describes one API call.
+type call struct {
+	name    string // Client method, for APIError.Call
+	message string // reference base message
+	method  string
+	path    string // escaped path under the base URL, starting with /jobbergate
+	query   url.Values
+	body    []byte
+	ctype   string
+}
+
+// response is a 2xx answer.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (c *Client) apiError(cl call, status int, body []byte, err error, transport bool) *APIError {
+	ae := &APIError{
+		Message: cl.message, Call: cl.name, Method: cl.method, Path: c.base.Path + cl.path,
+		StatusCode: status, Err: err, transport: transport,
+	}
+	if body != nil {
+		ae.Body = excerpt(body)
+	}
+	return ae
+}
+
+// do sends the call with the retry and 401 rules of Client and returns its 2xx answer.
+func (c *Client) do(ctx context.Context, cl call) (*response, error) {
+	idempotent := cl.method == http.MethodGet || cl.method == http.MethodPut
+	attempts := 1
+	if idempotent {
+		attempts = c.retry.MaxAttempts
+	}
+	reauthorized := false
+	for attempt := 1; ; attempt++ {
+		resp, err := c.once(ctx, cl, attempt)
+		if err == nil {
+			return resp, nil
+		}
+		if IsStatus(err, http.StatusUnauthorized) && !reauthorized && c.tokens != nil {
+			reauthorized = true
+			c.tokens.Invalidate()
+			c.log.Debug("jobbergate API answered 401: retrying with a new token", "method", cl.method, "path", cl.path)
+			attempt-- // a re-authorised request is not a retry
+			continue
+		}
+		if attempt >= attempts || !IsTransient(err) || ctx.Err() != nil {
+			c.failed(cl, err, attempt)
+			return nil, err
+		}
+		wait := c.retry.backoff(attempt)
+		c.log.Debug("jobbergate API call failed: retrying", "method", cl.method, "path", cl.path,
+			"attempt", attempt, "wait", wait, "error", err)
+		if serr := sleepCtx(ctx, wait); serr != nil {
+			c.failed(cl, err, attempt)
+			return nil, err
+		}
+	}
+}
+
+func (c *Client) failed(cl call, err error, attempts int) {
+	var ae *APIError
+	if errors.As(err, &ae) && ae.transport {
+		c.log.Warn("Request to Jobbergate-API failed", "method", cl.method, "path", cl.path, "attempts", attempts, "error", err)
+		if c.reportError != nil {
+			c.reportError(err)
+		}
+		return
+	}
+	c.log.Debug("jobbergate API call failed", "method", cl.method, "path", cl.path, "attempts", attempts, "error", err)
+}
+
+// once sends one request and reads the whole answer.
+func (c *Client) once(ctx context.Context, cl call, attempt int) (*response, error) {
+	u, err := url.Parse(c.base.String() + cl.path)
+	if err != nil {
+		return nil, c.apiError(cl, 0, nil, fmt.Errorf("build URL: %w", err), false)
+	}
+	if cl.query != nil {
+		u.RawQuery = cl.query.Encode()
+	}
+	var body io.Reader
+	if cl.body != nil {
+		body = bytes.NewReader(cl.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, cl.method, u.String(), body)
+	if err != nil {
+		return nil, c.apiError(cl, 0, nil, fmt.Errorf("build request: %w", err), false)
+	}
+	if cl.ctype != "" {
+		req.Header.Set("Content-Type", cl.ctype)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "jobbergate-agent-go")
+	if c.tokens != nil {
+		tok, err := c.tokens.Token(ctx)
+		if err != nil {
+			return nil, c.apiError(cl, 0, nil, err, false)
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	start := time.Now()
+	res, err := c.http.Do(req)
+	if err != nil {
+		return nil, c.apiError(cl, 0, nil, stripURLError(err), true)
+	}
+	defer res.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(res.Body, maxResponseBytes+1))
+	c.log.Debug("jobbergate API request", "method", cl.method, "path", cl.path, "status", res.StatusCode,
+		"attempt", attempt, "duration", time.Since(start), "bytes", len(data))
+	if err != nil {
+		return nil, c.apiError(cl, res.StatusCode, nil, fmt.Errorf("read response body: %w", err), true)
+	}
+	if len(data) > maxResponseBytes {
+		return nil, c.apiError(cl, res.StatusCode, nil, fmt.Errorf("%w: response body exceeds %d bytes", ErrInvalidResponse, maxResponseBytes), false)
+	}
+	if res.StatusCode < 200 || res.StatusCode > 299 {
+		return nil, c.apiError(cl, res.StatusCode, data, ErrUnexpectedStatus, false)
+	}
+	return &response{status: res.StatusCode, header: res.Header, body: data}, nil
+}
+
+// stripURLError drops the *url.Error wrapper (whose text repeats method and URL, which the
+// APIError already names) but keeps its cause.
+func stripURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
