@@ -1,0 +1,176 @@
+package usermap_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/omnivector-solutions/jobbergate-agent-go/slurm/usermap"
+)
+
+// writeProgram writes an executable script to a new temporary directory and returns its path.
+func writeProgram(t *testing.T, script string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "mapper.sh")
+	if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestCommandMapper(t *testing.T) {
+	tests := []struct {
+		name     string
+		script   string
+		email    string
+		want     string
+		notFound bool   // want an IsNotFound error
+		errText  string // the error must contain it (both kinds)
+	}{
+		{name: "ok", script: "echo alice", email: "alice@example.org", want: "alice"},
+		{name: "surrounding space", script: "printf '  bob \\n\\n'", email: "bob@example.org", want: "bob"},
+		{name: "name from argv", script: `echo "${1%%@*}"`, email: "carol@example.org", want: "carol"},
+		{name: "not found exit 2", script: "echo 'no such person' >&2; exit 2", email: "x@example.org",
+			notFound: true, errText: "found no user for email=x@example.org: no such person"},
+		{name: "empty output", script: "exit 0", email: "x@example.org", notFound: true, errText: "printed no user"},
+		{name: "invalid name", script: "echo 'root;reboot'", email: "x@example.org", notFound: true,
+			errText: "not a valid local user name"},
+		{name: "numeric name", script: "echo 0", email: "x@example.org", notFound: true, errText: "only digits"},
+		{name: "two lines", script: "echo alice; echo bob", email: "x@example.org", notFound: true,
+			errText: "more than one user name"},
+		{name: "huge output", script: "i=0; while [ $i -lt 2000 ]; do printf aaaaa; i=$((i+1)); done", email: "x@example.org",
+			notFound: true, errText: "more than one user name"},
+		{name: "exit 1 is transient", script: "echo 'directory unreachable' >&2; exit 1", email: "x@example.org",
+			errText: "exit status 1 (stderr: directory unreachable)"},
+		{name: "signal is transient", script: "kill -9 $$", email: "x@example.org", errText: "signal: killed"},
+		{name: "invalid email is not passed", script: "echo alice", email: "alice@example.org; rm -rf /",
+			notFound: true, errText: "is not a valid e-mail address"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := usermap.NewCommand(usermap.CommandConfig{Program: writeProgram(t, "#!/bin/sh\n"+tt.script+"\n")}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			u, err := m.Username(context.Background(), tt.email)
+			if tt.errText == "" {
+				if err != nil || u != tt.want {
+					t.Fatalf("Username = %q, %v; want %q", u, err, tt.want)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Username = %q, want an error containing %q", u, tt.errText)
+			}
+			if usermap.IsNotFound(err) != tt.notFound {
+				t.Errorf("IsNotFound(%v) = %v, want %v", err, !tt.notFound, tt.notFound)
+			}
+			if !strings.Contains(err.Error(), tt.errText) {
+				t.Errorf("error %q does not contain %q", err, tt.errText)
+			}
+		})
+	}
+}
+
+func TestCommandMapperEnvironmentAndArgs(t *testing.T) {
+	t.Setenv("USERMAP_TEST_SECRET", "do-not-leak")
+	dir := t.TempDir()
+	script := "#!/bin/sh\nenv > " + dir + "/env.txt\nprintf '%s|' \"$#\" \"$@\" > " + dir + "/args.txt\npwd > " + dir + "/pwd.txt\necho alice\n"
+	m, err := usermap.NewCommand(usermap.CommandConfig{Program: writeProgram(t, script), Path: "/usr/bin:/bin"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, err := m.Username(context.Background(), "a*b@example.org"); err != nil || u != "alice" {
+		t.Fatalf("Username = %q, %v", u, err)
+	}
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	if got := read("args.txt"); got != "1|a*b@example.org|" {
+		t.Errorf("program arguments = %q, want exactly the e-mail, unexpanded", got)
+	}
+	if got := strings.TrimSpace(read("pwd.txt")); got != "/" {
+		t.Errorf("working directory = %q, want /", got)
+	}
+	env := read("env.txt")
+	if !strings.Contains(env, "PATH=/usr/bin:/bin\n") {
+		t.Errorf("environment %q lacks the fixed PATH", env)
+	}
+	for _, leaked := range []string{"USERMAP_TEST_SECRET", "HOME=", "GOPATH"} {
+		if strings.Contains(env, leaked) {
+			t.Errorf("environment leaks %s: %q", leaked, env)
+		}
+	}
+}
+
+func TestCommandMapperTimeoutKillsProcessGroup(t *testing.T) {
+	dir := t.TempDir()
+	// The child keeps stdout open: without killing the group, Wait would block until it ends.
+	script := "#!/bin/sh\n(sleep 30; touch " + dir + "/survived) &\necho $! > " + dir + "/child.pid\nsleep 30\necho alice\n"
+	m, err := usermap.NewCommand(usermap.CommandConfig{Program: writeProgram(t, script), Timeout: 300 * time.Millisecond}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = m.Username(context.Background(), "alice@example.org")
+	if !errors.Is(err, context.DeadlineExceeded) || usermap.IsNotFound(err) {
+		t.Fatalf("error = %v, want a transient deadline error", err)
+	}
+	b, rerr := os.ReadFile(filepath.Join(dir, "child.pid"))
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	pid := strings.TrimSpace(string(b))
+	// The killed child is gone (or a zombie reaped by init soon after).
+	proc := filepath.Join("/proc", pid, "stat")
+	alive := func() bool {
+		st, err := os.ReadFile(proc)
+		return err == nil && !strings.Contains(string(st), ") Z ")
+	}
+	if alive() {
+		t.Errorf("child %s of the timed-out program still runs", pid)
+	}
+}
+
+func TestCommandMapperCanceledContext(t *testing.T) {
+	m, err := usermap.NewCommand(usermap.CommandConfig{Program: writeProgram(t, "#!/bin/sh\nsleep 30\n")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := m.Username(ctx, "alice@example.org"); !errors.Is(err, context.Canceled) || usermap.IsNotFound(err) {
+		t.Fatalf("error = %v, want a transient cancellation", err)
+	}
+}
+
+func TestNewCommandValidation(t *testing.T) {
+	dir := t.TempDir()
+	notExec := filepath.Join(dir, "plain.txt")
+	if err := os.WriteFile(notExec, []byte("echo alice\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		program string
+		wantErr string
+	}{
+		{"", "the program path is required"},
+		{"mapper.sh", "is not an absolute path"},
+		{filepath.Join(dir, "missing"), "no such file"},
+		{notExec, "is not an executable file"},
+		{dir, "is not an executable file"},
+	}
+	for _, tt := range tests {
+		_, err := usermap.NewCommand(usermap.CommandConfig{Program: tt.program}, nil)
+		if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+			t.Errorf("NewCommand(%q) = %v, want error containing %q", tt.program, err, tt.wantErr)
+		}
+	}
+}
