@@ -1,0 +1,248 @@
+package slurm
+
+import (
+	"context"
+	"errors"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
+	"github.com/omnivector-solutions/jobbergate-agent-go/slurm/slurmtest"
+)
+
+// fakeClient returns a client whose programs are the given fakes (nil ones point nowhere).
+func fakeClient(t *testing.T, sbatch, squeue, scontrol, scancel *slurmtest.Fake) *Client {
+	t.Helper()
+	path := func(f *slurmtest.Fake) string {
+		if f == nil {
+			return "/nonexistent/slurm-program"
+		}
+		return f.Path
+	}
+	c, err := New(Options{SbatchPath: path(sbatch), SqueuePath: path(squeue), ScontrolPath: path(scontrol), ScancelPath: path(scancel)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// nobody returns the unprivileged "nobody" user; switching to it needs root.
+func nobody(t *testing.T) User {
+	t.Helper()
+	testenv.Require(t, "root", testenv.IsRoot(), "switching to another user needs root: run the tests as root")
+	u, err := LookupUser("nobody", UserOptions{})
+	if err != nil {
+		t.Fatalf("user nobody: %v", err)
+	}
+	return u
+}
+
+func TestSubmitWithFakeSbatch(t *testing.T) {
+	u := nobody(t)
+	t.Setenv("JBG_AGENT_MARKER", "agent-secret")
+	t.Setenv("SBATCH_PARTITION", "nosuch")
+	sbatch := slurmtest.New(t, "sbatch", slurmtest.Response{Stdout: "12;fed-cluster\n"})
+	c := fakeClient(t, sbatch, nil, nil, nil)
+	script := "#!/bin/sh\necho hi\n"
+
+	res, err := c.Submit(context.Background(), SubmitRequest{User: u, Dir: "/tmp", Script: []byte(script), SubmissionID: 55})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.JobID != 12 || res.Cluster != "fed-cluster" {
+		t.Errorf("result = %+v, want 12 on fed-cluster", res)
+	}
+	calls := sbatch.Calls(t)
+	if len(calls) != 1 {
+		t.Fatalf("sbatch called %d times", len(calls))
+	}
+	call := calls[0]
+	if want := []string{"--parsable", "--comment=jobbergate-submission:55"}; !slices.Equal(call.Args, want) {
+		t.Errorf("argv = %q, want %q", call.Args, want)
+	}
+	if call.Stdin != script {
+		t.Errorf("stdin = %q, want the script", call.Stdin)
+	}
+	if call.UID != int(u.UID) || !slices.Equal(call.Groups, []int{int(u.GID)}) {
+		t.Errorf("uid %d groups %v, want %d [%d]", call.UID, call.Groups, u.UID, u.GID)
+	}
+	if call.Dir != "/tmp" {
+		t.Errorf("dir = %q", call.Dir)
+	}
+	for _, kv := range call.Env {
+		k, _, _ := strings.Cut(kv, "=")
+		if k != "PATH" && k != "PWD" { // PWD is set by the fake's own /bin/sh
+			t.Errorf("unexpected variable in sbatch's environment: %s", kv)
+		}
+	}
+	if p, _ := call.Getenv("PATH"); p != "/usr/bin:/bin" {
+		t.Errorf("PATH = %q", p)
+	}
+}
+
+func TestSubmitScriptPathAndExtraArgs(t *testing.T) {
+	u := nobody(t)
+	sbatch := slurmtest.New(t, "sbatch", slurmtest.Response{Stdout: "7\n"})
+	c := fakeClient(t, sbatch, nil, nil, nil)
+	res, err := c.Submit(context.Background(), SubmitRequest{User: u, Dir: "/tmp", ScriptPath: "/tmp/job.sh", ExtraArgs: []string{"--hold"}})
+	if err != nil || res.JobID != 7 || res.Cluster != "" {
+		t.Fatalf("Submit = %+v, %v", res, err)
+	}
+	if got := sbatch.Calls(t)[0].Args; !slices.Equal(got, []string{"--parsable", "--hold", "/tmp/job.sh"}) {
+		t.Errorf("argv = %q", got)
+	}
+}
+
+func TestSubmitFailureKeepsStderr(t *testing.T) {
+	u := nobody(t)
+	stderr := "sbatch: error: invalid partition specified: nosuch\nsbatch: error: Batch job submission failed: Invalid partition name specified\n"
+	sbatch := slurmtest.New(t, "sbatch", slurmtest.Response{Stderr: stderr, ExitCode: 1})
+	c := fakeClient(t, sbatch, nil, nil, nil)
+	_, err := c.Submit(context.Background(), SubmitRequest{User: u, Dir: "/tmp", Script: []byte("#!/bin/sh\n")})
+	var ce *CommandError
+	if !errors.As(err, &ce) || ce.ExitCode != 1 || ce.Stderr != stderr {
+		t.Fatalf("err = %v, want CommandError code 1 with stderr", err)
+	}
+	if !strings.Contains(err.Error(), "Failed to run command with code 1: "+strings.TrimRight(stderr, "\n")) {
+		t.Errorf("message = %q", err.Error())
+	}
+
+	sbatch.SetResponse(t, slurmtest.Response{Stdout: "Submitted batch job 5\n"})
+	_, err = c.Submit(context.Background(), SubmitRequest{User: u, Dir: "/tmp", Script: []byte("#!/bin/sh\n")})
+	if !errors.Is(err, ErrUnparsableJobID) {
+		t.Errorf("unparsable output: err = %v", err)
+	}
+}
+
+func TestJobStatesWithFakeSqueue(t *testing.T) {
+	t.Setenv("SQUEUE_FORMAT", "%i")
+	t.Setenv("SLURM_CONF", "/etc/slurm/slurm.conf")
+	squeue := slurmtest.New(t, "squeue", slurmtest.Response{Stdout: string(readTestdata(t, "squeue-24.11.json"))})
+	c := fakeClient(t, nil, squeue, nil, nil)
+	got, err := c.JobStates(context.Background(), []int64{101, 104, 999})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[101].JobState != "PENDING" || got[104].JobState != "FAILED" || got[104].UserName != "bob" {
+		t.Errorf("states = %+v", got)
+	}
+	if got[999] != UnknownJob(999) {
+		t.Errorf("999 = %+v, want UnknownJob", got[999])
+	}
+	calls := squeue.Calls(t)
+	if len(calls) != 1 || !slices.Equal(calls[0].Args, []string{"--json"}) {
+		t.Fatalf("squeue calls = %+v", calls)
+	}
+	if _, ok := calls[0].Getenv("SQUEUE_FORMAT"); ok {
+		t.Error("SQUEUE_FORMAT reached squeue")
+	}
+	if v, _ := calls[0].Getenv("SLURM_CONF"); v != "/etc/slurm/slurm.conf" {
+		t.Errorf("SLURM_CONF = %q, want it kept", v)
+	}
+}
+
+func TestJobStatesFallsBackToScontrol(t *testing.T) {
+	squeue := slurmtest.New(t, "squeue", slurmtest.Response{Stderr: "squeue: unrecognized option '--json'\n", ExitCode: 1})
+	lines := strings.Split(string(readTestdata(t, "scontrol-22.05.txt")), "\n")
+	scontrol := slurmtest.New(t, "scontrol", slurmtest.Response{Stdout: lines[0] + "\n"})
+	c := fakeClient(t, nil, squeue, scontrol, nil)
+	got, err := c.JobStates(context.Background(), []int64{4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[4].JobState != "RUNNING" {
+		t.Errorf("job 4 = %+v", got[4])
+	}
+	if calls := scontrol.Calls(t); len(calls) != 1 || !slices.Equal(calls[0].Args, []string{"show", "job", "4", "-o"}) {
+		t.Errorf("scontrol calls = %+v", calls)
+	}
+}
+
+func TestJobStatesSqueueDown(t *testing.T) {
+	squeue := slurmtest.New(t, "squeue", slurmtest.Response{Stderr: "squeue: error: Unable to contact slurm controller (connect failure)\n", ExitCode: 1})
+	c := fakeClient(t, nil, squeue, nil, nil)
+	_, err := c.JobStates(context.Background(), []int64{1})
+	if err == nil || !strings.Contains(err.Error(), "Unable to contact slurm controller") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestJobStateUnknownWithFakeScontrol(t *testing.T) {
+	scontrol := slurmtest.New(t, "scontrol", slurmtest.Response{Stderr: "slurm_load_jobs error: Invalid job id specified\n", ExitCode: 1})
+	c := fakeClient(t, nil, nil, scontrol, nil)
+	j, err := c.JobState(context.Background(), 31)
+	if err != nil || j != UnknownJob(31) {
+		t.Errorf("JobState = %+v, %v", j, err)
+	}
+}
+
+func TestFindJobsBySubmissionWithFake(t *testing.T) {
+	squeue := slurmtest.New(t, "squeue", slurmtest.Response{Stdout: string(readTestdata(t, "squeue-24.11.json"))})
+	c := fakeClient(t, nil, squeue, nil, nil)
+	jobs, err := c.FindJobsBySubmission(context.Background(), 8)
+	if err != nil || len(jobs) != 1 || jobs[0].JobID != 102 {
+		t.Fatalf("FindJobsBySubmission(8) = %+v, %v", jobs, err)
+	}
+	jobs, err = c.FindJobsBySubmission(context.Background(), 80)
+	if err != nil || len(jobs) != 0 {
+		t.Fatalf("FindJobsBySubmission(80) = %+v, %v", jobs, err)
+	}
+}
+
+func TestCancelWithFake(t *testing.T) {
+	scancel := slurmtest.New(t, "scancel", slurmtest.Response{})
+	c := fakeClient(t, nil, nil, nil, scancel)
+	if err := c.Cancel(context.Background(), 42); err != nil {
+		t.Fatal(err)
+	}
+	if calls := scancel.Calls(t); len(calls) != 1 || !slices.Equal(calls[0].Args, []string{"42"}) || calls[0].UID != os.Geteuid() {
+		t.Errorf("scancel calls = %+v", calls)
+	}
+	scancel.SetResponse(t, slurmtest.Response{Stderr: "scancel: error: Kill job error on job id 43: Invalid job id specified\n", ExitCode: 1})
+	err := c.Cancel(context.Background(), 43)
+	var ce *CommandError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "scancel job 43") || !strings.Contains(err.Error(), "Invalid job id specified") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestVersionWithFake(t *testing.T) {
+	sbatch := slurmtest.New(t, "sbatch", slurmtest.Response{Stdout: "slurm 24.11.1\n"})
+	c := fakeClient(t, sbatch, nil, nil, nil)
+	v, err := c.Version(context.Background())
+	if err != nil || v.Major != 24 || v.Minor != 11 || !v.JobStateIsList() {
+		t.Errorf("Version = %+v, %v", v, err)
+	}
+}
+
+func TestRootIsRefused(t *testing.T) {
+	if _, err := LookupUser("root", UserOptions{}); !errors.Is(err, ErrRootUser) {
+		t.Errorf("LookupUser(root) err = %v, want ErrRootUser", err)
+	}
+	if u, err := LookupUser("root", UserOptions{AllowRoot: true}); err != nil || u.UID != 0 {
+		t.Errorf("LookupUser(root, AllowRoot) = %+v, %v", u, err)
+	}
+	c := fakeClient(t, nil, nil, nil, nil)
+	_, err := c.RunAsUser(context.Background(), User{Name: "root"}, "", nil, "true")
+	if !errors.Is(err, ErrRootUser) {
+		t.Errorf("RunAsUser(uid 0) err = %v, want ErrRootUser", err)
+	}
+	_, err = c.Submit(context.Background(), SubmitRequest{User: User{Name: "root"}, Dir: "/tmp", Script: []byte("x")})
+	if !errors.Is(err, ErrRootUser) {
+		t.Errorf("Submit(uid 0) err = %v, want ErrRootUser", err)
+	}
+}
+
+func TestLookupUnknownUser(t *testing.T) {
+	if _, err := LookupUser("no-such-user-jbg", UserOptions{}); !errors.Is(err, ErrUnknownUser) {
+		t.Errorf("err = %v, want ErrUnknownUser", err)
+	}
+}
+
+func TestNewRejectsRelativePaths(t *testing.T) {
+	if _, err := New(Options{SbatchPath: "sbatch"}); err == nil {
+		t.Error("relative sbatch path accepted")
+	}
+}
