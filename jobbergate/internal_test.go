@@ -23,7 +23,7 @@ func TestTokenExpiry(t *testing.T) {
 	}{
 		{"int exp", fakeJWT(`{"exp": 1700000000, "azp": "c"}`), 1700000000},
 		{"float exp", fakeJWT(`{"exp": 1700000000.9}`), 1700000000},
-		{"padded payload", "e30." + base64.URLEncoding.EncodeToString([]byte(`{"exp":5}`)) + ".c", 5},
+		{"padded payload", "e30." + base64.URLEncoding.EncodeToString([]byte(`{"exp": 5}`)) + ".c", 5},
 		{"not a jwt", "not-a-jwt", -1},
 		{"two parts", "a.b", -1},
 		{"payload not base64", "a.!!!.c", -1},
