@@ -26,14 +26,13 @@ const defaultLDAPEnvFile = "/var/lib/jobbergate-agent-test/ldap/env"
 
 // testLDAP describes the private slapd started by deploy/ldap/slapd.sh.
 type testLDAP struct {
-	host       string
-	ldapPort   int
-	ldapsPort  int
-	base       string
-	bindDN     string
-	password   string
-	caFile     string
-	envFileErr error
+	host      string
+	ldapPort  int
+	ldapsPort int
+	base      string
+	bindDN    string
+	password  string
+	caFile    string
 }
 
 // requireLDAP reads the slapd env file and checks that the server listens; it skips the test
