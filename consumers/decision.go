@@ -1,0 +1,66 @@
+package consumers
+
+import (
+	"fmt"
+	"time"
+)
+
+type decisionKind int
+
+const (
+	kindAck decisionKind = iota
+	kindRetry
+	kindTerminate
+)
+
+// Decision is what a handler wants done with a message. The zero value is Ack.
+type Decision struct {
+	kind   decisionKind
+	delay  time.Duration
+	err    error
+	reason string
+}
+
+// Ack acknowledges the message: it is done and leaves the work queue.
+func Ack() Decision { return Decision{kind: kindAck} }
+
+// Retry asks for redelivery after an exponential backoff computed from the delivery count. err is
+// the transient cause; it is logged and becomes the dead-letter reason if deliveries run out.
+func Retry(err error) Decision { return Decision{kind: kindRetry, err: err} }
+
+// RetryAfter asks for redelivery after d (for example a Retry-After from an API).
+func RetryAfter(d time.Duration, err error) Decision {
+	return Decision{kind: kindRetry, delay: d, err: err}
+}
+
+// Terminate gives up on the message: it is copied to the DEAD stream with reason and never
+// redelivered.
+func Terminate(reason string) Decision { return Decision{kind: kindTerminate, reason: reason} }
+
+// String describes the decision for logs.
+func (d Decision) String() string {
+	switch d.kind {
+	case kindRetry:
+		if d.delay > 0 {
+			return fmt.Sprintf("retry after %s", d.delay)
+		}
+		return "retry"
+	case kindTerminate:
+		return "terminate: " + d.reason
+	default:
+		return "ack"
+	}
+}
+
+// IsAck, IsRetry and IsTerminate report the decision's kind (for tests and middleware).
+func (d Decision) IsAck() bool       { return d.kind == kindAck }
+func (d Decision) IsRetry() bool     { return d.kind == kindRetry }
+func (d Decision) IsTerminate() bool { return d.kind == kindTerminate }
+
+// Reason returns the terminate reason, or the retry error's text.
+func (d Decision) Reason() string {
+	if d.kind == kindRetry && d.err != nil {
+		return d.err.Error()
+	}
+	return d.reason
+}

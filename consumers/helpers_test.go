@@ -1,0 +1,119 @@
+package consumers
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/omnivector-solutions/jobbergate-agent-go/broker"
+)
+
+func testLogger() *slog.Logger {
+	if os.Getenv("JBG_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// newBroker starts an embedded broker on a temp store and provisions a topology whose limits
+// tune may change.
+func newBroker(t testing.TB, tune func(*broker.Limits)) (*broker.Broker, broker.Topology) {
+	t.Helper()
+	b, err := broker.Start(context.Background(), broker.Options{Embedded: &broker.EmbeddedOptions{
+		StoreDir: t.TempDir(), ServerName: "test", NoListen: true,
+	}}, testLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close(context.Background()) })
+	topo, err := broker.NewTopology("JBG_T")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tune != nil {
+		tune(&topo.Limits)
+	}
+	if err := broker.Provision(context.Background(), b.JS, topo); err != nil {
+		t.Fatal(err)
+	}
+	return b, topo
+}
+
+// runRunner starts r and returns a stop function that cancels it and waits for Run to return.
+func runRunner(t testing.TB, r *Runner) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func publish(t testing.TB, js jetstream.JetStream, subject, id string, data string) {
+	t.Helper()
+	m := nats.NewMsg(subject)
+	m.Data = []byte(data)
+	m.Header.Set(broker.HeaderSubmissionID, id)
+	if _, err := js.PublishMsg(context.Background(), m); err != nil {
+		t.Fatalf("publish %s: %v", subject, err)
+	}
+}
+
+func streamMsgs(t testing.TB, js jetstream.JetStream, name string) uint64 {
+	t.Helper()
+	s, err := js.Stream(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
+// recorder counts handler calls per subject and remembers delivery times.
+type recorder struct {
+	mu        sync.Mutex
+	calls     map[string][]time.Time
+	delivered map[string][]uint64
+}
+
+func newRecorder() *recorder {
+	return &recorder{calls: map[string][]time.Time{}, delivered: map[string][]uint64{}}
+}
+
+func (r *recorder) record(m *Message) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls[m.Subject] = append(r.calls[m.Subject], time.Now())
+	r.delivered[m.Subject] = append(r.delivered[m.Subject], m.NumDelivered)
+	return len(r.calls[m.Subject])
+}
+
+func (r *recorder) count(subject string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.calls[subject])
+}
+
+func (r *recorder) times(subject string) []time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]time.Time(nil), r.calls[subject]...)
+}
