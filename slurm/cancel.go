@@ -6,9 +6,10 @@ import (
 	"strconv"
 )
 
-// Cancel runs scancel <id> as the agent. A non-zero exit is returned as a wrapped *CommandError
-// carrying scancel's message; cancelling a job that already ended is not an error for scancel
-// on a job slurmctld still holds.
+// Cancel runs scancel <id> as the agent. A non-zero exit (slurmctld unreachable, permission
+// denied...) is returned as a wrapped *CommandError carrying scancel's message. Cancelling a job
+// that already ended, or an id slurmctld does not know, is not an error: scancel 22.05 exits 0
+// and prints nothing for them, so callers read the state back to know the outcome.
 func (c *Client) Cancel(ctx context.Context, id int64) error {
 	if id <= 0 {
 		return fmt.Errorf("scancel: invalid job id %d", id)
