@@ -134,3 +134,5 @@ func (f *fixture) addSub(status string, mod ...func(*Submission)) int {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
