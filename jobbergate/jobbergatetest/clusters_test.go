@@ -19,7 +19,7 @@ func TestClusterStatusPut(t *testing.T) {
 		wantStatus int
 		wantDetail string
 	}{
-		{"admin scope only", adminOnly, "?interval=60", 403, ""},
+		{"admin scope only", adminOnly, "?interval=60", 403, "Not authorized"},
 		{"no token", "", "?interval=60", 401, "Not authenticated"},
 		{"no client id", updateNoClient, "?interval=60", 400, "Checked expressions failed: Access token does not contain\n  1: client_id"},
 		{"interval 0", f.tokA, "?interval=0", 422, ""},
