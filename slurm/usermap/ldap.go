@@ -181,6 +181,11 @@ func NewLDAP(cfg LDAPConfig, logger *slog.Logger) (*LDAPMapper, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.TLSMode == LDAPModePlain {
+		if ip := net.ParseIP(cfg.Host); cfg.Host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			logger.Warn("LDAP TLS mode is plain: the bind password crosses the network unencrypted", "host", cfg.Host)
+		}
+	}
 	return &LDAPMapper{
 		cfg:    cfg,
 		addr:   net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)),

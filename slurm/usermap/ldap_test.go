@@ -37,7 +37,7 @@ type testLDAP struct {
 
 // requireLDAP reads the slapd env file and checks that the server listens; it skips the test
 // (fails under CI=true) otherwise.
-func requireLDAP(t *testing.T) testLDAP {
+func requireLDAP(t testing.TB) testLDAP {
 	t.Helper()
 	path := os.Getenv("JOBBERGATE_TEST_LDAP_ENV")
 	if path == "" {
@@ -81,7 +81,7 @@ func readEnvFile(path string) (map[string]string, error) {
 }
 
 // config returns an LDAPS configuration for the test server with a fresh cache dir.
-func (l testLDAP) config(t *testing.T) usermap.LDAPConfig {
+func (l testLDAP) config(t testing.TB) usermap.LDAPConfig {
 	return usermap.LDAPConfig{
 		Host: l.host, Port: l.ldapsPort, BindDN: l.bindDN, Password: l.password, SearchBase: l.base,
 		CAFile: l.caFile, CacheDir: filepath.Join(t.TempDir(), "cache"),
