@@ -246,3 +246,27 @@ func TestNewRejectsRelativePaths(t *testing.T) {
 		t.Error("relative sbatch path accepted")
 	}
 }
+
+func TestJobStatesBadJobIsReportedNotUnknown(t *testing.T) {
+	squeue := slurmtest.New(t, "squeue", slurmtest.Response{Stdout: `{"jobs": [{"job_id": 1, "job_state": ["RUNNING"]}, {"job_id": 2, "job_state": []}]}`})
+	c := fakeClient(t, nil, squeue, nil, nil)
+	got, err := c.JobStates(context.Background(), []int64{1, 2, 3})
+	var pe *JobParseError
+	if !errors.As(err, &pe) || pe.JobID != 2 {
+		t.Fatalf("err = %v, want JobParseError for 2", err)
+	}
+	if got[1].JobState != "RUNNING" || got[3] != UnknownJob(3) {
+		t.Errorf("states = %+v", got)
+	}
+	if _, ok := got[2]; ok {
+		t.Errorf("unreadable job 2 reported as %+v; it must not become UNKNOWN", got[2])
+	}
+}
+
+func TestSubmitRequiresAbsoluteDir(t *testing.T) {
+	c := fakeClient(t, nil, nil, nil, nil)
+	_, err := c.Submit(context.Background(), SubmitRequest{User: User{Name: "x", UID: 1000}, Dir: "rel", Script: []byte("x")})
+	if !errors.Is(err, ErrRelativeDir) {
+		t.Errorf("err = %v, want ErrRelativeDir", err)
+	}
+}

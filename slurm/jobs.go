@@ -78,9 +78,22 @@ func ParseJobObject(raw []byte) (JobData, error) {
 	}, nil
 }
 
+// JobParseError is one job object that could not be read (for example an empty job_state list).
+// It does not stop the other jobs of a batch from being read.
+type JobParseError struct {
+	JobID int64
+	Err   error
+}
+
+func (e *JobParseError) Error() string { return e.Err.Error() }
+func (e *JobParseError) Unwrap() error { return e.Err }
+
 // ParseJobsJSON reads the "jobs" list of squeue --json (or scontrol show job --json) and returns
 // the jobs keep accepts (every job when keep is nil), in Slurm's order. Only kept jobs are fully
-// decoded, so a batch read of a large queue costs one pass over it.
+// decoded, so a batch read of a large queue costs one pass over it. A job object that cannot be
+// read is left out and reported in the returned error as a *JobParseError (errors.Join of them);
+// the other jobs are still returned. A document that is not JSON or has no "jobs" list returns
+// no jobs and an error.
 func ParseJobsJSON(data []byte, keep func(id int64) bool) ([]JobData, error) {
 	var top struct {
 		Jobs *[]json.RawMessage `json:"jobs"`
@@ -92,31 +105,34 @@ func ParseJobsJSON(data []byte, keep func(id int64) bool) ([]JobData, error) {
 		return nil, fmt.Errorf("%w from %.200q", ErrNoJobsKey, data)
 	}
 	var out []JobData
+	var errs []error
 	for _, raw := range *top.Jobs {
-		if keep != nil {
-			var idOnly struct {
-				JobID flexInt `json:"job_id"`
-			}
-			if err := json.Unmarshal(raw, &idOnly); err != nil {
-				return nil, fmt.Errorf("Failed parse info from slurm -- %w", err)
-			}
-			if !keep(idOnly.JobID.Value) {
-				continue
-			}
+		var idOnly struct {
+			JobID flexInt `json:"job_id"`
+		}
+		if err := json.Unmarshal(raw, &idOnly); err != nil {
+			errs = append(errs, &JobParseError{Err: fmt.Errorf("Failed parse info from slurm -- %w", err)})
+			continue
+		}
+		if keep != nil && !keep(idOnly.JobID.Value) {
+			continue
 		}
 		j, err := ParseJobObject(raw)
 		if err != nil {
-			return nil, err
+			errs = append(errs, &JobParseError{JobID: idOnly.JobID.Value, Err: err})
+			continue
 		}
 		out = append(out, j)
 	}
-	return out, nil
+	return out, errors.Join(errs...)
 }
 
 // JobStates reads the state of every id with one squeue --json call run as the agent. Ids
 // slurmctld does not hold (never existed, or finished longer than MinJobAge ago) come back as
 // UnknownJob. When squeue has no JSON output (no openapi plugin), it falls back to one
-// scontrol show job per id. The map holds exactly the requested ids.
+// scontrol show job per id. Without error the map holds exactly the requested ids. A job whose
+// object cannot be read is missing from the map and named in the error (*JobParseError), while
+// the other ids are still returned: one odd job never blocks the batch.
 func (c *Client) JobStates(ctx context.Context, ids []int64) (map[int64]JobData, error) {
 	res := make(map[int64]JobData, len(ids))
 	if len(ids) == 0 {
@@ -135,19 +151,37 @@ func (c *Client) JobStates(ctx context.Context, ids []int64) (map[int64]JobData,
 		}
 		return nil, fmt.Errorf("squeue --json: %w", err)
 	}
-	jobs, err := ParseJobsJSON([]byte(out), func(id int64) bool { return want[id] })
-	if err != nil {
-		return nil, err
+	jobs, parseErr := ParseJobsJSON([]byte(out), func(id int64) bool { return want[id] })
+	if parseErr != nil && jobs == nil && !errors.As(parseErr, new(*JobParseError)) {
+		return nil, parseErr
 	}
 	for _, j := range jobs {
 		res[j.JobID] = j
 	}
+	failed := map[int64]bool{}
+	var pe *JobParseError
+	for _, e := range unjoin(parseErr) {
+		if errors.As(e, &pe) {
+			failed[pe.JobID] = true
+		}
+	}
 	for _, id := range ids {
-		if _, ok := res[id]; !ok {
+		if _, ok := res[id]; !ok && !failed[id] {
 			res[id] = UnknownJob(id)
 		}
 	}
-	return res, nil
+	return res, parseErr
+}
+
+// unjoin returns the errors joined in err (err itself when it is not a join).
+func unjoin(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 func (c *Client) jobStatesOneByOne(ctx context.Context, ids []int64) (map[int64]JobData, error) {
@@ -192,7 +226,8 @@ func (c *Client) JobState(ctx context.Context, id int64) (JobData, error) {
 // FindJobsBySubmission returns the jobs slurmctld holds whose comment is the submission's
 // marker (see SubmitRequest.SubmissionID), with one squeue --json call. Used to reconcile a
 // submission claimed before a crash: an empty result means no job of it is known to slurmctld
-// (jobs finished more than MinJobAge ago are no longer listed).
+// (jobs finished more than MinJobAge ago are no longer listed). Any unreadable job object is an
+// error here, since it might be the marked job and a wrong "not found" would submit twice.
 func (c *Client) FindJobsBySubmission(ctx context.Context, submissionID int64) ([]JobData, error) {
 	out, err := c.runAsAgent(ctx, c.opts.SqueuePath, "--json")
 	if err != nil {

@@ -207,3 +207,18 @@ func TestUnknownJob(t *testing.T) {
 		t.Errorf("UnknownJob = %+v", j)
 	}
 }
+
+func TestOneBadJobDoesNotBlockTheBatch(t *testing.T) {
+	data := []byte(`{"jobs": [
+		{"job_id": 1, "job_state": ["RUNNING"], "user_name": "alice"},
+		{"job_id": 2, "job_state": []},
+		{"job_id": 3, "job_state": "PENDING"}]}`)
+	jobs, err := ParseJobsJSON(data, nil)
+	var pe *JobParseError
+	if !errors.As(err, &pe) || pe.JobID != 2 || !errors.Is(err, ErrInvalidJobState) {
+		t.Fatalf("err = %v, want a JobParseError for job 2", err)
+	}
+	if len(jobs) != 2 || jobs[0].JobID != 1 || jobs[1].JobID != 3 {
+		t.Errorf("jobs = %+v", jobs)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -67,6 +68,9 @@ func ParseSbatchOutput(out string) (SubmitResult, error) {
 // that does not know whether an earlier call succeeded should look for the marker first
 // (FindJobsBySubmission).
 func (c *Client) Submit(ctx context.Context, req SubmitRequest) (SubmitResult, error) {
+	if !filepath.IsAbs(req.Dir) {
+		return SubmitResult{}, fmt.Errorf("submit: %w: %q", ErrRelativeDir, req.Dir)
+	}
 	if req.ScriptPath == "" && len(req.Script) == 0 {
 		return SubmitResult{}, errors.New("submit: no job script")
 	}
