@@ -263,7 +263,12 @@ load_entries() {
 		return
 	fi
 	log "loading test entries"
-	ldapdelete -r -x -H "$LDAP_URL" -D "$ROOT_DN" -w "$ROOT_PW" "$SUFFIX" >/dev/null 2>&1 || true
+	# Delete the old entries first. Only when the suffix entry exists: slapd 2.5.13 crashes on a
+	# delete of the suffix in an empty database.
+	if ldapsearch -x -LLL -H "$LDAP_URL" -D "$ROOT_DN" -w "$ROOT_PW" -b "$SUFFIX" -s base dn 2>/dev/null | grep -q '^dn:'; then
+		ldapdelete -r -x -H "$LDAP_URL" -D "$ROOT_DN" -w "$ROOT_PW" "$SUFFIX" >/dev/null 2>&1 ||
+			die "could not delete the old test entries"
+	fi
 	agent_hash=$(slappasswd -s "$AGENT_PW")
 	if ! entries_ldif | sed "s|@AGENT_HASH@|$agent_hash|" |
 		ldapadd -x -H "$LDAP_URL" -D "$ROOT_DN" -w "$ROOT_PW" >"$STATE/ldapadd.log" 2>&1; then
