@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -201,21 +200,16 @@ func TestPaginationPageFailureFailsFetch(t *testing.T) {
 	api := newAPI(t, jobbergatetest.Options{})
 	seedPending(api, 30)
 	c := newClient(t, api, func(o *jobbergate.Options) { o.PageSize = 10; o.Retry.MaxAttempts = 1 })
-	// Page 1 succeeds, page 2 fails.
-	api.DelayNext(http.MethodGet, pendingPath, 0, 1)
-	var calls atomic.Int32
+	// Page 1 succeeds, page 2 fails: the iterator yields the page, then the error, then stops.
+	var results []error
 	for _, err := range c.PendingPages(context.Background()) {
-		calls.Add(1)
-		if calls.Load() == 1 {
-			if err != nil {
-				t.Fatal(err)
-			}
+		results = append(results, err)
+		if len(results) == 1 {
 			api.FailNext(http.MethodGet, pendingPath, http.StatusInternalServerError, 1)
-			continue
 		}
-		if err == nil || !jobbergate.IsStatus(err, 500) {
-			t.Fatalf("page 2 err = %v", err)
-		}
+	}
+	if len(results) != 2 || results[0] != nil || !jobbergate.IsStatus(results[1], 500) {
+		t.Fatalf("iterator results %v", results)
 	}
 	api.FailNext(http.MethodGet, pendingPath, http.StatusInternalServerError, 1)
 	got, err := c.PendingSubmissions(context.Background())
