@@ -327,7 +327,7 @@ func TestLDAPMapperBindFailureHidesPassword(t *testing.T) {
 		if strings.Contains(err.Error(), secret) {
 			t.Errorf("%s: error shows the password: %q", mode, err)
 		}
-		for _, s := range []string{fmt.Sprint(cfg), fmt.Sprintf("%+v", cfg), fmt.Sprintf("%#v", cfg)} {
+		for _, s := range []string{fmt.Sprint(cfg), fmt.Sprintf("%+v", cfg), fmt.Sprintf("%#v", cfg), fmt.Sprintf("%+v", usermap.Options{LDAP: cfg})} {
 			if strings.Contains(s, secret) {
 				t.Errorf("formatted config shows the password: %s", s)
 			}
