@@ -184,6 +184,7 @@ func TestTokenSourceFetchErrors(t *testing.T) {
 		{"no access_token", 200, `{"token_type": "Bearer"}`, jobbergate.ErrAuth, "Malformed response payload from OIDC", false},
 		{"not json", 200, `<html>`, jobbergate.ErrAuth, "Malformed response payload from OIDC", false},
 		{"bad credentials", 401, `{"error": "invalid_client", "error_description": "Invalid client credentials"}`, jobbergate.ErrAuth, "Failed to get auth token from OIDC: HTTP 401", false},
+		{"body echoes the secret", 400, `{"error": "invalid_request", "error_description": "bad secret ` + testSecret + `"}`, jobbergate.ErrAuth, "Failed to get auth token from OIDC: HTTP 400", false},
 		{"provider down", 503, `{"error": "temporarily_unavailable"}`, jobbergate.ErrAuth, "Failed to get auth token from OIDC: HTTP 503", true},
 	}
 	for _, tt := range tests {
@@ -383,4 +384,23 @@ func TestOIDCTokenURL(t *testing.T) {
 			t.Errorf("OIDCTokenURL(%q, %v) = %q", tt.domain, tt.https, got)
 		}
 	}
+}
+
+// An unwritable cache does not prevent getting a token; it is only logged.
+func TestTokenSourceUnwritableCache(t *testing.T) {
+	api := newAPI(t, jobbergatetest.Options{})
+	file := filepath.Join(t.TempDir(), "not-a-dir")
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logs := &logBuffer{}
+	ts := newTokens(t, api, func(o *jobbergate.TokenSourceOptions) { o.CacheDir = file; o.Logger = logs.Logger() })
+	tok, err := ts.Token(context.Background())
+	if err != nil || tok == "" {
+		t.Fatalf("token %v, err %v", tok != "", err)
+	}
+	if !strings.Contains(logs.String(), "could not write the token cache") {
+		t.Fatalf("no warning logged:\n%s", logs.String())
+	}
+	logs.assertNoSecrets(t, tok)
 }
