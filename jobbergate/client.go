@@ -123,7 +123,6 @@ type call struct {
 // response is a 2xx answer.
 type response struct {
 	status int
-	header http.Header
 	body   []byte
 }
 
@@ -231,7 +230,7 @@ func (c *Client) once(ctx context.Context, cl call, attempt int) (*response, err
 	if res.StatusCode < 200 || res.StatusCode > 299 {
 		return nil, c.apiError(cl, res.StatusCode, data, ErrUnexpectedStatus, false)
 	}
-	return &response{status: res.StatusCode, header: res.Header, body: data}, nil
+	return &response{status: res.StatusCode, body: data}, nil
 }
 
 // stripURLError drops the *url.Error wrapper (whose text repeats method and URL, which the

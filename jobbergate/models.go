@@ -76,6 +76,16 @@ func (j *JobScript) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// MarshalJSON writes files as a list ([] when nil), so that the output always decodes again.
+func (j JobScript) MarshalJSON() ([]byte, error) {
+	type plain JobScript
+	p := plain(j)
+	if p.Files == nil {
+		p.Files = []JobScriptFile{}
+	}
+	return json.Marshal(p)
+}
+
 // Entrypoint returns the job script's ENTRYPOINT file, if it has one.
 func (j JobScript) Entrypoint() (JobScriptFile, bool) {
 	for _, f := range j.Files {
@@ -145,6 +155,17 @@ func (p *PendingSubmission) UnmarshalJSON(b []byte) error {
 		JobScript:          js,
 	}
 	return nil
+}
+
+// MarshalJSON writes the API's field names, sbatch_arguments as a list ([] when nil), so that
+// the output (e.g. a message payload) always decodes again with UnmarshalJSON.
+func (p PendingSubmission) MarshalJSON() ([]byte, error) {
+	type plain PendingSubmission
+	q := plain(p)
+	if q.SbatchArguments == nil {
+		q.SbatchArguments = []string{}
+	}
+	return json.Marshal(q)
 }
 
 // ActiveSubmission is a submission in status SUBMITTED or CANCELLED whose Slurm job the agent

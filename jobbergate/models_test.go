@@ -236,3 +236,33 @@ func TestMetricRowsMsgpack(t *testing.T) {
 		t.Fatalf("MaxMetricRowsPerRequest = %d", MaxMetricRowsPerRequest)
 	}
 }
+
+func TestSubmissionsSurviveJSONRoundTrip(t *testing.T) {
+	dir := "/tmp/x"
+	job := 5
+	status := StatusSubmitted
+	tests := []any{
+		&PendingSubmission{ID: 1, Name: "n", OwnerEmail: "e"}, // nil lists
+		&PendingSubmission{ID: 2, Name: "n", OwnerEmail: "e", ExecutionDirectory: &dir, SbatchArguments: []string{"-N1"},
+			JobScript: JobScript{Files: []JobScriptFile{{ParentID: 3, Filename: "f", FileType: FileTypeEntrypoint}}}},
+		&ActiveSubmission{ID: 3, Status: &status, SlurmJobID: &job},
+		&ActiveSubmission{ID: 4},
+	}
+	for _, in := range tests {
+		b, err := json.Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := reflect.New(reflect.TypeOf(in).Elem()).Interface()
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("%s does not decode: %v", b, err)
+		}
+		if p, ok := in.(*PendingSubmission); ok && p.SbatchArguments == nil {
+			p.SbatchArguments = []string{}
+			p.JobScript.Files = []JobScriptFile{}
+		}
+		if !reflect.DeepEqual(in, out) {
+			t.Fatalf("round trip of %s: %+v", b, out)
+		}
+	}
+}
