@@ -15,6 +15,11 @@ type Options struct {
 	SqueuePath   string // default /usr/bin/squeue
 	ScontrolPath string // default /usr/bin/scontrol
 	ScancelPath  string // default /usr/bin/scancel
+	SacctPath    string // default /usr/bin/sacct
+
+	// Accounting is where jobs slurmctld no longer holds (finished more than MinJobAge ago) are
+	// looked up. AccountingAuto, the default, probes once (sacct --json, sacct -P, sacct -c).
+	Accounting AccountingMode
 
 	// GetExtraGroups gives commands run as a user the user's supplementary groups; otherwise
 	// they get exactly the primary group.
@@ -32,10 +37,12 @@ type Options struct {
 	Logger *slog.Logger // default: discards
 }
 
-// Client runs Slurm commands. It holds no mutable state and is safe for concurrent use.
+// Client runs Slurm commands. It is safe for concurrent use; its only mutable state is the
+// accounting mode, probed once and cached (see AccountingMode).
 type Client struct {
 	opts   Options
 	logger *slog.Logger
+	acct   *accountingProbe
 }
 
 // New checks the options (program paths must be absolute) and returns a Client. The programs
@@ -50,9 +57,10 @@ func New(opts Options) (*Client, error) {
 	def(&opts.SqueuePath, "/usr/bin/squeue")
 	def(&opts.ScontrolPath, "/usr/bin/scontrol")
 	def(&opts.ScancelPath, "/usr/bin/scancel")
+	def(&opts.SacctPath, "/usr/bin/sacct")
 	for name, p := range map[string]string{
 		"sbatch": opts.SbatchPath, "squeue": opts.SqueuePath,
-		"scontrol": opts.ScontrolPath, "scancel": opts.ScancelPath,
+		"scontrol": opts.ScontrolPath, "scancel": opts.ScancelPath, "sacct": opts.SacctPath,
 	} {
 		if !filepath.IsAbs(p) {
 			return nil, fmt.Errorf("%s path must be absolute: %q", name, p)
@@ -62,7 +70,10 @@ func New(opts Options) (*Client, error) {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Client{opts: opts, logger: logger}, nil
+	if opts.Accounting < AccountingAuto || opts.Accounting > AccountingNone {
+		return nil, fmt.Errorf("unknown accounting mode %d", int(opts.Accounting))
+	}
+	return &Client{opts: opts, logger: logger, acct: &accountingProbe{}}, nil
 }
 
 // LookupUser resolves a local user with the client's group and root options.

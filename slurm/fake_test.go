@@ -12,7 +12,8 @@ import (
 	"github.com/omnivector-solutions/jobbergate-agent-go/slurm/slurmtest"
 )
 
-// fakeClient returns a client whose programs are the given fakes (nil ones point nowhere).
+// fakeClient returns a client whose programs are the given fakes (nil ones point nowhere; sacct
+// always points nowhere, so accounting is off: see sacct_test.go for fakes of it).
 func fakeClient(t *testing.T, sbatch, squeue, scontrol, scancel *slurmtest.Fake) *Client {
 	t.Helper()
 	path := func(f *slurmtest.Fake) string {
@@ -21,7 +22,8 @@ func fakeClient(t *testing.T, sbatch, squeue, scontrol, scancel *slurmtest.Fake)
 		}
 		return f.Path
 	}
-	c, err := New(Options{SbatchPath: path(sbatch), SqueuePath: path(squeue), ScontrolPath: path(scontrol), ScancelPath: path(scancel)})
+	c, err := New(Options{SbatchPath: path(sbatch), SqueuePath: path(squeue), ScontrolPath: path(scontrol), ScancelPath: path(scancel),
+		SacctPath: path(nil)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // StateUnknown is the state the agent reports for a job Slurm does not know (any more).
@@ -128,11 +129,14 @@ func ParseJobsJSON(data []byte, keep func(id int64) bool) ([]JobData, error) {
 }
 
 // JobStates reads the state of every id with one squeue --json call run as the agent. Ids
-// slurmctld does not hold (never existed, or finished longer than MinJobAge ago) come back as
-// UnknownJob. When squeue has no JSON output (no openapi plugin), it falls back to one
-// scontrol show job per id. Without error the map holds exactly the requested ids. A job whose
-// object cannot be read is missing from the map and named in the error (*JobParseError), while
-// the other ids are still returned: one odd job never blocks the batch.
+// slurmctld does not hold (finished longer than MinJobAge ago, or never existed) are then looked
+// up with one sacct call for all of them (see AccountingMode); only ids accounting does not know
+// either come back as UnknownJob. When squeue has no JSON output (no openapi plugin), it falls
+// back to one scontrol show job per id. Without error the map holds exactly the requested ids.
+// A job whose object cannot be read is missing from the map and named in the error
+// (*JobParseError), and when the sacct lookup fails (slurmdbd down) the ids it was for are
+// missing and the error is an *AccountingError (errors.Is ErrAccountingUnavailable) rather than
+// a wrong UNKNOWN; the other ids are still returned: one odd job never blocks the batch.
 func (c *Client) JobStates(ctx context.Context, ids []int64) (map[int64]JobData, error) {
 	res := make(map[int64]JobData, len(ids))
 	if len(ids) == 0 {
@@ -165,12 +169,42 @@ func (c *Client) JobStates(ctx context.Context, ids []int64) (map[int64]JobData,
 			failed[pe.JobID] = true
 		}
 	}
+	var missing []int64
 	for _, id := range ids {
 		if _, ok := res[id]; !ok && !failed[id] {
+			missing = append(missing, id)
+		}
+	}
+	return res, errors.Join(parseErr, c.resolveMissing(ctx, res, missing))
+}
+
+// resolveMissing looks ids slurmctld does not hold up in accounting and stores the result in
+// res: the job accounting knows, else UnknownJob. When the lookup fails the ids stay out of res
+// and the error says so.
+func (c *Client) resolveMissing(ctx context.Context, res map[int64]JobData, missing []int64) error {
+	if len(missing) == 0 {
+		return nil
+	}
+	found, err := c.lookupAccounting(ctx, missing)
+	if errors.Is(err, ErrAccountingUnavailable) {
+		c.logger.WarnContext(ctx, "sacct lookup failed; jobs left unresolved", "job_ids", missing, "error", err)
+		return err
+	}
+	failed := map[int64]bool{}
+	var pe *JobParseError
+	for _, e := range unjoin(err) {
+		if errors.As(e, &pe) {
+			failed[pe.JobID] = true
+		}
+	}
+	for _, id := range missing {
+		if j, ok := found[id]; ok {
+			res[id] = j
+		} else if !failed[id] {
 			res[id] = UnknownJob(id)
 		}
 	}
-	return res, parseErr
+	return err
 }
 
 // unjoin returns the errors joined in err (err itself when it is not a join).
@@ -186,27 +220,48 @@ func unjoin(err error) []error {
 
 func (c *Client) jobStatesOneByOne(ctx context.Context, ids []int64) (map[int64]JobData, error) {
 	res := make(map[int64]JobData, len(ids))
+	var missing []int64
 	for _, id := range ids {
-		j, err := c.JobState(ctx, id)
+		j, ok, err := c.scontrolJob(ctx, id)
 		if err != nil {
 			return nil, err
 		}
-		res[id] = j
+		if ok {
+			res[id] = j
+		} else {
+			missing = append(missing, id)
+		}
 	}
-	return res, nil
+	return res, c.resolveMissing(ctx, res, missing)
 }
 
 // JobState reads one job with scontrol show job <id> -o (every Slurm version has it; --json
-// only exists from 23.02). An id slurmctld does not hold comes back as UnknownJob. JobInfo is
-// a JSON object of scontrol's Key=Value pairs in scontrol's order.
+// only exists from 23.02). An id slurmctld does not hold is looked up with sacct (see
+// JobStates) and comes back as UnknownJob when accounting does not know it either; a failed
+// sacct lookup is an *AccountingError. JobInfo is a JSON object of scontrol's Key=Value pairs in
+// scontrol's order (of sacct's columns, or sacct's job object, for a job read from accounting).
 func (c *Client) JobState(ctx context.Context, id int64) (JobData, error) {
+	j, ok, err := c.scontrolJob(ctx, id)
+	if err != nil || ok {
+		return j, err
+	}
+	res := map[int64]JobData{}
+	if err := c.resolveMissing(ctx, res, []int64{id}); err != nil {
+		return JobData{}, err
+	}
+	return res[id], nil
+}
+
+// scontrolJob reads one job with scontrol show job <id> -o; ok is false when slurmctld does not
+// hold it.
+func (c *Client) scontrolJob(ctx context.Context, id int64) (JobData, bool, error) {
 	out, err := c.runAsAgent(ctx, c.opts.ScontrolPath, "show", "job", strconv.FormatInt(id, 10), "-o")
 	if err != nil {
 		var ce *CommandError
 		if errors.As(err, &ce) && strings.Contains(ce.Stderr+ce.Stdout, "Invalid job id") {
-			return UnknownJob(id), nil
+			return JobData{}, false, nil
 		}
-		return JobData{}, fmt.Errorf("scontrol show job %d: %w", id, err)
+		return JobData{}, false, fmt.Errorf("scontrol show job %d: %w", id, err)
 	}
 	for _, line := range strings.Split(out, "\n") {
 		if strings.TrimSpace(line) == "" {
@@ -214,13 +269,13 @@ func (c *Client) JobState(ctx context.Context, id int64) (JobData, error) {
 		}
 		j, err := ParseScontrolLine(line)
 		if err != nil {
-			return JobData{}, err
+			return JobData{}, false, err
 		}
 		if j.JobID == id {
-			return j, nil
+			return j, true, nil
 		}
 	}
-	return UnknownJob(id), nil
+	return JobData{}, false, nil
 }
 
 // FindJobsBySubmission returns the jobs slurmctld holds whose comment is the submission's
@@ -240,6 +295,38 @@ func (c *Client) FindJobsBySubmission(ctx context.Context, submissionID int64) (
 	marker := SubmissionMarker(submissionID)
 	var found []JobData
 	for _, j := range all {
+		if j.Comment == marker {
+			found = append(found, j)
+		}
+	}
+	return found, nil
+}
+
+// FindJobsBySubmissionSince is FindJobsBySubmission that also searches accounting for jobs
+// submitted since the given time (the claim's time, minus some slack), so a job that finished
+// and left slurmctld is found too. Jobs slurmctld holds are returned without asking sacct. When
+// the accounting source cannot be searched for the marker (jobcomp file: Slurm 22.05's
+// jobcomp/filetxt writes no Comment; slurmdbd without AccountingStoreFlags=job_comment; no
+// accounting) the error is ErrCommentsNotRecorded: the caller must not take "nothing found" as
+// "never submitted". A failed sacct call is an *AccountingError.
+func (c *Client) FindJobsBySubmissionSince(ctx context.Context, submissionID int64, since time.Time) ([]JobData, error) {
+	found, err := c.FindJobsBySubmission(ctx, submissionID)
+	if err != nil || len(found) > 0 {
+		return found, err
+	}
+	mode, comments, err := c.accounting(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !comments || (mode != AccountingJSON && mode != AccountingParsable) {
+		return nil, fmt.Errorf("find jobs of submission %d in accounting (%s): %w", submissionID, mode, ErrCommentsNotRecorded)
+	}
+	jobs, err := c.runSacct(ctx, mode, sacctQuery{since: since}, nil)
+	if err != nil {
+		return nil, err
+	}
+	marker := SubmissionMarker(submissionID)
+	for _, j := range jobs {
 		if j.Comment == marker {
 			found = append(found, j)
 		}
