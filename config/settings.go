@@ -45,22 +45,26 @@ type Settings struct {
 	CacheDir string `env:"CACHE_DIR" default:"$HOME/.cache/jobbergate-agent" doc:"token cache, NATS store, mapper cache"`
 
 	// Users.
-	SlurmUserMapper       string `env:"SLURM_USER_MAPPER" doc:"user mapper name; empty = single-user-mapper"`
-	SingleUserSubmitter   string `env:"SINGLE_USER_SUBMITTER" doc:"user of single-user-mapper; empty = X_SLURM_USER_NAME"`
-	GetExtraGroups        bool   `env:"GET_EXTRA_GROUPS" default:"false" doc:"give sbatch the user's supplementary groups (else only the primary group)"`
-	AllowRootSubmit       bool   `env:"ALLOW_ROOT_SUBMIT" default:"false" doc:"allow submitting as uid 0 (never do this on a real cluster)"`
-	CommandMapperPath     string `env:"COMMAND_MAPPER_PATH" doc:"site program for command-mapper: e-mail in, username out"`
-	LDAPDomain            string `env:"LDAP_DOMAIN" doc:"LDAP server host (ldap-cached-mapper)"`
-	LDAPPort              int    `env:"LDAP_PORT" default:"636" doc:"LDAP server port"`
-	LDAPBindDN            string `env:"LDAP_BIND_DN" doc:"bind DN"`
-	LDAPPassword          string `env:"LDAP_PASSWORD" secret:"true" doc:"bind password"`
-	LDAPSearchBase        string `env:"LDAP_SEARCH_BASE" doc:"search base"`
-	LDAPUIDAttribute      string `env:"LDAP_UID_ATTRIBUTE" default:"uid" doc:"attribute holding the username"`
-	LDAPCAFile            string `env:"LDAP_CA_FILE" doc:"CA bundle for the LDAP server's certificate; empty = system roots"`
-	WriteSubmissionFiles  bool   `env:"WRITE_SUBMISSION_FILES" default:"true" doc:"write job-script files into the execution directory"`
-	TaskJobsInterval      int    `env:"TASK_JOBS_INTERVAL_SECONDS" default:"60" doc:"health report interval in seconds, 10..3600"`
-	TaskSelfUpdateSeconds *int   `env:"TASK_SELF_UPDATE_INTERVAL_SECONDS" doc:"self-update check interval (>=10); none disables"`
-	TaskGCHour            *int   `env:"TASK_GARBAGE_COLLECTION_HOUR" doc:"hour (0-23) of the daily garbage-collection calls (API < 5.7); none disables"`
+	SlurmUserMapper       string        `env:"SLURM_USER_MAPPER" doc:"user mapper name; empty = single-user-mapper"`
+	SingleUserSubmitter   string        `env:"SINGLE_USER_SUBMITTER" doc:"user of single-user-mapper; empty = X_SLURM_USER_NAME"`
+	GetExtraGroups        bool          `env:"GET_EXTRA_GROUPS" default:"false" doc:"give sbatch the user's supplementary groups (else only the primary group)"`
+	AllowRootSubmit       bool          `env:"ALLOW_ROOT_SUBMIT" default:"false" doc:"allow submitting as uid 0 (never do this on a real cluster)"`
+	CommandMapperPath     string        `env:"COMMAND_MAPPER_PATH" doc:"site program for command-mapper: e-mail in, username out"`
+	LDAPDomain            string        `env:"LDAP_DOMAIN" doc:"LDAP server host (ldap-cached-mapper)"`
+	LDAPPort              int           `env:"LDAP_PORT" default:"636" doc:"LDAP server port"`
+	LDAPBindDN            string        `env:"LDAP_BIND_DN" doc:"bind DN"`
+	LDAPPassword          string        `env:"LDAP_PASSWORD" secret:"true" doc:"bind password"`
+	LDAPSearchBase        string        `env:"LDAP_SEARCH_BASE" doc:"search base"`
+	LDAPUIDAttribute      string        `env:"LDAP_UID_ATTRIBUTE" default:"uid" doc:"attribute holding the username"`
+	LDAPCAFile            string        `env:"LDAP_CA_FILE" doc:"CA bundle for the LDAP server's certificate; empty = system roots"`
+	LDAPTLSMode           string        `env:"LDAP_TLS_MODE" default:"ldaps" doc:"ldaps, starttls or plain (plain only for a loopback test server)"`
+	LDAPTimeout           time.Duration `env:"LDAP_TIMEOUT" default:"10s" doc:"LDAP connect and request timeout"`
+	LDAPCacheTTL          time.Duration `env:"LDAP_CACHE_TTL" default:"0s" doc:"how long a cached e-mail mapping is trusted; 0 = forever (as the reference)"`
+	CommandMapperTimeout  time.Duration `env:"COMMAND_MAPPER_TIMEOUT" default:"10s" doc:"time limit of one command-mapper run"`
+	WriteSubmissionFiles  bool          `env:"WRITE_SUBMISSION_FILES" default:"true" doc:"write job-script files into the execution directory"`
+	TaskJobsInterval      int           `env:"TASK_JOBS_INTERVAL_SECONDS" default:"60" doc:"health report interval in seconds, 10..3600"`
+	TaskSelfUpdateSeconds *int          `env:"TASK_SELF_UPDATE_INTERVAL_SECONDS" doc:"self-update check interval (>=10); none disables"`
+	TaskGCHour            *int          `env:"TASK_GARBAGE_COLLECTION_HOUR" doc:"hour (0-23) of the daily garbage-collection calls (API < 5.7); none disables"`
 
 	// InfluxDB.
 	InfluxDSN      string `env:"INFLUX_DSN" secret:"true" doc:"influxdb://user:pass@host:port/db; set = metrics enabled"`

@@ -114,6 +114,9 @@ func (s *Settings) validate() Problems {
 				bad(r.name, "is required by %s", MapperLDAP)
 			}
 		}
+		if s.LDAPTLSMode != "ldaps" && s.LDAPTLSMode != "starttls" && s.LDAPTLSMode != "plain" {
+			bad("LDAP_TLS_MODE", "must be ldaps, starttls or plain, got %q", s.LDAPTLSMode)
+		}
 		if s.LDAPPort < 1 || s.LDAPPort > 65535 {
 			bad("LDAP_PORT", "must be a port between 1 and 65535, got %d", s.LDAPPort)
 		}

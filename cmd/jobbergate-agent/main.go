@@ -44,6 +44,7 @@ func (e *cliEnv) load() (*config.Settings, error) {
 
 func commands() []command {
 	return []command{
+		{"run", "run the agent (default)", runCmd},
 		{"config", "print the effective settings, secrets masked; exit 1 listing every problem", configCmd},
 		{"version", "print the version", versionCmd},
 	}

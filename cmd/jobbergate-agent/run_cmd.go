@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/omnivector-solutions/jobbergate-agent-go/config"
+	"github.com/omnivector-solutions/jobbergate-agent-go/fxmodules"
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/buildinfo"
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/logging"
+)
+
+// startTimeout bounds start-up (NATS, provisioning); stopTimeout bounds the graceful stop:
+// consumers finish or nak in-flight work, the connection drains, the embedded server stops.
+const (
+	startTimeout = 2 * time.Minute
+	stopTimeout  = 45 * time.Second
+)
+
+// runCmd runs the agent until SIGTERM/SIGINT (ctx) or a fatal error in a background task.
+func runCmd(ctx context.Context, env *cliEnv, args []string) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	s, err := env.load()
+	if err != nil {
+		var problems config.Problems
+		if errors.As(err, &problems) {
+			fmt.Fprintf(env.stderr, "jobbergate-agent: %d invalid setting(s):\n%s\n", len(problems), problems)
+		} else {
+			fmt.Fprintf(env.stderr, "jobbergate-agent: %v\n", err)
+		}
+		return exitConfig
+	}
+	logger := logging.New(env.stderr, s.LogLevel, s.LogFormat)
+	mode := "embedded NATS"
+	if !s.Embedded() {
+		mode = "NATS client"
+	}
+	logger.Info("Starting Jobbergate-agent", "version", buildinfo.Version, "roles", s.Roles,
+		"mode", mode, "api", s.BaseAPIURL, "cluster", s.OIDCClientID)
+
+	app := fxmodules.New(s, logger)
+	if err := app.Err(); err != nil {
+		logger.Error("cannot build the agent", "err", err)
+		return exitConfig
+	}
+	startCtx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	if err := app.Start(startCtx); err != nil {
+		logger.Error("start failed", "err", err)
+		stopCtx, cancelStop := context.WithTimeout(context.Background(), stopTimeout)
+		defer cancelStop()
+		_ = app.Stop(stopCtx)
+		return 1
+	}
+
+	code := 0
+	select {
+	case <-ctx.Done():
+	case sig := <-app.Wait():
+		code = sig.ExitCode
+	}
+	logger.Info("Jobbergate-agent is shutting down...")
+	stopCtx, cancelStop := context.WithTimeout(context.Background(), stopTimeout)
+	defer cancelStop()
+	if err := app.Stop(stopCtx); err != nil {
+		logger.Error("unclean stop", "err", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	logger.Info("Jobbergate-agent has been stopped")
+	return code
+}

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
+	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate/jobbergatetest"
+)
+
+// syncBuffer is a bytes.Buffer safe for the agent's goroutines to write while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// agentEnv returns the settings of an embedded agent talking to the development API.
+func agentEnv(t *testing.T, api *jobbergatetest.Server, roles string) []string {
+	t.Helper()
+	api.AddClient(jobbergatetest.Client{ID: "cluster-test", Secret: "s3cret", Permissions: jobbergatetest.AgentScopes})
+	return []string{
+		"JOBBERGATE_AGENT_BASE_API_URL=" + api.URL(),
+		"JOBBERGATE_AGENT_OIDC_DOMAIN=" + api.OIDCDomain(),
+		"JOBBERGATE_AGENT_OIDC_USE_HTTPS=false",
+		"JOBBERGATE_AGENT_OIDC_CLIENT_ID=cluster-test",
+		"JOBBERGATE_AGENT_OIDC_CLIENT_SECRET=s3cret",
+		"JOBBERGATE_AGENT_CACHE_DIR=" + t.TempDir(),
+		"JOBBERGATE_AGENT_NATS_LISTEN=127.0.0.1:0",
+		"JOBBERGATE_AGENT_ROLES=" + roles,
+		"JOBBERGATE_AGENT_LOG_LEVEL=debug",
+	}
+}
+
+func TestRunStartsAndStopsCleanly(t *testing.T) {
+	api := jobbergatetest.NewTestServer(t, jobbergatetest.Options{})
+	env := agentEnv(t, api, "bridge")
+	var stderr syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		done <- realMain(ctx, []string{"--env-file", "none", "run"}, env, &bytes.Buffer{}, &stderr)
+	}()
+	testenv.Eventually(t, 30*time.Second, func() bool { return strings.Contains(stderr.String(), "agent started") },
+		"the agent did not start:\n%s", stderr.String())
+	cancel() // what SIGTERM does
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit code %d:\n%s", code, stderr.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("the agent did not stop within 60 s of SIGTERM")
+	}
+	out := stderr.String()
+	for _, want := range []string{"Starting Jobbergate-agent", "streams and buckets ready", "Jobbergate-agent is shutting down...", "embedded nats-server stopped", "Jobbergate-agent has been stopped"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q", want)
+		}
+	}
+	if strings.Contains(out, "s3cret") {
+		t.Error("the client secret appears in the log")
+	}
+}
+
+func TestRunRefusesInvalidSettings(t *testing.T) {
+	code, _, stderr := run(t, []string{"JOBBERGATE_AGENT_SCANCEL_PATH=scancel", "JOBBERGATE_AGENT_ROLES=poller"}, "run")
+	if code != exitConfig {
+		t.Fatalf("want exit %d, got %d", exitConfig, code)
+	}
+	for _, want := range []string{"2 invalid setting(s)", "JOBBERGATE_AGENT_SCANCEL_PATH", "JOBBERGATE_AGENT_ROLES"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+}

@@ -1,0 +1,86 @@
+package fxmodules
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"time"
+
+	"go.uber.org/fx"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/omnivector-solutions/jobbergate-agent-go/bridge"
+	"github.com/omnivector-solutions/jobbergate-agent-go/broker"
+	"github.com/omnivector-solutions/jobbergate-agent-go/config"
+)
+
+// TimedSource is a bridge source with the interval at which the leader polls it. Consumer
+// modules contribute them to the "bridge_sources" group.
+type TimedSource struct {
+	Source   bridge.Source
+	Interval time.Duration
+}
+
+// SourceResult lets a constructor contribute a TimedSource.
+type SourceResult struct {
+	fx.Out
+	Source TimedSource `group:"bridge_sources"`
+}
+
+type bridgeParams struct {
+	fx.In
+	Broker   *broker.Broker
+	Topology broker.Topology
+	Settings *config.Settings
+	Identity Identity
+	Logger   *slog.Logger
+	Sources  []TimedSource `group:"bridge_sources"`
+}
+
+// Bridge elects one leader per cluster through the leases bucket; the leader runs one poller per
+// distinct source interval.
+var Bridge = fx.Module("bridge", fx.Provide(newBridgeTask))
+
+func newBridgeTask(p bridgeParams) (TaskResult, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	kv, err := p.Broker.JS.KeyValue(ctx, p.Topology.LeasesBucket)
+	if err != nil {
+		return TaskResult{}, fmt.Errorf("leases bucket: %w", err)
+	}
+	log := p.Logger.With("component", "bridge")
+	byInterval := map[time.Duration][]bridge.Source{}
+	for _, s := range p.Sources {
+		byInterval[s.Interval] = append(byInterval[s.Interval], s.Source)
+	}
+	var intervals []time.Duration
+	for d := range byInterval {
+		intervals = append(intervals, d)
+	}
+	sort.Slice(intervals, func(i, j int) bool { return intervals[i] < intervals[j] })
+	// The submit and update sources re-publish the same work every poll: their streams' dedupe
+	// window must cover a poll and a lease takeover. (A health tick published twice in one
+	// interval after a takeover only costs one extra status report.)
+	t := p.Topology
+	if err := bridge.CheckDedupeWindow(ctx, p.Broker.JS, p.Settings.BridgePoll, p.Settings.LeaseTTL, t.Submit.Stream, t.Update.Stream); err != nil {
+		return TaskResult{}, err
+	}
+	elector := bridge.NewElector(kv, "bridge", p.Identity.ID, p.Topology.Limits.LeaseTTL, log)
+	lead := func(ctx context.Context) error {
+		g, ctx := errgroup.WithContext(ctx)
+		for _, d := range intervals {
+			poller := bridge.NewPoller(p.Broker.JS, d, log.With("interval", d), byInterval[d]...)
+			g.Go(func() error { return poller.Run(ctx) })
+		}
+		return g.Wait()
+	}
+	return TaskResult{Task: Task{Name: "bridge", Run: func(ctx context.Context) error {
+		if len(intervals) == 0 {
+			log.Warn("bridge role without any source: nothing to poll")
+			<-ctx.Done()
+			return nil
+		}
+		return elector.Run(ctx, lead)
+	}}}, nil
+}

@@ -1,0 +1,50 @@
+package fxmodules
+
+import (
+	"io"
+	"log/slog"
+
+	"go.uber.org/fx"
+
+	"github.com/omnivector-solutions/jobbergate-agent-go/config"
+	"github.com/omnivector-solutions/jobbergate-agent-go/slurm"
+	"github.com/omnivector-solutions/jobbergate-agent-go/slurm/usermap"
+)
+
+// Slurm provides the Slurm client, the user-mapper registry (a site decorates it to add its own
+// mappers) and the mapper SLURM_USER_MAPPER names.
+var Slurm = fx.Module("slurm", fx.Provide(newSlurm, usermap.NewDefaultRegistry, newMapper))
+
+func newSlurm(s *config.Settings, logger *slog.Logger) (*slurm.Client, error) {
+	return slurm.New(slurm.Options{
+		SbatchPath: s.SbatchPath, SqueuePath: s.SqueuePath, ScontrolPath: s.ScontrolPath,
+		ScancelPath: s.ScancelPath, GetExtraGroups: s.GetExtraGroups, AllowRoot: s.AllowRootSubmit,
+		Logger: logger.With("component", "slurm"),
+	})
+}
+
+// MapperOptions maps the settings to the user mappers' options.
+func MapperOptions(s *config.Settings) usermap.Options {
+	return usermap.Options{
+		SingleUser: s.SingleUserSubmitter,
+		CacheDir:   s.CacheDir,
+		LDAP: usermap.LDAPConfig{
+			Host: s.LDAPDomain, Port: s.LDAPPort, BindDN: s.LDAPBindDN, Password: s.LDAPPassword,
+			SearchBase: s.LDAPSearchBase, UIDAttribute: s.LDAPUIDAttribute, TLSMode: s.LDAPTLSMode,
+			CAFile: s.LDAPCAFile, DialTimeout: s.LDAPTimeout, RequestTimeout: s.LDAPTimeout,
+			CacheTTL: s.LDAPCacheTTL,
+		},
+		Command: usermap.CommandConfig{Program: s.CommandMapperPath, Timeout: s.CommandMapperTimeout},
+	}
+}
+
+func newMapper(lc fx.Lifecycle, reg *usermap.Registry, s *config.Settings, logger *slog.Logger) (usermap.Mapper, error) {
+	m, err := reg.New(s.SlurmUserMapper, MapperOptions(s), logger.With("component", "usermap"))
+	if err != nil {
+		return nil, err
+	}
+	if c, ok := m.(io.Closer); ok {
+		lc.Append(fx.StopHook(c.Close))
+	}
+	return m, nil
+}
