@@ -1,0 +1,31 @@
+// Package submit is the submit path of the agent: a bridge Source that enqueues every CREATED
+// submission, and the SUBMIT consumer's Handler that turns each one into exactly one Slurm job
+// (reported SUBMITTED) or a rejection the user can act on (reported REJECTED).
+//
+// Exactly one sbatch per submission. Before sbatch the handler claims the submission in the
+// submissions KV bucket with a create-only write (kv.Create), so two processes, on one login
+// node or several, never both hold it; every later change of the record is a compare-and-set
+// (kv.Update with the revision last read). Right after sbatch the Slurm job id is written into
+// the claim. A redelivered or duplicated message then finds the record and:
+//
+//   - with a job id: only reads the job's state and reports it again (no sbatch);
+//   - with a rejection message: sends the same rejection again;
+//   - with a claim and no job id, fresh and held by another process: waits (RetryAfter) for that
+//     process to finish or for the claim to go stale;
+//   - with a claim and no job id otherwise (stale, or this process's own claim after a failed
+//     attempt): reconciles against Slurm. Every job carries --comment=jobbergate-submission:<id>;
+//     a job found that way is recorded and reported (the lowest id if several, logged as an
+//     error), and only when none exists is the claim taken over (CAS) and sbatch run.
+//
+// sbatch runs under a timeout shorter than Options.ClaimStaleAfter so that a claim goes stale
+// only once its holder can no longer be inside sbatch. After MarkSubmitted succeeds the record is
+// rewritten with a per-key TTL (Options.DoneTTL), so records expire once the submission has left
+// CREATED, while a message enqueued again in the meantime still finds them.
+//
+// Decisions (consumers.Decision): a payload that does not decode is dead-lettered; permanent
+// problems of the submission (owner not mappable, bad execution directory, unknown local user or
+// root, no entrypoint, a file that does not exist, sbatch refusing the job) reject it; transient
+// ones (API 5xx and timeouts, mapper outages, KV errors, "Socket timed out" from Slurm) are
+// retried with backoff and never reject; on the message's last delivery a transient failure is
+// dead-lettered with its cause. Every outcome is logged with submission_id and slurm_job_id.
+package submit

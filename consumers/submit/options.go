@@ -1,0 +1,142 @@
+package submit
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
+	"github.com/omnivector-solutions/jobbergate-agent-go/slurm"
+	"github.com/omnivector-solutions/jobbergate-agent-go/slurm/usermap"
+)
+
+// API is the part of the Jobbergate API the handler uses; *jobbergate.Client implements it.
+type API interface {
+	DownloadFile(ctx context.Context, parentID int, filename string) ([]byte, error)
+	MarkSubmitted(ctx context.Context, id int, data jobbergate.SlurmJobData) error
+	MarkRejected(ctx context.Context, id int, reportMessage string) error
+}
+
+// Slurm is the part of the Slurm client the handler uses; *slurm.Client implements it.
+type Slurm interface {
+	LookupUser(name string) (slurm.User, error)
+	CheckExecutionDir(ctx context.Context, u slurm.User, dir string) error
+	WriteFile(ctx context.Context, u slurm.User, dir, name string, content []byte) (string, error)
+	Submit(ctx context.Context, req slurm.SubmitRequest) (slurm.SubmitResult, error)
+	FindJobsBySubmission(ctx context.Context, submissionID int64) ([]slurm.JobData, error)
+	JobStates(ctx context.Context, ids []int64) (map[int64]slurm.JobData, error)
+}
+
+// Defaults of Options.
+const (
+	// DefaultWorkDir is DEFAULT_SLURM_WORK_DIR's default.
+	DefaultWorkDir = "/home/{username}"
+	// DefaultClaimStaleAfter is twice the default consumer AckWait (broker.DefaultLimits).
+	DefaultClaimStaleAfter = 2 * time.Minute
+	// DefaultDoneTTL is how long a record outlives the report that took the submission out of
+	// CREATED.
+	DefaultDoneTTL = 24 * time.Hour
+	// DefaultDownloadConcurrency bounds the concurrent file downloads of one submission.
+	DefaultDownloadConcurrency = 4
+)
+
+// Options configure a Handler. API, Slurm, Mapper, Claims and HolderID are required.
+type Options struct {
+	API    API
+	Slurm  Slurm
+	Mapper usermap.Mapper
+	// Claims is the submissions KV bucket (broker.Topology.SubmissionsBucket).
+	Claims jetstream.KeyValue
+	// JetStream, when set, is used to give finished records their per-key TTL (DoneTTL) with a
+	// compare-and-set publish; kv.Update cannot set a TTL. Without it finished records keep the
+	// bucket's TTL.
+	JetStream jetstream.JetStream
+	// DefaultWorkDir is used when a submission has no execution_directory; "{username}" is
+	// replaced by the mapped user name. Default DefaultWorkDir.
+	DefaultWorkDir string
+	// WriteSubmissionFiles writes the job script files into the execution directory as the user
+	// and hands the written entrypoint to sbatch. When false the entrypoint goes to sbatch on
+	// stdin and submissions with supporting files are rejected (the reference's rule).
+	WriteSubmissionFiles bool
+	// HolderID identifies this process in claims, e.g. "<host>/<pid>". It must differ between
+	// processes sharing the bucket.
+	HolderID string
+	// ClaimStaleAfter is how old a claim without job id must be before another process
+	// reconciles it against Slurm. Set it to twice the SUBMIT consumer's AckWait. Default
+	// DefaultClaimStaleAfter.
+	ClaimStaleAfter time.Duration
+	// SubmitTimeout bounds one sbatch call; it must be shorter than ClaimStaleAfter so that a
+	// stale claim's holder is no longer inside sbatch. Default ClaimStaleAfter/2.
+	SubmitTimeout time.Duration
+	// DoneTTL is the lifetime of a record after its submission left CREATED. Default
+	// DefaultDoneTTL.
+	DoneTTL time.Duration
+	// DownloadConcurrency bounds the concurrent downloads of one submission's files. Default
+	// DefaultDownloadConcurrency.
+	DownloadConcurrency int
+	// RecordAttempts and RecordBackoff bound the retries of the KV write that records a job id
+	// right after sbatch (defaults 5 and 200 ms, doubling).
+	RecordAttempts int
+	RecordBackoff  time.Duration
+	// Logger receives one record per outcome; nil discards.
+	Logger *slog.Logger
+	// Now is the clock (claim ages); nil means time.Now.
+	Now func() time.Time
+}
+
+// ErrMissingOption is returned by NewHandler when a required option is missing.
+var ErrMissingOption = errors.New("submit: missing required option")
+
+func (o *Options) validate() error {
+	var missing []string
+	if o.API == nil {
+		missing = append(missing, "API")
+	}
+	if o.Slurm == nil {
+		missing = append(missing, "Slurm")
+	}
+	if o.Mapper == nil {
+		missing = append(missing, "Mapper")
+	}
+	if o.Claims == nil {
+		missing = append(missing, "Claims")
+	}
+	if o.HolderID == "" {
+		missing = append(missing, "HolderID")
+	}
+	if len(missing) > 0 {
+		return errors.Join(ErrMissingOption, errors.New(strings.Join(missing, ", ")))
+	}
+	if o.DefaultWorkDir == "" {
+		o.DefaultWorkDir = DefaultWorkDir
+	}
+	if o.ClaimStaleAfter <= 0 {
+		o.ClaimStaleAfter = DefaultClaimStaleAfter
+	}
+	if o.SubmitTimeout <= 0 || o.SubmitTimeout >= o.ClaimStaleAfter {
+		o.SubmitTimeout = o.ClaimStaleAfter / 2
+	}
+	if o.DoneTTL <= 0 {
+		o.DoneTTL = DefaultDoneTTL
+	}
+	if o.DownloadConcurrency <= 0 {
+		o.DownloadConcurrency = DefaultDownloadConcurrency
+	}
+	if o.RecordAttempts <= 0 {
+		o.RecordAttempts = 5
+	}
+	if o.RecordBackoff <= 0 {
+		o.RecordBackoff = 200 * time.Millisecond
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return nil
+}
