@@ -27,8 +27,9 @@ test: services ## every test, unit and integration (brings up the services first
 test-unit: ## tests without starting services (integration tests skip unless CI=true)
 	$(GO) test -count=1 ./...
 
-demo: build ## single-node Slurm + embedded NATS + development API with example submissions
-	bash deploy/demo.sh
+demo: build ## single-node Slurm + embedded NATS + development API with example submissions (root)
+	bash deploy/slurm/slurm-single-node.sh start
+	$(BIN)/jobbergate-demo
 
 bench: services ## benchmarks; each prints its figures
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./...
