@@ -9,7 +9,12 @@
 #           write /etc/slurm/slurm.conf from `slurmd -C` (daemons restarted only when it changed),
 #           start slurmctld and slurmd, wait (bounded by wall time) until the node takes jobs,
 #           resume a drained or down node.
-#   stop    cancel every job, stop slurmd and slurmctld (SIGTERM, SIGKILL after 10 s) and munged.
+#           With SNS_DBD=1 it also installs mariadb-server and slurmdbd, starts both (before
+#           slurmctld) and registers the cluster, account and test users; with SNS_INFLUX=1 it
+#           turns on the InfluxDB profile plugin. Without them it goes back to the plain setup:
+#           slurmdbd and the MariaDB server it started are stopped, acct_gather.conf is removed.
+#   stop    cancel every job, stop slurmd and slurmctld (SIGTERM, SIGKILL after 10 s), slurmdbd and
+#           MariaDB when running, and munged.
 #   status  print daemons and node state; exit 0 when the node takes jobs, 3 otherwise.
 #
 # Settings (the script's own variables are SNS_*; SLURM_* and SBATCH_* never reach the daemons):
@@ -17,7 +22,20 @@
 #   SNS_TEST_GROUP   supplementary group every test user is added to (default "jbgshared")
 #   SNS_WAIT_S       wall-time bound of the wait for the node (default 60)
 #   SNS_CLEAN_STATE  1: wipe the saved controller state (job ids restart at 1) on start
-#   SNS_CONF         path of slurm.conf (default /etc/slurm/slurm.conf)
+#   SNS_CONF         path of slurm.conf (default /etc/slurm/slurm.conf); slurmdbd.conf and
+#                    acct_gather.conf are written next to it
+#   SNS_DBD          1: accounting in slurmdbd + MariaDB (real `sacct`, `sacct --json`, job comments
+#                    kept with AccountingStoreFlags=job_comment). Default 0: accounting_storage/none
+#                    and the jobcomp/filetxt file only (`sacct -c`). About +21 s the first time.
+#   SNS_DBD_ACCOUNT  account the test users (and root) are added to with SNS_DBD=1 (default research)
+#   SNS_INFLUX       1: per-job profiling into InfluxDB (slurm-wlm-influxdb-plugin,
+#                    jobacct_gather/linux with task=1, acct_gather_profile/influxdb). InfluxDB need
+#                    not run for Slurm to start: the plugin drops the writes it cannot send.
+#   SNS_INFLUX_HOST     ProfileInfluxDBHost (default 127.0.0.1:8086)
+#   SNS_INFLUX_DB       ProfileInfluxDBDatabase (default slurm; the database must exist)
+#   SNS_INFLUX_RP       ProfileInfluxDBRTPolicy (default autogen)
+#   SNS_INFLUX_DEFAULT  ProfileInfluxDBDefault: Task (every job is profiled) or None (only jobs
+#                       submitted with --profile=task); default Task
 set -euo pipefail
 
 # Nothing from the caller's Slurm environment may reach the daemons or commands.
@@ -30,9 +48,23 @@ SNS_TEST_GROUP=${SNS_TEST_GROUP:-jbgshared}
 SNS_WAIT_S=${SNS_WAIT_S:-60}
 SNS_CLEAN_STATE=${SNS_CLEAN_STATE:-0}
 SNS_CONF=${SNS_CONF:-/etc/slurm/slurm.conf}
+SNS_DBD=${SNS_DBD:-0}
+SNS_DBD_ACCOUNT=${SNS_DBD_ACCOUNT:-research}
+SNS_INFLUX=${SNS_INFLUX:-0}
+SNS_INFLUX_HOST=${SNS_INFLUX_HOST:-127.0.0.1:8086}
+SNS_INFLUX_DB=${SNS_INFLUX_DB:-slurm}
+SNS_INFLUX_RP=${SNS_INFLUX_RP:-autogen}
+SNS_INFLUX_DEFAULT=${SNS_INFLUX_DEFAULT:-Task}
+CONF_DIR=$(dirname "$SNS_CONF")
+DBD_CONF=$CONF_DIR/slurmdbd.conf
+ACCT_GATHER_CONF=$CONF_DIR/acct_gather.conf
 
 PACKAGES=(slurmctld slurmd slurm-client munge)
 CTLD_PID=/run/slurmctld.pid
+DBD_PID=/run/slurmdbd.pid
+MARIADB_PID=/run/mysqld/sns-mariadbd.pid
+# slurmdbd's database password, made once, readable by root only (slurmdbd.conf is 0600 slurm).
+DBD_PASS_FILE=/var/lib/slurm-single-node/dbd-password
 SLURMD_PID=/run/slurmd.pid
 MUNGE_PID=/run/munge/munged.pid
 DAEMON_ENV=(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C)
@@ -121,6 +153,23 @@ start_munge() {
 	munge -n | unmunge >/dev/null || die "munge does not work"
 }
 
+# mode_checks validates the mode settings and adds the packages the modes need.
+mode_checks() {
+	[[ $SNS_DBD == 0 || $SNS_DBD == 1 ]] || die "SNS_DBD must be 0 or 1, not '$SNS_DBD'"
+	[[ $SNS_INFLUX == 0 || $SNS_INFLUX == 1 ]] || die "SNS_INFLUX must be 0 or 1, not '$SNS_INFLUX'"
+	case $SNS_INFLUX_DEFAULT in
+	Task | None) ;;
+	*) die "SNS_INFLUX_DEFAULT must be Task or None, not '$SNS_INFLUX_DEFAULT'" ;;
+	esac
+	local v
+	for v in "$SNS_INFLUX_HOST" "$SNS_INFLUX_DB" "$SNS_INFLUX_RP" "$SNS_DBD_ACCOUNT"; do
+		[[ $v =~ ^[A-Za-z0-9_.:-]+$ ]] || die "unexpected characters in setting value '$v'"
+	done
+	if ((SNS_DBD)); then PACKAGES+=(mariadb-server slurmdbd); fi
+	if ((SNS_INFLUX)); then PACKAGES+=(slurm-wlm-influxdb-plugin); fi
+	return 0
+}
+
 # render_conf prints slurm.conf for this machine.
 render_conf() {
 	local host node
@@ -147,10 +196,10 @@ SchedulerType=sched/backfill
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 DefMemPerCPU=512
-AccountingStorageType=accounting_storage/none
+$(accounting_lines)
 JobCompType=jobcomp/filetxt
 JobCompLoc=/var/log/slurm/jobcomp.log
-JobAcctGatherType=jobacct_gather/none
+$(gather_lines)
 MinJobAge=600
 MaxJobCount=50000
 ${node} NodeAddr=127.0.0.1 State=UNKNOWN
@@ -159,19 +208,157 @@ PartitionName=second Nodes=ALL Default=NO MaxTime=INFINITE State=UP
 EOF
 }
 
-# write_conf writes slurm.conf; it returns 0 when the file changed, 1 when it was already current.
-write_conf() {
-	local tmp
-	tmp=$(mktemp "${SNS_CONF}.XXXXXX")
-	render_conf >"$tmp"
-	chmod 0644 "$tmp"
-	if [[ -f $SNS_CONF ]] && cmp -s "$tmp" "$SNS_CONF"; then
+accounting_lines() {
+	if ((SNS_DBD)); then
+		printf '%s\n' AccountingStorageType=accounting_storage/slurmdbd AccountingStorageHost=127.0.0.1 \
+			AccountingStoreFlags=job_comment
+	else
+		echo AccountingStorageType=accounting_storage/none
+	fi
+}
+
+gather_lines() {
+	if ((SNS_INFLUX)); then
+		printf '%s\n' JobAcctGatherType=jobacct_gather/linux JobAcctGatherFrequency=task=1 \
+			AcctGatherProfileType=acct_gather_profile/influxdb
+	else
+		echo JobAcctGatherType=jobacct_gather/none
+	fi
+}
+
+# render_acct_gather prints acct_gather.conf with only keys Slurm 22.05 knows (an unknown key such
+# as ProfileInfluxDBFrequency is fatal for slurmd).
+render_acct_gather() {
+	cat <<EOF
+# Written by deploy/slurm/slurm-single-node.sh (SNS_INFLUX=1).
+ProfileInfluxDBHost=${SNS_INFLUX_HOST}
+ProfileInfluxDBDatabase=${SNS_INFLUX_DB}
+ProfileInfluxDBRTPolicy=${SNS_INFLUX_RP}
+ProfileInfluxDBDefault=${SNS_INFLUX_DEFAULT}
+EOF
+}
+
+# render_dbd_conf prints slurmdbd.conf; the password comes from DBD_PASS_FILE.
+render_dbd_conf() {
+	cat <<EOF
+# Written by deploy/slurm/slurm-single-node.sh (SNS_DBD=1).
+AuthType=auth/munge
+DbdHost=localhost
+DbdAddr=127.0.0.1
+SlurmUser=slurm
+PidFile=${DBD_PID}
+LogFile=/var/log/slurm/slurmdbd.log
+StorageType=accounting_storage/mysql
+StorageHost=localhost
+StorageLoc=slurm_acct_db
+StorageUser=slurm
+StoragePass=$(<"$DBD_PASS_FILE")
+EOF
+}
+
+# install_file RENDER PATH MODE OWNER writes the output of RENDER to PATH; it returns 0 when the
+# file changed, 1 when it was already current.
+install_file() {
+	local render=$1 path=$2 mode=$3 owner=$4 tmp
+	tmp=$(mktemp "${path}.XXXXXX")
+	chmod "$mode" "$tmp"
+	chown "$owner" "$tmp"
+	"$render" >"$tmp"
+	if [[ -f $path ]] && cmp -s "$tmp" "$path"; then
 		rm -f "$tmp"
 		return 1
 	fi
-	mv -f "$tmp" "$SNS_CONF"
-	log "wrote $SNS_CONF"
+	mv -f "$tmp" "$path"
+	log "wrote $path"
 	return 0
+}
+
+# write_conf writes slurm.conf and acct_gather.conf, or removes a leftover acct_gather.conf when
+# SNS_INFLUX is off (slurmd dies on its keys without the influxdb profile plugin). It returns 0
+# when something changed, 1 when everything was already current.
+write_conf() {
+	local rc=1
+	if install_file render_conf "$SNS_CONF" 0644 root:root; then rc=0; fi
+	if ((SNS_INFLUX)); then
+		if install_file render_acct_gather "$ACCT_GATHER_CONF" 0644 root:root; then rc=0; fi
+	elif [[ -e $ACCT_GATHER_CONF ]]; then
+		log "removing $ACCT_GATHER_CONF (SNS_INFLUX is off)"
+		rm -f "$ACCT_GATHER_CONF"
+		rc=0
+	fi
+	return "$rc"
+}
+
+mariadb_ping() { mariadb-admin --protocol=socket ping >/dev/null 2>&1; }
+
+# dbd_answers: slurmdbd answers sacctmgr.
+dbd_answers() { timeout 5 "${DAEMON_ENV[@]}" sacctmgr -n -P show cluster format=cluster >/dev/null 2>&1; }
+
+# start_dbd starts MariaDB and slurmdbd (slurmdbd restarted when its conf changed) and waits until
+# slurmdbd answers.
+start_dbd() {
+	local i
+	install -d -o mysql -g mysql -m 0755 /run/mysqld
+	if ! mariadb_ping; then
+		log "starting mariadbd"
+		"${DAEMON_ENV[@]}" setsid -f /usr/sbin/mariadbd --user=mysql --bind-address=127.0.0.1 \
+			--pid-file="$MARIADB_PID" </dev/null >>/var/log/slurm/mariadbd.log 2>&1
+		for ((i = 0; i < 300; i++)); do
+			mariadb_ping && break
+			sleep 0.1
+		done
+		mariadb_ping || die "mariadbd does not answer after 30 s; see /var/log/slurm/mariadbd.log"
+	fi
+	if [[ ! -s $DBD_PASS_FILE ]]; then
+		install -d -m 0700 "$(dirname "$DBD_PASS_FILE")"
+		(umask 077 && head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$DBD_PASS_FILE")
+	fi
+	# CREATE USER IF NOT EXISTS keeps an old password: ALTER USER sets the current one, else
+	# slurmdbd loops on "Access denied".
+	mariadb --protocol=socket <<EOF
+CREATE DATABASE IF NOT EXISTS slurm_acct_db;
+CREATE USER IF NOT EXISTS 'slurm'@'localhost';
+ALTER USER 'slurm'@'localhost' IDENTIFIED BY '$(<"$DBD_PASS_FILE")';
+GRANT ALL ON slurm_acct_db.* TO 'slurm'@'localhost';
+EOF
+	if install_file render_dbd_conf "$DBD_CONF" 0600 slurm:slurm; then
+		stop_pid slurmdbd "$DBD_PID"
+	fi
+	if ! pid_alive "$DBD_PID"; then
+		log "starting slurmdbd"
+		"${DAEMON_ENV[@]}" /usr/sbin/slurmdbd
+	fi
+	for ((i = 0; i < 300; i++)); do
+		dbd_answers && break
+		sleep 0.1
+	done
+	dbd_answers || die "slurmdbd does not answer after 30 s; see /var/log/slurm/slurmdbd.log"
+}
+
+# dbd_associations registers the cluster, the account and the users; sacctmgr add fails on what
+# exists, so only what is missing is added.
+dbd_associations() {
+	local u
+	if [[ -z $(mgr -n -P show cluster local format=cluster) ]]; then
+		log "sacctmgr: adding cluster local"
+		mgr add cluster local >/dev/null
+	fi
+	if [[ -z $(mgr -n -P show account "$SNS_DBD_ACCOUNT" format=account) ]]; then
+		mgr add account "$SNS_DBD_ACCOUNT" cluster=local description=test organization=test >/dev/null
+	fi
+	for u in $SNS_TEST_USERS root; do
+		if [[ -z $(mgr -n -P show assoc cluster=local account="$SNS_DBD_ACCOUNT" user="$u" format=user) ]]; then
+			mgr add user "$u" account="$SNS_DBD_ACCOUNT" cluster=local >/dev/null
+		fi
+	done
+}
+
+mgr() { timeout 10 "${DAEMON_ENV[@]}" sacctmgr -i "$@"; }
+
+# stop_dbd stops slurmdbd, and the MariaDB server when it runs from this script's pid file.
+stop_dbd() {
+	stop_pid slurmdbd "$DBD_PID"
+	stop_pid mariadbd "$MARIADB_PID"
 }
 
 node_name() { "${DAEMON_ENV[@]}" slurmd -C | head -1 | sed -e 's/^NodeName=\([^ ]*\).*/\1/'; }
@@ -183,11 +370,17 @@ node_state() {
 
 start() {
 	[[ $(id -u) -eq 0 ]] || die "run as root"
+	mode_checks
 	install_packages
 	add_users
 	start_munge
 	install -d -o slurm -g slurm /var/spool/slurmctld /var/log/slurm
 	install -d /var/spool/slurmd
+
+	if ((SNS_DBD)); then
+		start_dbd
+		dbd_associations
+	fi
 
 	local changed=0
 	if write_conf; then changed=1; fi
@@ -235,6 +428,10 @@ start() {
 		sleep 0.2
 	done
 	log "node $node is $state"
+	if ((!SNS_DBD)) && { pid_alive "$DBD_PID" || pid_alive "$MARIADB_PID"; }; then
+		log "SNS_DBD is off: stopping slurmdbd and MariaDB"
+		stop_dbd
+	fi
 }
 
 stop() {
@@ -244,12 +441,15 @@ stop() {
 	fi
 	stop_pid slurmd "$SLURMD_PID"
 	stop_pid slurmctld "$CTLD_PID"
+	stop_dbd
 	stop_pid munged "$MUNGE_PID"
 }
 
 status() {
 	local rc=0 node state
-	for d in munged:$MUNGE_PID slurmctld:$CTLD_PID slurmd:$SLURMD_PID; do
+	local daemons=("munged:$MUNGE_PID" "slurmctld:$CTLD_PID" "slurmd:$SLURMD_PID")
+	if pid_alive "$DBD_PID"; then daemons+=("slurmdbd:$DBD_PID"); fi
+	for d in "${daemons[@]}"; do
 		if pid_alive "${d#*:}"; then
 			printf '%-10s running (pid %s)\n' "${d%%:*}" "$(<"${d#*:}")"
 		else
