@@ -1,0 +1,314 @@
+package influx
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"strconv"
+	"strings"
+
+	client "github.com/influxdata/influxdb1-client/v2"
+
+	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
+)
+
+// InfluxQL is the Source for the InfluxDB 1.x HTTP API (InfluxDB 1.6 and later), through the
+// official client github.com/influxdata/influxdb1-client/v2. Every user-supplied value (the job
+// id, times) travels as a bind parameter, never inside the query text; tags are compared as
+// strings, as the profile plugin writes them. Answers are streamed in chunks (chunked=true).
+// It is safe for concurrent use.
+type InfluxQL struct {
+	c        client.Client
+	database string
+	chunk    int
+	log      *slog.Logger
+}
+
+var _ Source = (*InfluxQL)(nil)
+
+// NewInfluxQL builds the backend from the reference agent's settings. It does not contact the
+// server (see Ping). Errors wrap ErrInvalidDSN or ErrInvalidOptions and never contain the
+// password.
+func NewInfluxQL(opts InfluxQLOptions, log *slog.Logger) (*InfluxQL, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cfg, err := opts.resolve()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.insecure {
+		log.Warn("InfluxDB TLS certificate is not verified (INFLUX_VERIFY_SSL=false)", "addr", cfg.addr)
+	}
+	c, err := client.NewHTTPClient(client.HTTPConfig{
+		Addr: cfg.addr, Username: cfg.username, Password: cfg.password,
+		UserAgent: "jobbergate-agent", Timeout: cfg.timeout, TLSConfig: cfg.tls,
+		InsecureSkipVerify: cfg.insecure,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidOptions, err)
+	}
+	return &InfluxQL{c: c, database: cfg.database, chunk: cfg.chunkSize, log: log}, nil
+}
+
+// Ping returns the server's version (X-Influxdb-Version).
+func (q *InfluxQL) Ping(ctx context.Context) (string, error) {
+	type answer struct {
+		v   string
+		err error
+	}
+	ch := make(chan answer, 1)
+	go func() {
+		_, v, err := q.c.Ping(0)
+		ch <- answer{v, err}
+	}()
+	select {
+	case a := <-ch:
+		if a.err != nil {
+			return "", fmt.Errorf("ping InfluxDB: %w", a.err)
+		}
+		return a.v, nil
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// Close releases idle connections.
+func (q *InfluxQL) Close() error { return q.c.Close() }
+
+// measurementList is `"CPUFrequency","CPUTime",...`: constant names, quoted identifiers.
+func measurementList() string {
+	names := make([]string, len(jobbergate.Measurements))
+	for i, m := range jobbergate.Measurements {
+		names[i] = `"` + m + `"`
+	}
+	return strings.Join(names, ",")
+}
+
+// Series runs two statements, last() and first() per (measurement, host, step, task).
+func (q *InfluxQL) Series(ctx context.Context, job string) ([]SeriesSpan, error) {
+	from := measurementList()
+	cmd := `SELECT last("value") FROM ` + from + ` WHERE "job" = $job GROUP BY "host","step","task"; ` +
+		`SELECT first("value") FROM ` + from + ` WHERE "job" = $job GROUP BY "host","step","task"`
+	cr, stop, err := q.start(ctx, cmd, map[string]any{"job": job})
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	type key struct {
+		m                int
+		host, step, task string
+	}
+	index := map[key]int{}
+	var spans []SeriesSpan
+	for {
+		resp, err := cr.NextResponse()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, ctxErr(ctx, fmt.Errorf("read series: %w", err))
+		}
+		if err := resp.Error(); err != nil {
+			return nil, fmt.Errorf("series query: %w", err)
+		}
+		for _, res := range resp.Results {
+			for _, row := range res.Series {
+				m, ok := jobbergate.MeasurementIndex(row.Name)
+				if !ok || len(row.Values) == 0 || len(row.Values[0]) == 0 {
+					continue
+				}
+				t, err := jsonInt(row.Values[0][0])
+				if err != nil {
+					return nil, fmt.Errorf("series %s time: %w", row.Name, err)
+				}
+				k := key{m, row.Tags["host"], row.Tags["step"], row.Tags["task"]}
+				i, seen := index[k]
+				if !seen {
+					i = len(spans)
+					index[k] = i
+					spans = append(spans, SeriesSpan{Measurement: m, Host: k.host, Step: k.step, Task: k.task, First: t, Last: t})
+				}
+				if res.StatementId == 0 {
+					spans[i].Last = t
+				} else {
+					spans[i].First = t
+				}
+			}
+		}
+	}
+	return spans, nil
+}
+
+// Query selects value and the three tags of one measurement, job and time bound as bind
+// parameters ($job as a string, $after in nanoseconds).
+func (q *InfluxQL) Query(ctx context.Context, job string, measurement int, after int64) (Stream, error) {
+	if measurement < 0 || measurement >= len(jobbergate.Measurements) {
+		return nil, fmt.Errorf("%w: measurement index %d", ErrInvalidOptions, measurement)
+	}
+	cmd := `SELECT "value","host","step","task" FROM "` + jobbergate.Measurements[measurement] + `" WHERE "job" = $job`
+	params := map[string]any{"job": job}
+	if after != All {
+		cmd += ` AND time > $after`
+		params["after"] = secondsToNanos(after)
+	}
+	cr, stop, err := q.start(ctx, cmd, params)
+	if err != nil {
+		return nil, err
+	}
+	return &influxQLStream{ctx: ctx, cr: cr, stop: stop, m: measurement}, nil
+}
+
+// secondsToNanos converts, saturating at the int64 range.
+func secondsToNanos(s int64) int64 {
+	const limit = math.MaxInt64 / 1_000_000_000
+	switch {
+	case s > limit:
+		return math.MaxInt64
+	case s < -limit:
+		return math.MinInt64
+	}
+	return s * 1e9
+}
+
+// start sends a chunked query; stop closes the answer (and is what cancelling ctx does).
+func (q *InfluxQL) start(ctx context.Context, cmd string, params map[string]any) (*client.ChunkedResponse, func(), error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	cr, err := q.c.QueryAsChunk(client.Query{
+		Command: cmd, Database: q.database, Precision: "s",
+		Chunked: true, ChunkSize: q.chunk, Parameters: params,
+	})
+	if err != nil {
+		return nil, nil, ctxErr(ctx, fmt.Errorf("query: %w", err))
+	}
+	unhook := context.AfterFunc(ctx, func() { _ = cr.Close() })
+	stop := func() {
+		unhook()
+		_ = cr.Close()
+	}
+	return cr, stop, nil
+}
+
+func ctxErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w (%v)", ctx.Err(), err)
+	}
+	return err
+}
+
+type influxQLStream struct {
+	ctx  context.Context
+	cr   *client.ChunkedResponse
+	stop func()
+	m    int
+	buf  []Point
+	done bool
+}
+
+func (s *influxQLStream) Next() ([]Point, error) {
+	for !s.done {
+		resp, err := s.cr.NextResponse()
+		if errors.Is(err, io.EOF) {
+			s.done = true
+			break
+		}
+		if err != nil {
+			return nil, ctxErr(s.ctx, fmt.Errorf("read %s: %w", measurementName(s.m), err))
+		}
+		if err := resp.Error(); err != nil {
+			return nil, fmt.Errorf("query %s: %w", measurementName(s.m), err)
+		}
+		s.buf = s.buf[:0]
+		for _, res := range resp.Results {
+			for _, row := range res.Series {
+				if err := s.appendRow(row.Columns, row.Values); err != nil {
+					return nil, err
+				}
+			}
+		}
+		if len(s.buf) > 0 {
+			return s.buf, nil
+		}
+	}
+	return nil, io.EOF
+}
+
+func (s *influxQLStream) appendRow(columns []string, values [][]any) error {
+	col := map[string]int{"time": -1, "value": -1, "host": -1, "step": -1, "task": -1}
+	for i, c := range columns {
+		if _, ok := col[c]; ok {
+			col[c] = i
+		}
+	}
+	for name, i := range col {
+		if i < 0 {
+			return fmt.Errorf("query %s: answer has no %q column", measurementName(s.m), name)
+		}
+	}
+	ti, vi, hi, si, ki := col["time"], col["value"], col["host"], col["step"], col["task"]
+	for _, v := range values {
+		t, err := jsonInt(v[ti])
+		if err != nil {
+			return fmt.Errorf("query %s: time: %w", measurementName(s.m), err)
+		}
+		val, err := jsonFloat(v[vi])
+		if err != nil {
+			continue // a null or non-numeric value: nothing to sum
+		}
+		s.buf = append(s.buf, Point{
+			Time: t, Host: jsonString(v[hi]), Step: jsonString(v[si]), Task: jsonString(v[ki]),
+			Measurement: s.m, Value: val,
+		})
+	}
+	return nil
+}
+
+func (s *influxQLStream) Close() error {
+	s.stop()
+	return nil
+}
+
+func jsonInt(v any) (int64, error) {
+	switch n := v.(type) {
+	case json.Number:
+		if i, err := n.Int64(); err == nil {
+			return i, nil
+		}
+		f, err := n.Float64()
+		if err != nil {
+			return 0, err
+		}
+		return int64(f), nil
+	case float64:
+		return int64(n), nil
+	}
+	return 0, fmt.Errorf("not a number: %v", v)
+}
+
+func jsonFloat(v any) (float64, error) {
+	switch n := v.(type) {
+	case json.Number:
+		f, err := n.Float64()
+		if err != nil && !errors.Is(err, strconv.ErrRange) {
+			return 0, err
+		}
+		// Beyond float64's range ("1e400") f is ±Inf, which clampValue turns into 0.
+		return f, nil
+	case float64:
+		return n, nil
+	}
+	return 0, fmt.Errorf("not a number: %v", v)
+}
+
+func jsonString(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	return ""
+}
