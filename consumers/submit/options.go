@@ -73,7 +73,7 @@ type Options struct {
 	// stale claim's holder is no longer inside sbatch. Default ClaimStaleAfter/2.
 	SubmitTimeout time.Duration
 	// DoneTTL is the lifetime of a record after its submission left CREATED. Default
-	// DefaultDoneTTL.
+	// DefaultDoneTTL. The server raises a TTL below the bucket's LimitMarkerTTL to it.
 	DoneTTL time.Duration
 	// DownloadConcurrency bounds the concurrent downloads of one submission's files. Default
 	// DefaultDownloadConcurrency.
