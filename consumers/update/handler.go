@@ -1,0 +1,319 @@
+package update
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/omnivector-solutions/jobbergate-agent-go/consumers"
+	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
+	"github.com/omnivector-solutions/jobbergate-agent-go/slurm"
+)
+
+// PendingCancelReason is the reason reported for a submission cancelled before a Slurm job was
+// created (spec 9.3.1); the API then marks it ABORTED with this report message.
+const PendingCancelReason = "Job was cancelled by the user before a slurm job was created"
+
+// ErrNoAPI and ErrNoSlurm are returned by NewHandler when a dependency is missing.
+var (
+	ErrNoAPI   = errors.New("update: Options.API is required")
+	ErrNoSlurm = errors.New("update: Options.Slurm is required")
+)
+
+// Slurm is what the handler needs from Slurm; *slurm.Client implements it.
+type Slurm interface {
+	// JobStates reads many jobs with one Slurm call; unknown ids come back as UNKNOWN.
+	JobStates(ctx context.Context, ids []int64) (map[int64]slurm.JobData, error)
+	// Cancel runs scancel as the agent.
+	Cancel(ctx context.Context, id int64) error
+}
+
+// Updater reports job data to the API; *jobbergate.Client implements it.
+type Updater interface {
+	UpdateJob(ctx context.Context, id int, data jobbergate.SlurmJobData) error
+}
+
+// Options configures NewHandler. API and Slurm are required.
+type Options struct {
+	API   Updater
+	Slurm Slurm
+	// RefreshCycles (UPDATE_REFRESH_CYCLES): an unchanged submission is PUT again once this
+	// many cycles have passed since its last PUT; 1 sends every cycle. Default 10.
+	RefreshCycles int
+	// PutConcurrency bounds the PUTs in flight for one batch. Default 8.
+	PutConcurrency int
+	// SnapshotMaxAge is how long one Slurm read serves later batches it covers. Default 5 s;
+	// negative disables reuse (one Slurm call per batch).
+	SnapshotMaxAge time.Duration
+	// ForgetAfter drops what is remembered about a submission not seen for that long (it was
+	// handled by another agent, or left the active list). Default 1 h.
+	ForgetAfter time.Duration
+	// Now is the clock for snapshots and forgetting; default time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Stats counts what a Handler did since it was created.
+type Stats struct {
+	// SlurmReads is the number of JobStates calls (each one squeue process on Slurm 22.05+).
+	SlurmReads int64
+	// Cancels is the number of scancel calls.
+	Cancels int64
+	// Puts counts UpdateJob calls; Skipped the updates left out because nothing changed.
+	Puts, Skipped int64
+}
+
+// Handler is the update consumer's consumers.BatchHandler (see the package doc). It is safe for
+// concurrent use, although the runner never overlaps two batches.
+type Handler struct {
+	api     Updater
+	slurm   Slurm
+	opts    Options
+	log     *slog.Logger
+	tracker *tracker
+
+	snapMu sync.Mutex
+	snap   *snapshot
+
+	slurmReads, cancels, puts, skipped atomic.Int64
+}
+
+type snapshot struct {
+	at   time.Time
+	jobs map[int64]slurm.JobData
+}
+
+// NewHandler returns a Handler.
+func NewHandler(opts Options) (*Handler, error) {
+	if opts.API == nil {
+		return nil, ErrNoAPI
+	}
+	if opts.Slurm == nil {
+		return nil, ErrNoSlurm
+	}
+	if opts.RefreshCycles <= 0 {
+		opts.RefreshCycles = 10
+	}
+	if opts.PutConcurrency <= 0 {
+		opts.PutConcurrency = 8
+	}
+	if opts.SnapshotMaxAge == 0 {
+		opts.SnapshotMaxAge = 5 * time.Second
+	}
+	if opts.ForgetAfter <= 0 {
+		opts.ForgetAfter = time.Hour
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &Handler{api: opts.API, slurm: opts.Slurm, opts: opts, log: log,
+		tracker: newTracker(opts.RefreshCycles, opts.ForgetAfter)}, nil
+}
+
+// Stats returns the handler's counters.
+func (h *Handler) Stats() Stats {
+	return Stats{SlurmReads: h.slurmReads.Load(), Cancels: h.cancels.Load(), Puts: h.puts.Load(), Skipped: h.skipped.Load()}
+}
+
+// item is one message of a batch on its way through HandleBatch.
+type item struct {
+	idx    int
+	msg    *consumers.Message
+	sub    jobbergate.ActiveSubmission
+	cycle  int64
+	hasCyc bool
+	data   jobbergate.SlurmJobData
+	log    *slog.Logger
+}
+
+func (it *item) slurmID() int64 {
+	if it.sub.SlurmJobID == nil {
+		return 0
+	}
+	return int64(*it.sub.SlurmJobID)
+}
+
+func (it *item) cancelled() bool {
+	return it.sub.Status != nil && *it.sub.Status == jobbergate.StatusCancelled
+}
+
+// HandleBatch handles the messages of one batch and returns one decision per message.
+func (h *Handler) HandleBatch(ctx context.Context, msgs []*consumers.Message) []consumers.Decision {
+	decs := make([]consumers.Decision, len(msgs))
+	now := h.opts.Now()
+	var toCancel, toRead, toPut []*item
+	for i, m := range msgs {
+		it := &item{idx: i, msg: m}
+		if err := json.Unmarshal(m.Data, &it.sub); err != nil {
+			h.log.Error("undecodable update message", "subject", m.Subject, "error", err)
+			decs[i] = consumers.Terminate("undecodable update message: " + err.Error())
+			continue
+		}
+		if c, err := strconv.ParseInt(m.Header.Get(HeaderCycle), 10, 64); err == nil {
+			it.cycle, it.hasCyc = c, true
+		}
+		it.log = h.log.With("submission_id", it.sub.ID)
+		if it.sub.SlurmJobID != nil {
+			it.log = it.log.With("slurm_job_id", *it.sub.SlurmJobID)
+		}
+		h.tracker.seen(it.sub.ID, it.slurmID(), now)
+		switch {
+		case it.sub.SlurmJobID == nil && it.cancelled():
+			it.data = jobbergate.SlurmJobData{JobState: jobbergate.StateCancelled, JobInfo: "{}", StateReason: ptr(PendingCancelReason)}
+			toPut = append(toPut, it)
+		case it.sub.SlurmJobID == nil:
+			it.log.Debug("active submission without a slurm job: nothing to update")
+			decs[i] = consumers.Ack()
+		case it.cancelled():
+			toCancel = append(toCancel, it)
+		default:
+			toRead = append(toRead, it)
+		}
+	}
+
+	for _, it := range toCancel {
+		h.cancels.Add(1)
+		if err := h.slurm.Cancel(ctx, it.slurmID()); err != nil {
+			it.log.Warn("scancel failed", "error", err)
+			decs[it.idx] = retry(it.msg, fmt.Errorf("cancel slurm job %d of submission %d: %w", it.slurmID(), it.sub.ID, err))
+			continue
+		}
+		it.log.Info("slurm job cancelled as the user asked in the portal")
+		toRead = append(toRead, it)
+	}
+
+	if len(toRead) > 0 {
+		ids := make([]int64, len(toRead))
+		for i, it := range toRead {
+			ids[i] = it.slurmID()
+		}
+		jobs, err := h.read(ctx, ids, len(toCancel) > 0)
+		for _, it := range toRead {
+			j, ok := jobs[it.slurmID()]
+			if !ok {
+				if err == nil {
+					err = fmt.Errorf("slurm returned no data for job %d", it.slurmID())
+				}
+				it.log.Warn("reading slurm job state failed", "error", err)
+				decs[it.idx] = retry(it.msg, fmt.Errorf("read slurm job %d of submission %d: %w", it.slurmID(), it.sub.ID, err))
+				continue
+			}
+			it.data = jobData(j)
+			toPut = append(toPut, it)
+		}
+	}
+
+	h.putAll(ctx, toPut, decs)
+	return decs
+}
+
+// read returns the state of ids: from the current snapshot when it is fresh, covers every id and
+// fresh is false; otherwise from one Slurm call for ids plus every id being followed, which
+// becomes the new snapshot when it succeeded completely.
+func (h *Handler) read(ctx context.Context, ids []int64, fresh bool) (map[int64]slurm.JobData, error) {
+	h.snapMu.Lock()
+	defer h.snapMu.Unlock()
+	now := h.opts.Now()
+	if s := h.snap; !fresh && s != nil && h.opts.SnapshotMaxAge > 0 && now.Sub(s.at) <= h.opts.SnapshotMaxAge {
+		covered := true
+		for _, id := range ids {
+			if _, ok := s.jobs[id]; !ok {
+				covered = false
+				break
+			}
+		}
+		if covered {
+			return s.jobs, nil
+		}
+	}
+	want := ids
+	if h.opts.SnapshotMaxAge > 0 {
+		seen := make(map[int64]bool, len(ids))
+		for _, id := range ids {
+			seen[id] = true
+		}
+		for _, id := range h.tracker.slurmIDs() {
+			if !seen[id] {
+				seen[id] = true
+				want = append(want, id)
+			}
+		}
+	}
+	h.slurmReads.Add(1)
+	jobs, err := h.slurm.JobStates(ctx, want)
+	if err == nil {
+		h.snap = &snapshot{at: now, jobs: jobs}
+	} else {
+		h.snap = nil
+	}
+	return jobs, err
+}
+
+// putAll sends the PUTs of items (skipping unchanged ones) with bounded concurrency and fills in
+// their decisions.
+func (h *Handler) putAll(ctx context.Context, items []*item, decs []consumers.Decision) {
+	sem := make(chan struct{}, h.opts.PutConcurrency)
+	var wg sync.WaitGroup
+	for _, it := range items {
+		same, fp := h.tracker.unchanged(it.sub.ID, it.data, it.cycle, it.hasCyc)
+		if same {
+			h.skipped.Add(1)
+			it.log.Debug("job data unchanged since the last report: not sent", "slurm_job_state", it.data.JobState)
+			decs[it.idx] = consumers.Ack()
+			continue
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			decs[it.idx] = h.put(ctx, it, fp)
+		}()
+	}
+	wg.Wait()
+}
+
+func (h *Handler) put(ctx context.Context, it *item, fp fingerprint) consumers.Decision {
+	h.puts.Add(1)
+	err := h.api.UpdateJob(ctx, it.sub.ID, it.data)
+	if err == nil {
+		h.tracker.put(it.sub.ID, fp, it.cycle, it.hasCyc, it.data.JobState.IsTerminal())
+		it.log.Debug("job data reported", "slurm_job_state", it.data.JobState)
+		if it.data.JobState.IsTerminal() {
+			it.log.Info("final job state reported", "slurm_job_state", it.data.JobState,
+				"status", jobbergate.StatusAfterUpdate(jobbergate.StatusSubmitted, it.data.JobState))
+		}
+		return consumers.Ack()
+	}
+	dec := apiDecision(it.msg, err)
+	if dec.IsTerminate() {
+		h.tracker.forget(it.sub.ID)
+		it.log.Error("job data update refused by the API: message dead-lettered", "reason", dec.Reason())
+	} else {
+		it.log.Warn("job data update failed: will retry", "error", err)
+	}
+	return dec
+}
+
+// jobData converts Slurm's job data to the API's update body.
+func jobData(j slurm.JobData) jobbergate.SlurmJobData {
+	id := int(j.JobID)
+	d := jobbergate.SlurmJobData{JobID: &id, JobState: jobbergate.SlurmJobState(j.JobState), JobInfo: j.JobInfo}
+	if j.StateReason != "" {
+		d.StateReason = ptr(j.StateReason)
+	}
+	return d
+}
+
+func ptr[T any](v T) *T { return &v }

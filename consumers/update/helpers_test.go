@@ -1,0 +1,243 @@
+package update
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/omnivector-solutions/jobbergate-agent-go/bridge"
+	"github.com/omnivector-solutions/jobbergate-agent-go/broker"
+	"github.com/omnivector-solutions/jobbergate-agent-go/consumers"
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
+	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
+	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate/jobbergatetest"
+	"github.com/omnivector-solutions/jobbergate-agent-go/slurm"
+)
+
+const (
+	testClientID = "cluster-update"
+	testSecret   = "update-secret-never-logged"
+	agentPath    = "/jobbergate/job-submissions/agent/"
+	cycleLen     = time.Minute
+)
+
+func testLogger() *slog.Logger {
+	if os.Getenv("JBG_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// clock is a settable clock for the source's cycle numbers.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// fakeSlurm is an in-memory Slurm: JobStates answers from jobs (UNKNOWN for the others).
+type fakeSlurm struct {
+	mu      sync.Mutex
+	jobs    map[int64]slurm.JobData
+	reads   int
+	cancels []int64
+	readErr error
+}
+
+func newFakeSlurm() *fakeSlurm { return &fakeSlurm{jobs: map[int64]slurm.JobData{}} }
+
+func (f *fakeSlurm) set(j slurm.JobData) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.jobs[j.JobID] = j
+}
+
+func (f *fakeSlurm) JobStates(_ context.Context, ids []int64) (map[int64]slurm.JobData, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reads++
+	if f.readErr != nil {
+		return nil, f.readErr
+	}
+	out := map[int64]slurm.JobData{}
+	for _, id := range ids {
+		if j, ok := f.jobs[id]; ok {
+			out[id] = j
+		} else {
+			out[id] = slurm.UnknownJob(id)
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeSlurm) Cancel(_ context.Context, id int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.cancels = append(f.cancels, id)
+	if j, ok := f.jobs[id]; ok {
+		j.JobState, j.StateReason = "CANCELLED", "None"
+		f.jobs[id] = j
+	}
+	return nil
+}
+
+// env is one agent's update path on an embedded broker against the development API.
+type env struct {
+	api     *jobbergatetest.Server
+	client  *jobbergate.Client
+	b       *broker.Broker
+	topo    broker.Topology
+	clock   *clock
+	poller  *bridge.Poller
+	handler *Handler
+	runner  *consumers.Runner
+	stop    func()
+}
+
+func newEnv(t testing.TB, sl Slurm, tune func(*Options)) *env {
+	t.Helper()
+	api := jobbergatetest.NewTestServer(t, jobbergatetest.Options{})
+	api.AddClient(jobbergatetest.Client{ID: testClientID, Secret: testSecret, Permissions: jobbergatetest.AgentScopes})
+	tokens, err := jobbergate.NewTokenSource(jobbergate.TokenSourceOptions{
+		TokenURL: jobbergate.OIDCTokenURL(api.OIDCDomain(), false), ClientID: testClientID,
+		ClientSecret: testSecret, CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := jobbergate.New(jobbergate.Options{BaseURL: api.URL(), Tokens: tokens, Timeout: 10 * time.Second,
+		Retry: jobbergate.RetryPolicy{MaxAttempts: 2, InitialBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := broker.Start(context.Background(), broker.Options{Embedded: &broker.EmbeddedOptions{
+		StoreDir: t.TempDir(), ServerName: "update-test", NoListen: true}}, testLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close(context.Background()) })
+	topo, _ := broker.NewTopology("JBG_UPD")
+	topo.Limits.MaxDeliver = 3
+	topo.Limits.AckWait = 10 * time.Second
+	if err := broker.Provision(context.Background(), b.JS, topo); err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{now: time.Unix(1_800_000_000, 0)}
+	src := NewSource(client, topo, SourceOptions{Interval: cycleLen, Now: clk.Now})
+	opts := Options{API: client, Slurm: sl, Logger: testLogger(), SnapshotMaxAge: -1}
+	if tune != nil {
+		tune(&opts)
+	}
+	h, err := NewHandler(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{api: api, client: client, b: b, topo: topo, clock: clk, handler: h,
+		poller: bridge.NewPoller(b.JS, cycleLen, testLogger(), src)}
+	cfg := consumers.ConfigFor(topo, topo.Update, 1000)
+	cfg.FetchWait = 100 * time.Millisecond
+	cfg.Backoff = consumers.Backoff{Initial: 20 * time.Millisecond, Max: 50 * time.Millisecond}
+	e.runner = consumers.NewBatchRunner(b.JS, cfg, h, testLogger())
+	return e
+}
+
+// start runs the update runner until the test ends (or stop is called).
+func (e *env) start(t testing.TB) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = e.runner.Run(ctx) }()
+	var once sync.Once
+	e.stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(e.stop)
+}
+
+// cycle moves to the next update cycle and publishes it.
+func (e *env) cycle(t testing.TB) bridge.CycleStats {
+	t.Helper()
+	e.clock.Advance(cycleLen)
+	st := e.poller.Cycle(context.Background())
+	if st.SourceErrors > 0 || st.Failed > 0 {
+		t.Fatalf("bridge cycle failed: %+v", st)
+	}
+	return st
+}
+
+func (e *env) streamMsgs(t testing.TB, name string) uint64 {
+	t.Helper()
+	s, err := e.b.JS.Stream(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
+// drain waits until the UPDATE queue is empty (every message acked or dead-lettered).
+func (e *env) drain(t testing.TB) {
+	t.Helper()
+	testenv.Eventually(t, 30*time.Second, func() bool { return e.streamMsgs(t, e.topo.Update.Stream) == 0 },
+		"UPDATE queue drained")
+}
+
+// runCycle publishes one cycle and waits until it is handled.
+func (e *env) runCycle(t testing.TB) bridge.CycleStats {
+	t.Helper()
+	st := e.cycle(t)
+	e.drain(t)
+	return st
+}
+
+// deadLetters returns the dead letters' reasons by submission id.
+func (e *env) deadLetters(t testing.TB) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	s, err := e.b.JS.Stream(context.Background(), e.topo.Dead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		m, err := s.GetMsg(context.Background(), seq)
+		if err != nil {
+			if err == jetstream.ErrMsgNotFound {
+				continue
+			}
+			t.Fatal(err)
+		}
+		out[m.Header.Get(broker.HeaderSubmissionID)] = m.Header.Get(broker.HeaderDeadReason)
+	}
+	return out
+}
+
+func (e *env) submission(t testing.TB, id int) jobbergatetest.Submission {
+	t.Helper()
+	s, ok := e.api.Submission(id)
+	if !ok {
+		t.Fatalf("submission %d not found", id)
+	}
+	return s
+}
+
+func ptr2[T any](v T) *T { return &v }

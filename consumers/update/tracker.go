@@ -1,0 +1,171 @@
+package update
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
+)
+
+// VolatileInfoFields are the top-level fields of Slurm's job object (22.05 to 24.11) that change
+// while nothing happens to the job: scheduler bookkeeping and the estimates of a pending job.
+// They are ignored when deciding whether a job changed; they are still sent in every PUT.
+var VolatileInfoFields = []string{
+	"last_sched_evaluation", "priority", "accrue_time", "eligible_time", "start_time",
+	"end_time", "preempt_time", "preemptable_time", "pre_sus_time", "suspend_time",
+	"resize_time", "last_backfill",
+}
+
+// fingerprint identifies what was reported: full hashes the exact payload (a cheap first
+// comparison), stable the payload without VolatileInfoFields (needs a JSON parse).
+type fingerprint struct {
+	full, stable [sha256.Size]byte
+}
+
+func fullDigest(d jobbergate.SlurmJobData) [sha256.Size]byte {
+	h := sha256.New()
+	writeHead(h, d)
+	h.Write([]byte(d.JobInfo))
+	var out [sha256.Size]byte
+	copy(out[:], h.Sum(nil))
+	return out
+}
+
+func stableDigest(d jobbergate.SlurmJobData) [sha256.Size]byte {
+	info := []byte(d.JobInfo)
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(info, &obj) == nil && obj != nil {
+		for _, k := range VolatileInfoFields {
+			delete(obj, k)
+		}
+		if b, err := json.Marshal(obj); err == nil { // sorted keys: a canonical form
+			info = b
+		}
+	}
+	h := sha256.New()
+	writeHead(h, d)
+	h.Write(info)
+	var out [sha256.Size]byte
+	copy(out[:], h.Sum(nil))
+	return out
+}
+
+func writeHead(h interface{ Write([]byte) (int, error) }, d jobbergate.SlurmJobData) {
+	if d.JobID != nil {
+		h.Write([]byte{1, byte(*d.JobID), byte(*d.JobID >> 8), byte(*d.JobID >> 16), byte(*d.JobID >> 24)})
+	}
+	h.Write([]byte(d.JobState))
+	h.Write([]byte{0})
+	if d.StateReason != nil {
+		h.Write([]byte{1})
+		h.Write([]byte(*d.StateReason))
+	}
+	h.Write([]byte{0})
+}
+
+// entry is what the tracker knows about one submission.
+type entry struct {
+	slurmID int64 // 0: none
+	seen    time.Time
+	put     bool // fp and cycle describe a successful PUT
+	fp      fingerprint
+	cycle   int64
+	hasCyc  bool
+}
+
+// tracker remembers the last successful PUT per submission. Safe for concurrent use.
+type tracker struct {
+	refresh     int64
+	forgetAfter time.Duration
+
+	mu        sync.Mutex
+	entries   map[int]*entry
+	lastSweep time.Time
+}
+
+func newTracker(refresh int, forgetAfter time.Duration) *tracker {
+	return &tracker{refresh: int64(refresh), forgetAfter: forgetAfter, entries: map[int]*entry{}}
+}
+
+// seen notes that submission id (with Slurm job slurmID, 0 if none) was handled at now, and
+// forgets submissions not seen for forgetAfter (checked at most once a minute).
+func (t *tracker) seen(id int, slurmID int64, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e := t.entries[id]
+	if e == nil {
+		e = &entry{}
+		t.entries[id] = e
+	}
+	if e.slurmID != slurmID {
+		*e = entry{}
+	}
+	e.slurmID, e.seen = slurmID, now
+	if now.Sub(t.lastSweep) >= time.Minute {
+		t.lastSweep = now
+		for k, v := range t.entries {
+			if now.Sub(v.seen) > t.forgetAfter {
+				delete(t.entries, k)
+			}
+		}
+	}
+}
+
+// slurmIDs returns the Slurm job ids of the submissions being followed.
+func (t *tracker) slurmIDs() []int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]int64, 0, len(t.entries))
+	for _, e := range t.entries {
+		if e.slurmID != 0 {
+			out = append(out, e.slurmID)
+		}
+	}
+	return out
+}
+
+// unchanged reports whether d equals what was last PUT for id and fewer than refresh cycles have
+// passed since. It returns the fingerprint to record after a successful PUT. Without a cycle
+// number (hasCyc false) nothing counts as unchanged.
+func (t *tracker) unchanged(id int, d jobbergate.SlurmJobData, cycle int64, hasCyc bool) (bool, fingerprint) {
+	fp := fingerprint{full: fullDigest(d)}
+	t.mu.Lock()
+	e := t.entries[id]
+	var last entry
+	if e != nil {
+		last = *e
+	}
+	t.mu.Unlock()
+	due := !last.put || !hasCyc || !last.hasCyc || cycle < last.cycle || cycle-last.cycle >= t.refresh
+	if !due && fp.full == last.fp.full {
+		return true, last.fp
+	}
+	fp.stable = stableDigest(d)
+	return !due && fp.stable == last.fp.stable, fp
+}
+
+// put records a successful PUT of fp for id in cycle. A terminal state forgets the submission:
+// the API no longer lists it.
+func (t *tracker) put(id int, fp fingerprint, cycle int64, hasCyc bool, terminal bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if terminal {
+		delete(t.entries, id)
+		return
+	}
+	e := t.entries[id]
+	if e == nil {
+		e = &entry{}
+		t.entries[id] = e
+	}
+	e.put, e.fp, e.cycle, e.hasCyc = true, fp, cycle, hasCyc
+}
+
+// forget drops id (its message was terminated).
+func (t *tracker) forget(id int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.entries, id)
+}
