@@ -37,7 +37,9 @@ type SourceOptions struct {
 func Cycle(t time.Time, interval time.Duration) int64 { return t.UnixNano() / int64(interval) }
 
 // MsgID is the Nats-Msg-Id of submission id's update in cycle.
-func MsgID(id int, cycle int64) string { return "update-" + strconv.Itoa(id) + "-" + strconv.FormatInt(cycle, 10) }
+func MsgID(id int, cycle int64) string {
+	return "update-" + strconv.Itoa(id) + "-" + strconv.FormatInt(cycle, 10)
+}
 
 type source struct {
 	api  ActiveLister
