@@ -261,4 +261,3 @@ func equalStrings(a, b []string) bool {
 	}
 	return true
 }
-
