@@ -324,11 +324,15 @@ EOF
 	if install_file render_dbd_conf "$DBD_CONF" 0600 slurm:slurm; then
 		stop_pid slurmdbd "$DBD_PID"
 	fi
-	if ! pid_alive "$DBD_PID"; then
-		log "starting slurmdbd"
-		"${DAEMON_ENV[@]}" /usr/sbin/slurmdbd
-	fi
+	# A slurmdbd still shutting down when checked, or one that exits early, is started again
+	# (at most 3 starts).
+	local starts=0
 	for ((i = 0; i < 300; i++)); do
+		if ! pid_alive "$DBD_PID" && ((starts < 3)); then
+			log "starting slurmdbd"
+			"${DAEMON_ENV[@]}" /usr/sbin/slurmdbd || true
+			starts=$((starts + 1))
+		fi
 		dbd_answers && break
 		sleep 0.1
 	done
@@ -377,13 +381,14 @@ start() {
 	install -d -o slurm -g slurm /var/spool/slurmctld /var/log/slurm
 	install -d /var/spool/slurmd
 
+	local changed=0
+	if write_conf; then changed=1; fi
+	# sacctmgr reads slurm.conf: slurmdbd is set up once the conf names it, before slurmctld
+	# (re)starts and registers with it.
 	if ((SNS_DBD)); then
 		start_dbd
 		dbd_associations
 	fi
-
-	local changed=0
-	if write_conf; then changed=1; fi
 	if [[ $SNS_CLEAN_STATE == 1 ]]; then
 		changed=1
 	fi
