@@ -102,8 +102,10 @@ type Settings struct {
 	LeaseTTL       time.Duration `env:"BRIDGE_LEASE_TTL" default:"15s" doc:"bridge leader lease; renewed every third of it"`
 
 	// Operation.
-	LogLevel  string `env:"LOG_LEVEL" default:"info" doc:"debug, info, warn or error"`
-	LogFormat string `env:"LOG_FORMAT" default:"text" doc:"text or json"`
+	MetricsListen string `env:"METRICS_LISTEN" default:"127.0.0.1:9464" doc:"Prometheus /metrics, /healthz and /readyz listener; off disables"`
+	APICAFile     string `env:"API_CA_FILE" doc:"extra CA bundle (PEM) trusted for the API and OIDC servers, added to the system roots"`
+	LogLevel      string `env:"LOG_LEVEL" default:"info" doc:"debug, info, warn or error"`
+	LogFormat     string `env:"LOG_FORMAT" default:"text" doc:"text or json"`
 }
 
 // Role names accepted in ROLES.

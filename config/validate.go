@@ -33,6 +33,9 @@ func (s *Settings) derive() {
 	if strings.EqualFold(s.NATSListen, "off") || strings.EqualFold(s.NATSListen, "none") {
 		s.NATSListen = ""
 	}
+	if strings.EqualFold(s.MetricsListen, "off") || strings.EqualFold(s.MetricsListen, "none") {
+		s.MetricsListen = ""
+	}
 }
 
 var prefixChars = regexp.MustCompile(`[^A-Za-z0-9]+`)
@@ -161,6 +164,11 @@ func (s *Settings) validate() Problems {
 	if s.NATSListen != "" {
 		if _, port, err := net.SplitHostPort(s.NATSListen); err != nil || port == "" {
 			bad("NATS_LISTEN", "must be host:port or off, got %q", s.NATSListen)
+		}
+	}
+	if s.MetricsListen != "" {
+		if _, port, err := net.SplitHostPort(s.MetricsListen); err != nil || port == "" {
+			bad("METRICS_LISTEN", "must be host:port or off, got %q", s.MetricsListen)
 		}
 	}
 	if (s.NATSUser == "") != (s.NATSPassword == "") {

@@ -1,7 +1,12 @@
 package fxmodules
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
 	"log/slog"
+	"net/http"
+	"os"
 	"time"
 
 	"go.uber.org/fx"
@@ -10,10 +15,11 @@ import (
 	"github.com/omnivector-solutions/jobbergate-agent-go/internal/buildinfo"
 	"github.com/omnivector-solutions/jobbergate-agent-go/internal/errreport"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
+	"github.com/omnivector-solutions/jobbergate-agent-go/telemetry"
 )
 
 // API provides the OIDC token source, the Jobbergate API client and the Sentry reporter.
-var API = fx.Module("api", fx.Provide(newReporter, newTokenSource, newClient))
+var API = fx.Module("api", fx.Provide(newReporter, APIHTTPClient, newTokenSource, newClient))
 
 func newReporter(lc fx.Lifecycle, s *config.Settings, id Identity) (*errreport.Reporter, error) {
 	r, err := errreport.New(errreport.Options{
@@ -27,8 +33,34 @@ func newReporter(lc fx.Lifecycle, s *config.Settings, id Identity) (*errreport.R
 	return r, nil
 }
 
-func newTokenSource(s *config.Settings, logger *slog.Logger) (*jobbergate.TokenSource, error) {
+// APIHTTPClient is the HTTP client for the API and OIDC servers: REQUESTS_TIMEOUT, the system
+// roots plus API_CA_FILE, and instrumented with the agent's metrics.
+func APIHTTPClient(s *config.Settings, m *telemetry.Metrics) (*http.Client, error) {
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	if s.APICAFile != "" {
+		pem, err := os.ReadFile(s.APICAFile)
+		if err != nil {
+			return nil, fmt.Errorf("API_CA_FILE: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("API_CA_FILE: %s holds no PEM certificate", s.APICAFile)
+		}
+		base.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	c := &http.Client{Transport: m.RoundTripper(base)}
+	if s.RequestsTimeout != nil {
+		c.Timeout = time.Duration(*s.RequestsTimeout) * time.Second
+	}
+	return c, nil
+}
+
+func newTokenSource(s *config.Settings, hc *http.Client, logger *slog.Logger) (*jobbergate.TokenSource, error) {
 	return jobbergate.NewTokenSource(jobbergate.TokenSourceOptions{
+		HTTPClient:   hc,
 		TokenURL:     jobbergate.OIDCTokenURL(s.OIDCDomain, s.OIDCUseHTTPS),
 		ClientID:     s.OIDCClientID,
 		ClientSecret: s.OIDCClientSecret,
@@ -37,17 +69,13 @@ func newTokenSource(s *config.Settings, logger *slog.Logger) (*jobbergate.TokenS
 	})
 }
 
-func newClient(s *config.Settings, ts *jobbergate.TokenSource, r *errreport.Reporter, logger *slog.Logger) (*jobbergate.Client, error) {
-	var timeout time.Duration
-	if s.RequestsTimeout != nil {
-		timeout = time.Duration(*s.RequestsTimeout) * time.Second
-	}
+func newClient(s *config.Settings, hc *http.Client, ts *jobbergate.TokenSource, r *errreport.Reporter, logger *slog.Logger) (*jobbergate.Client, error) {
 	return jobbergate.New(jobbergate.Options{
-		BaseURL:  s.BaseAPIURL,
-		Timeout:  timeout,
-		Tokens:   ts,
-		PageSize: s.ItemsPerPage,
-		Logger:   logger.With("component", "api"),
+		BaseURL:    s.BaseAPIURL,
+		HTTPClient: hc,
+		Tokens:     ts,
+		PageSize:   s.ItemsPerPage,
+		Logger:     logger.With("component", "api"),
 		ReportError: func(err error) {
 			r.Report(err, map[string]string{"component": "jobbergate-api"})
 		},

@@ -28,7 +28,7 @@ func New(s *config.Settings, logger *slog.Logger, extra ...fx.Option) *fx.App {
 
 // Options returns the modules for the settings' roles.
 func Options(s *config.Settings) fx.Option {
-	opts := []fx.Option{Supervisor, Broker, API}
+	opts := []fx.Option{Supervisor, Broker, Telemetry, API}
 	if s.HasRole(config.RoleSubmit) || s.HasRole(config.RoleUpdate) {
 		opts = append(opts, Slurm)
 	}

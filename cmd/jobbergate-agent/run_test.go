@@ -42,6 +42,7 @@ func agentEnv(t *testing.T, api *jobbergatetest.Server, roles string) []string {
 		"JOBBERGATE_AGENT_OIDC_CLIENT_SECRET=s3cret",
 		"JOBBERGATE_AGENT_CACHE_DIR=" + t.TempDir(),
 		"JOBBERGATE_AGENT_NATS_LISTEN=127.0.0.1:0",
+		"JOBBERGATE_AGENT_METRICS_LISTEN=127.0.0.1:0",
 		"JOBBERGATE_AGENT_ROLES=" + roles,
 		"JOBBERGATE_AGENT_LOG_LEVEL=debug",
 	}

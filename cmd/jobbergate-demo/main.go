@@ -96,6 +96,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		"JOBBERGATE_AGENT_BRIDGE_POLL_INTERVAL=2s",
 		"JOBBERGATE_AGENT_TASK_JOBS_INTERVAL_SECONDS=10",
 		"JOBBERGATE_AGENT_NATS_LISTEN=127.0.0.1:0",
+		"JOBBERGATE_AGENT_METRICS_LISTEN=127.0.0.1:0",
 	)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
