@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -59,6 +62,22 @@ func TestRunStartsAndStopsCleanly(t *testing.T) {
 	}()
 	testenv.Eventually(t, 30*time.Second, func() bool { return strings.Contains(stderr.String(), "agent started") },
 		"the agent did not start:\n%s", stderr.String())
+	// The telemetry endpoint answers while the agent runs.
+	addr := regexp.MustCompile(`metrics and health endpoints listening.* addr=(\S+)`).FindStringSubmatch(stderr.String())
+	if addr == nil {
+		t.Fatalf("no telemetry address in the log:\n%s", stderr.String())
+	}
+	for path, want := range map[string]string{"/readyz": `"nats":"ok"`, "/metrics": `jobbergate_agent_queue_waiting_messages{queue="submit"} 0`, "/healthz": "ok"} {
+		resp, err := http.Get("http://" + addr[1] + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
+			t.Errorf("GET %s: %d, want %q in:\n%.500s", path, resp.StatusCode, want, body)
+		}
+	}
 	cancel() // what SIGTERM does
 	select {
 	case code := <-done:
