@@ -1,0 +1,83 @@
+package submit
+
+import (
+	"context"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
+	"github.com/omnivector-solutions/jobbergate-agent-go/slurm"
+	"github.com/omnivector-solutions/jobbergate-agent-go/slurm/slurmtest"
+)
+
+// TestFakeSbatchErrors runs the real slurm.Client against recording fake sbatch/squeue
+// programs, for what a healthy Slurm cannot produce: a "Socket timed out" sbatch is retried
+// (no rejection) and the next delivery reconciles before the second sbatch; a refused job is
+// rejected with sbatch's stderr verbatim; the entrypoint goes to sbatch on stdin as the user,
+// with the marker and the injected arguments.
+func TestFakeSbatchErrors(t *testing.T) {
+	testenv.Require(t, "root", os.Geteuid() == 0, "commands run as alice: run the tests as root")
+	b, topo := newBroker(t, nil)
+	kv := claimsBucket(t, b, topo)
+	sbatch := slurmtest.New(t, "sbatch", slurmtest.Response{ExitCode: 1,
+		Stderr: "sbatch: error: Batch job submission failed: Socket timed out on send/recv operation\n"})
+	squeue := slurmtest.New(t, "squeue", slurmtest.Response{Stdout: `{"jobs":[]}`})
+	sl, err := slurm.New(slurm.Options{SbatchPath: sbatch.Path, SqueuePath: squeue.Path, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, err := sl.LookupUser("alice")
+	testenv.Require(t, "user alice", err == nil, startSlurm)
+	dir, err := os.MkdirTemp("/tmp", "jbg-submit-fake-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chown(dir, int(alice.UID), int(alice.GID)); err != nil {
+		t.Fatal(err)
+	}
+	api := &fakeAPI{files: map[string][]byte{"7/job.sh": []byte("#!/bin/sh\ntrue\n")}}
+	h, err := NewHandler(Options{API: api, Slurm: sl, Mapper: e2eMapper, Claims: kv, HolderID: "me/1",
+		Logger: testLogger(), ClaimStaleAfter: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := newSubmission("alice@example.com", &dir)
+
+	dec := h.Handle(context.Background(), message(t, sub, 1))
+	if !dec.IsRetry() || !strings.Contains(dec.Reason(), "Socket timed out") || len(api.rejected) != 0 {
+		t.Fatalf("socket timeout: %s, rejected %q", dec, api.rejected)
+	}
+	sbatch.SetResponse(t, slurmtest.Response{Stdout: "4242\n"})
+	if dec := h.Handle(context.Background(), message(t, sub, 2)); !dec.IsAck() {
+		t.Fatalf("second delivery: %s", dec)
+	}
+	calls := sbatch.Calls(t)
+	if len(calls) != 2 {
+		t.Fatalf("%d sbatch calls, want 2", len(calls))
+	}
+	if n := len(squeue.Calls(t)); n < 2 { // reconcile before the second sbatch, then the state read
+		t.Fatalf("%d squeue calls, want a reconcile and a state read", n)
+	}
+	c := calls[1]
+	if c.UID != int(alice.UID) || c.Dir != dir || !slices.Contains(c.Args, "--comment="+slurm.SubmissionMarker(int64(sub.ID))) ||
+		!strings.Contains(c.Stdin, "#SBATCH --hold") || !strings.Contains(c.Stdin, "true") {
+		t.Fatalf("sbatch call %+v", c)
+	}
+	if len(api.submitted) != 1 || *api.submitted[0].JobID != 4242 || api.submitted[0].JobState != "UNKNOWN" {
+		t.Fatalf("reports %+v", api.submitted)
+	}
+
+	refused := "sbatch: error: Batch job submission failed: Invalid account or account/partition combination specified"
+	sbatch.SetResponse(t, slurmtest.Response{ExitCode: 1, Stderr: refused + "\n"})
+	sub2 := newSubmission("alice@example.com", &dir)
+	if dec := h.Handle(context.Background(), message(t, sub2, 1)); !dec.IsAck() {
+		t.Fatalf("refused job: %s", dec)
+	}
+	if len(api.rejected) != 1 || api.rejected[0] != "Failed to submit job to slurm -- "+refused {
+		t.Fatalf("rejections %q", api.rejected)
+	}
+}
