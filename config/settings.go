@@ -64,6 +64,7 @@ type Settings struct {
 	WriteSubmissionFiles  bool          `env:"WRITE_SUBMISSION_FILES" default:"true" doc:"write job-script files into the execution directory"`
 	TaskJobsInterval      int           `env:"TASK_JOBS_INTERVAL_SECONDS" default:"60" doc:"health report interval in seconds, 10..3600"`
 	TaskSelfUpdateSeconds *int          `env:"TASK_SELF_UPDATE_INTERVAL_SECONDS" doc:"self-update check interval (>=10); none disables"`
+	SelfUpdateCommand     string        `env:"SELF_UPDATE_COMMAND" doc:"site command that installs version {version} (argv split on spaces, no shell); empty = only report"`
 	TaskGCHour            *int          `env:"TASK_GARBAGE_COLLECTION_HOUR" doc:"hour (0-23) of the daily garbage-collection calls (API < 5.7); none disables"`
 
 	// InfluxDB.

@@ -32,6 +32,9 @@ func Options(s *config.Settings) fx.Option {
 	if s.HasRole(config.RoleSubmit) || s.HasRole(config.RoleUpdate) {
 		opts = append(opts, Slurm)
 	}
+	if s.TaskSelfUpdateSeconds != nil {
+		opts = append(opts, SelfUpdate)
+	}
 	if s.HasRole(config.RoleBridge) {
 		opts = append(opts, Bridge)
 	}

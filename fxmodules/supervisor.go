@@ -31,7 +31,7 @@ type supervisorParams struct {
 }
 
 // Supervisor starts every Task on application start and stops them (cancel, then wait) on stop.
-var Supervisor = fx.Module("supervisor", fx.Invoke(runTasks))
+var Supervisor = fx.Module("supervisor", fx.Provide(func() *Restart { return &Restart{} }), fx.Invoke(runTasks))
 
 func runTasks(p supervisorParams) {
 	ctx, cancel := context.WithCancel(context.Background())

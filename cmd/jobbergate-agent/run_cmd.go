@@ -5,7 +5,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
+	"os"
+	"syscall"
 	"time"
+
+	"go.uber.org/fx"
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/config"
 	"github.com/omnivector-solutions/jobbergate-agent-go/fxmodules"
@@ -45,7 +50,8 @@ func runCmd(ctx context.Context, env *cliEnv, args []string) int {
 	logger.Info("Starting Jobbergate-agent", "version", buildinfo.Version, "roles", s.Roles,
 		"mode", mode, "api", s.BaseAPIURL, "cluster", s.OIDCClientID)
 
-	app := fxmodules.New(s, logger)
+	var restart *fxmodules.Restart
+	app := fxmodules.New(s, logger, fx.Populate(&restart))
 	if err := app.Err(); err != nil {
 		logger.Error("cannot build the agent", "err", err)
 		return exitConfig
@@ -76,5 +82,22 @@ func runCmd(ctx context.Context, env *cliEnv, args []string) int {
 		}
 	}
 	logger.Info("Jobbergate-agent has been stopped")
+	if restart.Requested() && code == 0 {
+		return reexec(logger)
+	}
 	return code
+}
+
+// reexec replaces the process with the (updated) binary, same arguments and environment. It
+// returns only on failure.
+func reexec(logger *slog.Logger) int {
+	self, err := os.Executable()
+	if err != nil {
+		logger.Error("cannot find the agent binary to restart", "err", err)
+		return 1
+	}
+	logger.Info("restarting on the updated binary", "path", self)
+	err = syscall.Exec(self, os.Args, os.Environ())
+	logger.Error("restart failed", "path", self, "err", err)
+	return 1
 }
