@@ -39,8 +39,12 @@ type seriesInfo struct {
 
 // bucket holds the rows of one time, one per series.
 type bucket struct {
-	rows  []jobbergate.MetricRow
-	index map[int32]int32 // series id -> position in rows
+	rows []jobbergate.MetricRow
+	sids []int32 // series id of each row
+	// pos[id] is 1 + the position of series id's row in rows, 0 when absent. It is a slice
+	// rather than a map because it is the hottest lookup; it only grows to the largest series
+	// id seen at this time, and only the entries of sids are reset when the bucket is reused.
+	pos []int32
 }
 
 // SkipFunc is told once per series whose tags cannot be sent to the API (a step or task tag
@@ -149,13 +153,17 @@ func (a *Aggregator) Add(p Point) {
 		}
 		a.lastTime, a.lastBucket = p.Time, b
 	}
-	pos, ok := b.index[id]
-	if !ok {
+	if int(id) >= len(b.pos) {
+		b.pos = append(b.pos, make([]int32, int(id)+1-len(b.pos))...)
+	}
+	pos := b.pos[id] - 1
+	if pos < 0 {
 		pos = int32(len(b.rows))
 		b.rows = append(b.rows, jobbergate.MetricRow{
 			Time: p.Time, Host: info.key.Host, Step: info.key.Step, Task: info.key.Task,
 		})
-		b.index[id] = pos
+		b.sids = append(b.sids, id)
+		b.pos[id] = pos + 1
 	}
 	b.rows[pos].Values[p.Measurement] += clampValue(p.Value)
 }
@@ -166,7 +174,7 @@ func (a *Aggregator) newBucket() *bucket {
 		a.free = a.free[:n-1]
 		return b
 	}
-	return &bucket{index: make(map[int32]int32)}
+	return &bucket{}
 }
 
 // Flush hands every row older than watermark (time < watermark) to emit, oldest time first
@@ -185,8 +193,10 @@ func (a *Aggregator) Flush(watermark int64, emit func([]jobbergate.MetricRow) er
 			return compareSeries(SeriesKey{x.Host, x.Step, x.Task}, SeriesKey{y.Host, y.Step, y.Task})
 		})
 		err := emit(b.rows)
-		b.rows = b.rows[:0]
-		clear(b.index)
+		for _, id := range b.sids {
+			b.pos[id] = 0
+		}
+		b.rows, b.sids = b.rows[:0], b.sids[:0]
 		a.free = append(a.free, b)
 		if err != nil {
 			return err
