@@ -47,6 +47,8 @@ func commands() []command {
 		{"run", "run the agent (default)", runCmd},
 		{"config", "print the effective settings, secrets masked; exit 1 listing every problem", configCmd},
 		{"version", "print the version", versionCmd},
+		{"status", "show queues, consumers, bridge leader, agents and dead letters (--json)", statusCmd},
+		{"dead", "list|show SEQ|retry SEQ|all|purge SEQ|all dead letters (--json)", deadCmd},
 	}
 }
 

@@ -1,0 +1,232 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/omnivector-solutions/jobbergate-agent-go/broker"
+	"github.com/omnivector-solutions/jobbergate-agent-go/config"
+	"github.com/omnivector-solutions/jobbergate-agent-go/fxmodules"
+	"github.com/omnivector-solutions/jobbergate-agent-go/inspect"
+)
+
+// exitUnreachable is the exit code of status and dead when there is nothing to inspect: NATS
+// cannot be reached, or no agent ever provisioned its streams there.
+const exitUnreachable = 3
+
+// defaultInspectTimeout bounds connecting and every inspection request.
+const defaultInspectTimeout = 10 * time.Second
+
+// unreachableError marks connection failures so the commands exit with exitUnreachable.
+type unreachableError struct{ error }
+
+func (e unreachableError) Unwrap() error { return e.error }
+
+// statusCmd prints the state of the cluster's agents: streams, consumers, bridge leader, agent
+// heartbeats and dead letters. Exit 0 when the state could be read, exitUnreachable when NATS
+// cannot be reached or nothing is provisioned, exitConfig on invalid settings.
+func statusCmd(ctx context.Context, env *cliEnv, args []string) int {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	asJSON := fs.Bool("json", false, "print JSON")
+	timeout := fs.Duration("timeout", defaultInspectTimeout, "connect and request timeout")
+	fs.Usage = func() {
+		fmt.Fprintln(env.stderr, "Usage: jobbergate-agent status [--json] [--timeout D]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(env.stderr, "status: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	ic, code := openInspect(env, *timeout)
+	if ic == nil {
+		return code
+	}
+	defer ic.close()
+	cctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	r, err := inspect.Collect(cctx, ic.js, ic.topo)
+	if err != nil {
+		return inspectFailed(env, "status", err)
+	}
+	if *asJSON {
+		err = writeJSON(env, r)
+	} else {
+		err = inspect.WriteReport(env.stdout, r)
+	}
+	if err != nil {
+		fmt.Fprintf(env.stderr, "status: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// inspectConn is a short-lived client connection to the agents' NATS.
+type inspectConn struct {
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	topo broker.Topology
+}
+
+func (c *inspectConn) close() { c.nc.Close() }
+
+// openInspect loads the settings and connects; on failure it prints why and returns the exit code.
+func openInspect(env *cliEnv, timeout time.Duration) (*inspectConn, int) {
+	s, err := env.load()
+	if err != nil {
+		var problems config.Problems
+		if errors.As(err, &problems) {
+			fmt.Fprintf(env.stderr, "jobbergate-agent: %d invalid setting(s):\n%s\n", len(problems), problems)
+		} else {
+			fmt.Fprintf(env.stderr, "jobbergate-agent: %v\n", err)
+		}
+		return nil, exitConfig
+	}
+	topo, err := fxmodules.Topology(s)
+	if err != nil {
+		fmt.Fprintf(env.stderr, "jobbergate-agent: %v\n", err)
+		return nil, exitConfig
+	}
+	ic, err := connectInspect(s, timeout)
+	if err != nil {
+		fmt.Fprintf(env.stderr, "jobbergate-agent: %v\n", err)
+		if errors.As(err, new(unreachableError)) {
+			return nil, exitUnreachable
+		}
+		return nil, exitConfig
+	}
+	ic.topo = topo
+	return ic, 0
+}
+
+// connectInspect connects as a plain client, failing at once when nothing answers (unlike the
+// agent's own connection, which retries forever): to NATS_URL with the agent's credentials, or
+// else to the embedded server's loopback listener NATS_LISTEN of a running agent.
+func connectInspect(s *config.Settings, timeout time.Duration) (*inspectConn, error) {
+	opts := []nats.Option{nats.Name("jobbergate-agent inspect"), nats.Timeout(timeout), nats.NoReconnect()}
+	var target, hint string
+	var servers string
+	if s.Embedded() {
+		if s.NATSListen == "" {
+			return nil, unreachableError{errors.New("NATS_LISTEN is off, so the agent's embedded NATS server has no listener to inspect; " +
+				"set JOBBERGATE_AGENT_NATS_LISTEN (default 127.0.0.1:4222) and restart the agent, or set NATS_URL")}
+		}
+		host, port, err := net.SplitHostPort(s.NATSListen)
+		if err != nil {
+			return nil, fmt.Errorf("NATS_LISTEN %q: %w", s.NATSListen, err)
+		}
+		if host == "" || net.ParseIP(host) != nil && net.ParseIP(host).IsUnspecified() {
+			host = "127.0.0.1"
+		}
+		addr := net.JoinHostPort(host, port)
+		servers = "nats://" + addr
+		target = "the embedded NATS server at " + addr
+		hint = "no agent is running here: cannot reach " + target
+	} else {
+		auth, err := authOptions(s)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, auth...)
+		var redacted []string
+		for _, u := range strings.Split(s.NATSURL, ",") {
+			redacted = append(redacted, redactURL(strings.TrimSpace(u)))
+		}
+		servers = s.NATSURL
+		target = "NATS at " + strings.Join(redacted, ",")
+		hint = "cannot reach " + target
+	}
+	nc, err := nats.Connect(servers, opts...)
+	if err != nil {
+		if s.Embedded() {
+			return nil, unreachableError{fmt.Errorf("%s (%w); is the agent running? is NATS_LISTEN off?", hint, err)}
+		}
+		return nil, unreachableError{fmt.Errorf("%s (%w); check NATS_URL and the NATS credentials", hint, err)}
+	}
+	var js jetstream.JetStream
+	if !s.Embedded() && s.NATSDomain != "" {
+		js, err = jetstream.NewWithDomain(nc, s.NATSDomain)
+	} else {
+		js, err = jetstream.New(nc)
+	}
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("jetstream on %s: %w", target, err)
+	}
+	return &inspectConn{nc: nc, js: js}, nil
+}
+
+// authOptions maps the NATS_* credential settings to client options, as the agent uses them.
+func authOptions(s *config.Settings) ([]nats.Option, error) {
+	var out []nats.Option
+	if s.NATSUser != "" || s.NATSPassword != "" {
+		out = append(out, nats.UserInfo(s.NATSUser, s.NATSPassword))
+	}
+	if s.NATSToken != "" {
+		out = append(out, nats.Token(s.NATSToken))
+	}
+	if s.NATSNKeySeed != "" {
+		o, err := nats.NkeyOptionFromSeed(s.NATSNKeySeed)
+		if err != nil {
+			return nil, fmt.Errorf("NATS_NKEY_SEED %s: %w", s.NATSNKeySeed, err)
+		}
+		out = append(out, o)
+	}
+	if s.NATSCreds != "" {
+		out = append(out, nats.UserCredentials(s.NATSCreds))
+	}
+	if s.NATSTLSCA != "" {
+		out = append(out, nats.RootCAs(s.NATSTLSCA))
+	}
+	if s.NATSTLSCert != "" || s.NATSTLSKey != "" {
+		out = append(out, nats.ClientCert(s.NATSTLSCert, s.NATSTLSKey))
+	}
+	return out, nil
+}
+
+// redactURL hides the password of a server URL so credentials never reach a message.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		if i := strings.LastIndex(raw, "@"); i >= 0 {
+			return "xxxxx@" + raw[i+1:]
+		}
+		return raw
+	}
+	if _, ok := u.User.Password(); !ok && u.User != nil {
+		u.User = url.User("xxxxx") // a lone user part may be a token
+	}
+	return u.Redacted()
+}
+
+// inspectFailed prints an inspection error and returns the exit code.
+func inspectFailed(env *cliEnv, cmd string, err error) int {
+	if errors.Is(err, inspect.ErrNotProvisioned) {
+		fmt.Fprintf(env.stderr, "%s: %v: no agent with this NATS_PREFIX has started against this NATS\n", cmd, err)
+		return exitUnreachable
+	}
+	fmt.Fprintf(env.stderr, "%s: %v\n", cmd, err)
+	return 1
+}
+
+func writeJSON(env *cliEnv, v any) error {
+	enc := json.NewEncoder(env.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
