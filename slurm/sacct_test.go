@@ -466,3 +466,26 @@ func TestAccountingModeOption(t *testing.T) {
 		}
 	}
 }
+
+func TestAccountingProbeRunsOnceUnderConcurrency(t *testing.T) {
+	sacct, calls := sacctScript(t, string(readTestdata(t, "sacct-22.05.json")), "", "")
+	c := sacctClient(t, sacct, nil, nil, AccountingAuto)
+	errs := make(chan error, 8)
+	for i := 0; i < 8; i++ {
+		go func() {
+			mode, err := c.AccountingMode(context.Background())
+			if err == nil && mode != AccountingJSON {
+				err = fmt.Errorf("mode %v", mode)
+			}
+			errs <- err
+		}()
+	}
+	for i := 0; i < 8; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if got := sacctCalls(t, calls); len(got) != 1 {
+		t.Errorf("8 concurrent callers ran sacct %d times, want one probe: %q", len(got), got)
+	}
+}
