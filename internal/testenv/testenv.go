@@ -19,7 +19,7 @@ func InCI() bool {
 
 // Require stops the test when a real component is not available: it skips the test on a
 // developer's machine and fails it under CI=true. why says what is missing and how to get it,
-// for example "slurmctld is not running: run deploy/slurm-single-node.sh start".
+// for example "slurmctld is not running: run deploy/slurm/slurm-single-node.sh start".
 func Require(t testing.TB, component string, available bool, why string) {
 	t.Helper()
 	if available {
