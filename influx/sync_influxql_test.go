@@ -177,6 +177,9 @@ func TestInfluxQLBindParameters(t *testing.T) {
 	db.write([]string{line("CPUTime", "1", "0", "0", "vm", 1, 100), line("CPUTime", "2", "0", "0", "vm", 2, 100)})
 	src := newInfluxQL(t, db)
 	ctx := context.Background()
+	if v, err := src.Ping(ctx); err != nil || !strings.HasPrefix(v, "1.") {
+		t.Fatalf("ping: %q %v", v, err)
+	}
 	count := func(job string) int {
 		st, err := src.Query(ctx, job, 1, influx.All)
 		if err != nil {
