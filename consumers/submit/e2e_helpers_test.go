@@ -69,7 +69,7 @@ func (o *outage) wrap(next http.Handler) http.Handler {
 
 // e2e is the development API, an embedded broker, real Slurm and the agent's submit path.
 type e2e struct {
-	t      *testing.T
+	t      testing.TB
 	api    *jobbergatetest.Server
 	out    *outage
 	client *jobbergate.Client
@@ -87,7 +87,7 @@ type e2e struct {
 
 var runSeq atomic.Int64
 
-func newE2E(t *testing.T, tune func(*broker.Limits)) *e2e {
+func newE2E(t testing.TB, tune func(*broker.Limits)) *e2e {
 	t.Helper()
 	testenv.Require(t, "root", os.Geteuid() == 0, "the submit end-to-end tests switch users: run them as root")
 	testenv.Require(t, "slurm", slurmUp(), "slurmctld does not answer `scontrol ping`: "+startSlurm)

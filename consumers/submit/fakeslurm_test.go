@@ -13,8 +13,8 @@ import (
 	"github.com/omnivector-solutions/jobbergate-agent-go/slurm/slurmtest"
 )
 
-// TestFakeSbatchErrors runs the real slurm.Client against recording fake sbatch/squeue
-// programs, for what a healthy Slurm cannot produce: a "Socket timed out" sbatch is retried
+// TestFakeSbatchErrors runs the real slurm.Client against recording fake sbatch, squeue and
+// scontrol programs, for what a healthy Slurm cannot produce: a "Socket timed out" sbatch is retried
 // (no rejection) and the next delivery reconciles before the second sbatch; a refused job is
 // rejected with sbatch's stderr verbatim; the entrypoint goes to sbatch on stdin as the user,
 // with the marker and the injected arguments.
@@ -25,7 +25,8 @@ func TestFakeSbatchErrors(t *testing.T) {
 	sbatch := slurmtest.New(t, "sbatch", slurmtest.Response{ExitCode: 1,
 		Stderr: "sbatch: error: Batch job submission failed: Socket timed out on send/recv operation\n"})
 	squeue := slurmtest.New(t, "squeue", slurmtest.Response{Stdout: `{"jobs":[]}`})
-	sl, err := slurm.New(slurm.Options{SbatchPath: sbatch.Path, SqueuePath: squeue.Path, Logger: testLogger()})
+	scontrol := slurmtest.New(t, "scontrol", slurmtest.Response{ExitCode: 1, Stderr: "slurm_load_jobs error: Invalid job id specified\n"})
+	sl, err := slurm.New(slurm.Options{SbatchPath: sbatch.Path, SqueuePath: squeue.Path, ScontrolPath: scontrol.Path, Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,8 +60,8 @@ func TestFakeSbatchErrors(t *testing.T) {
 	if len(calls) != 2 {
 		t.Fatalf("%d sbatch calls, want 2", len(calls))
 	}
-	if n := len(squeue.Calls(t)); n < 2 { // reconcile before the second sbatch, then the state read
-		t.Fatalf("%d squeue calls, want a reconcile and a state read", n)
+	if n, m := len(squeue.Calls(t)), len(scontrol.Calls(t)); n != 1 || m != 1 {
+		t.Fatalf("%d squeue and %d scontrol calls, want a reconcile before the second sbatch and one state read", n, m)
 	}
 	c := calls[1]
 	if c.UID != int(alice.UID) || c.Dir != dir || !slices.Contains(c.Args, "--comment="+slurm.SubmissionMarker(int64(sub.ID))) ||

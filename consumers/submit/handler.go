@@ -264,12 +264,8 @@ func (h *Handler) report(ctx context.Context, log *slog.Logger, sub *jobbergate.
 	if rec.Reported {
 		return ack("already reported", id)
 	}
-	states, err := h.o.Slurm.JobStates(ctx, []int64{id})
-	jd, ok := states[id]
-	if !ok {
-		if err == nil {
-			err = fmt.Errorf("no state returned for slurm job %d", id)
-		}
+	jd, err := h.o.Slurm.JobState(ctx, id)
+	if err != nil {
 		o := retry(fmt.Errorf("read state of slurm job %d: %w", id, err))
 		o.jobID = id
 		return o

@@ -203,12 +203,8 @@ func (s *fakeSlurm) FindJobsBySubmission(_ context.Context, id int64) ([]slurm.J
 	return out, nil
 }
 
-func (s *fakeSlurm) JobStates(_ context.Context, ids []int64) (map[int64]slurm.JobData, error) {
-	out := map[int64]slurm.JobData{}
-	for _, id := range ids {
-		out[id] = slurm.JobData{JobID: id, JobState: "PENDING", StateReason: "None", JobInfo: fmt.Sprintf(`{"job_id":%d}`, id)}
-	}
-	return out, nil
+func (s *fakeSlurm) JobState(_ context.Context, id int64) (slurm.JobData, error) {
+	return slurm.JobData{JobID: id, JobState: "PENDING", StateReason: "None", JobInfo: fmt.Sprintf(`{"job_id":%d}`, id)}, nil
 }
 
 func (s *fakeSlurm) submitCount() int {

@@ -28,7 +28,9 @@ type Slurm interface {
 	WriteFile(ctx context.Context, u slurm.User, dir, name string, content []byte) (string, error)
 	Submit(ctx context.Context, req slurm.SubmitRequest) (slurm.SubmitResult, error)
 	FindJobsBySubmission(ctx context.Context, submissionID int64) ([]slurm.JobData, error)
-	JobStates(ctx context.Context, ids []int64) (map[int64]slurm.JobData, error)
+	// JobState reads one job (scontrol show job <id>: its cost does not grow with the queue,
+	// unlike squeue --json, which on Slurm 22.05 returns every job slurmctld holds).
+	JobState(ctx context.Context, id int64) (slurm.JobData, error)
 }
 
 // Defaults of Options.
