@@ -68,13 +68,17 @@ type Settings struct {
 	TaskGCHour            *int          `env:"TASK_GARBAGE_COLLECTION_HOUR" doc:"hour (0-23) of the daily garbage-collection calls (API < 5.7); none disables"`
 
 	// InfluxDB.
-	InfluxDSN      string `env:"INFLUX_DSN" secret:"true" doc:"influxdb://user:pass@host:port/db; set = metrics enabled"`
-	InfluxPoolSize int    `env:"INFLUX_POOL_SIZE" default:"10" doc:">=1"`
-	InfluxSSL      bool   `env:"INFLUX_SSL" default:"false" doc:"use TLS (needs INFLUX_CERT_PATH)"`
-	InfluxVerify   bool   `env:"INFLUX_VERIFY_SSL" default:"false" doc:"verify the InfluxDB certificate"`
-	InfluxTimeout  *int   `env:"INFLUX_TIMEOUT" doc:"InfluxDB timeout in seconds (>=1)"`
-	InfluxUDPPort  int    `env:"INFLUX_UDP_PORT" default:"4444" doc:"1..65535 (unused: the agent only reads)"`
-	InfluxCertPath string `env:"INFLUX_CERT_PATH" doc:"CA bundle for InfluxDB"`
+	InfluxDSN        string `env:"INFLUX_DSN" secret:"true" doc:"influxdb://user:pass@host:port/db; set = metrics enabled"`
+	InfluxPoolSize   int    `env:"INFLUX_POOL_SIZE" default:"10" doc:">=1"`
+	InfluxSSL        bool   `env:"INFLUX_SSL" default:"false" doc:"use TLS (needs INFLUX_CERT_PATH)"`
+	InfluxVerify     bool   `env:"INFLUX_VERIFY_SSL" default:"false" doc:"verify the InfluxDB certificate"`
+	InfluxTimeout    *int   `env:"INFLUX_TIMEOUT" doc:"InfluxDB timeout in seconds (>=1)"`
+	InfluxUDPPort    int    `env:"INFLUX_UDP_PORT" default:"4444" doc:"1..65535 (unused: the agent only reads)"`
+	InfluxCertPath   string `env:"INFLUX_CERT_PATH" doc:"CA bundle for InfluxDB"`
+	InfluxFluxURL    string `env:"INFLUX_FLUX_URL" doc:"InfluxDB 1.8+/2.x URL for Flux queries (instead of INFLUX_DSN); set = metrics enabled"`
+	InfluxFluxToken  string `env:"INFLUX_FLUX_TOKEN" secret:"true" doc:"Flux API token (InfluxDB 1.8: user:password)"`
+	InfluxFluxOrg    string `env:"INFLUX_FLUX_ORG" doc:"Flux organisation (empty for InfluxDB 1.8)"`
+	InfluxFluxBucket string `env:"INFLUX_FLUX_BUCKET" default:"slurm/autogen" doc:"Flux bucket (InfluxDB 1.8: database/retention-policy)"`
 
 	// NATS JetStream (new in this agent).
 	NATSURL        string        `env:"NATS_URL" doc:"NATS servers (comma separated); empty = embedded server"`
@@ -128,9 +132,9 @@ func (s *Settings) HasRole(role string) bool {
 	return false
 }
 
-// InfluxEnabled reports whether metrics are enabled (INFLUX_DSN set), as the reference's
-// influx_integration_enabled.
-func (s *Settings) InfluxEnabled() bool { return s.InfluxDSN != "" }
+// InfluxEnabled reports whether metrics are enabled: INFLUX_DSN set, as the reference's
+// influx_integration_enabled, or INFLUX_FLUX_URL set.
+func (s *Settings) InfluxEnabled() bool { return s.InfluxDSN != "" || s.InfluxFluxURL != "" }
 
 // Embedded reports whether the agent runs its own NATS server (no NATS_URL).
 func (s *Settings) Embedded() bool { return s.NATSURL == "" }

@@ -143,6 +143,14 @@ func (s *Settings) validate() Problems {
 			bad("INFLUX_DSN", "has no host")
 		}
 	}
+	if s.InfluxFluxURL != "" {
+		if s.InfluxDSN != "" {
+			bad("INFLUX_FLUX_URL", "set either INFLUX_DSN (InfluxQL) or INFLUX_FLUX_URL (Flux), not both")
+		}
+		if u, err := url.Parse(s.InfluxFluxURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("INFLUX_FLUX_URL", "must be an http:// or https:// URL, got %q", s.InfluxFluxURL)
+		}
+	}
 	if s.InfluxPoolSize < 1 {
 		bad("INFLUX_POOL_SIZE", "must be at least 1, got %d", s.InfluxPoolSize)
 	}
