@@ -112,6 +112,13 @@ type env struct {
 
 func newEnv(t testing.TB, sl Slurm, tune func(*Options)) *env {
 	t.Helper()
+	return newEnvSync(t, sl, tune, 0)
+}
+
+// newEnvSync is newEnv with the embedded server's fsync interval (0: fsync every write, the
+// agent's default).
+func newEnvSync(t testing.TB, sl Slurm, tune func(*Options), syncInterval time.Duration) *env {
+	t.Helper()
 	api := jobbergatetest.NewTestServer(t, jobbergatetest.Options{})
 	api.AddClient(jobbergatetest.Client{ID: testClientID, Secret: testSecret, Permissions: jobbergatetest.AgentScopes})
 	tokens, err := jobbergate.NewTokenSource(jobbergate.TokenSourceOptions{
@@ -126,7 +133,7 @@ func newEnv(t testing.TB, sl Slurm, tune func(*Options)) *env {
 		t.Fatal(err)
 	}
 	b, err := broker.Start(context.Background(), broker.Options{Embedded: &broker.EmbeddedOptions{
-		StoreDir: t.TempDir(), ServerName: "update-test", NoListen: true}}, testLogger())
+		StoreDir: t.TempDir(), ServerName: "update-test", NoListen: true, SyncInterval: syncInterval}}, testLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
