@@ -154,7 +154,7 @@ create_dbs() {
 }
 
 write_env() {
-	local tmp=$ENV_FILE.tmp
+	local tmp=$ENV_FILE.tmp.$$
 	mkdir -p "$STATE"
 	{
 		echo "# Written by deploy/influxdb/influxdb.sh"
