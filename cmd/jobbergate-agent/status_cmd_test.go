@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +20,7 @@ import (
 	"github.com/omnivector-solutions/jobbergate-agent-go/inspect"
 	"github.com/omnivector-solutions/jobbergate-agent-go/internal/logging"
 	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
+	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate/jobbergatetest"
 )
 
 // agentBroker is an embedded broker provisioned as an agent with settings env would provision it,
@@ -278,7 +282,6 @@ func TestStatusUsage(t *testing.T) {
 	}
 }
 
-
 func TestRedactURL(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"nats://agent:hunter2@nats.example.org:4222", "nats://agent:xxxxx@nats.example.org:4222"},
@@ -290,5 +293,63 @@ func TestRedactURL(t *testing.T) {
 		if got := redactURL(tc.in); got != tc.want {
 			t.Errorf("redactURL(%q) = %q, want %q", tc.in, got, tc.want)
 		}
+	}
+}
+
+// TestStatusOfRunningAgent runs the real agent (embedded NATS, bridge role, development API) and
+// inspects it from a second invocation with the same settings, as an operator would.
+func TestStatusOfRunningAgent(t *testing.T) {
+	api := jobbergatetest.NewTestServer(t, jobbergatetest.Options{})
+	addr := freeAddr(t)
+	env := append(agentEnv(t, api, "bridge"), "JOBBERGATE_AGENT_NATS_LISTEN="+addr)
+	var stderr syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() { done <- realMain(ctx, []string{"--env-file", "none", "run"}, env, io.Discard, &stderr) }()
+	defer func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(60 * time.Second):
+			t.Error("the agent did not stop")
+		}
+	}()
+	testenv.Eventually(t, 30*time.Second, func() bool { return strings.Contains(stderr.String(), "agent started") },
+		"the agent did not start:\n%s", stderr.String())
+
+	// The elector only campaigns when some role contributes a bridge source; without one the
+	// agent says so and nobody may hold the lease.
+	const noSources = "bridge role without any source"
+	var r inspect.Report
+	testenv.Eventually(t, 30*time.Second, func() bool {
+		code, stdout, _ := run(t, env, "status", "--json")
+		r = inspect.Report{}
+		return code == 0 && json.Unmarshal([]byte(stdout), &r) == nil && len(r.Agents) == 1 &&
+			(r.Leader != nil || strings.Contains(stderr.String(), noSources))
+	}, "status never showed the agent's heartbeat and bridge leader: %+v", &r)
+	if len(r.Streams) != 5 || r.Prefix != "JBG_CLUSTER_TEST" {
+		t.Errorf("streams %+v", r.Streams)
+	}
+	if r.Agents[0].PID != os.Getpid() || !slices.Equal(r.Agents[0].Roles, []string{"bridge"}) {
+		t.Errorf("agent %+v", r.Agents[0])
+	}
+	code, stdout, stderrOut := run(t, env, "status")
+	if code != 0 || !strings.Contains(stdout, r.Agents[0].Key+" ") {
+		t.Errorf("status: exit %d\n%s\n%s", code, stdout, stderrOut)
+	}
+	if strings.Contains(stderr.String(), noSources) {
+		if r.Leader != nil {
+			t.Errorf("a leader %+v although the bridge has no source", *r.Leader)
+		}
+		if !strings.Contains(stdout, "BRIDGE LEADER  none") {
+			t.Errorf("status table does not say there is no leader:\n%s", stdout)
+		}
+		return
+	}
+	if r.Leader.PID != os.Getpid() || r.Leader.Holder != r.Agents[0].Key {
+		t.Errorf("leader %+v, agent key %s", *r.Leader, r.Agents[0].Key)
+	}
+	if !strings.Contains(stdout, "BRIDGE LEADER  "+r.Leader.Holder) {
+		t.Errorf("status table lacks the leader:\n%s", stdout)
 	}
 }
