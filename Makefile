@@ -7,6 +7,8 @@ PKG   := github.com/omnivector-solutions/jobbergate-agent-go
 VERSION ?= $(shell git describe --tags --always 2>/dev/null | sed 's/^v//' | grep -E '^[0-9]+\.[0-9]+\.[0-9]+$$' || echo 5.12.0)
 LDFLAGS := -X $(PKG)/internal/buildinfo.Version=$(VERSION)
 TEST_TIMEOUT ?= 14m
+TEST_FUZZTIME ?= 3s
+FUZZTIME ?= 60s
 
 export PATH := $(TOOLS):/usr/local/go/bin:$(PATH)
 
@@ -21,8 +23,9 @@ build: ## build bin/jobbergate-agent and bin/jobbergate-devapi
 services: ## install and start what the integration tests need (Slurm, munge, slapd, nats CLI); idempotent, needs root
 	bash deploy/test-services.sh
 
-test: services ## every test, unit and integration (brings up the services first)
+test: services ## every test, unit and integration (brings up the services first), then a short fuzz run
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	FUZZTIME=$(TEST_FUZZTIME) bash scripts/fuzz.sh
 
 test-unit: ## tests without starting services (integration tests skip unless CI=true)
 	$(GO) test -count=1 ./...
@@ -38,6 +41,9 @@ lint: ## go vet and staticcheck
 	$(GO) vet ./...
 	@test -x $(TOOLS)/staticcheck || GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 	$(TOOLS)/staticcheck ./...
+
+fuzz: ## run every fuzz target for FUZZTIME (default 60s) each
+	FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
 
 clean: ## remove build output
 	rm -rf $(BIN)
