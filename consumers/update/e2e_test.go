@@ -79,7 +79,7 @@ func deref(p *string) string {
 func TestEndToEndRealSlurm(t *testing.T) {
 	sc, submit := realSlurm(t)
 	ctx := context.Background()
-	completes := submit("#!/bin/sh\nsleep 4\n", "--hold")
+	completes := submit("#!/bin/sh\nsleep 10\n", "--hold")
 	fails := submit("#!/bin/sh\nexit 3\n")
 	running := submit("#!/bin/sh\nsleep 300\n")
 	testenv.Eventually(t, 60*time.Second, func() bool {
@@ -110,6 +110,10 @@ func TestEndToEndRealSlurm(t *testing.T) {
 	if out, err := exec.Command("scontrol", "release", strconv.FormatInt(completes, 10)).CombinedOutput(); err != nil {
 		t.Fatalf("scontrol release: %v: %s", err, out)
 	}
+	testenv.Eventually(t, 60*time.Second, func() bool {
+		e.runCycle(t)
+		return deref(e.submission(t, subDone).SlurmJobState) == "RUNNING"
+	}, "submission %d reported RUNNING", subDone)
 	testenv.Eventually(t, 120*time.Second, func() bool {
 		e.runCycle(t)
 		return e.submission(t, subDone).Status == "DONE" && e.submission(t, subFailed).Status == "ABORTED"
