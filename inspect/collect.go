@@ -39,10 +39,10 @@ func Collect(ctx context.Context, js jetstream.JetStream, topo broker.Topology) 
 	}
 	r.Consumers = append(r.Consumers, adv...)
 
-	if r.Leader, err = leader(ctx, js, topo, r.CollectedAt); err != nil {
+	if r.Leader, err = leader(ctx, js, topo); err != nil {
 		return r, err
 	}
-	if r.Agents, err = agents(ctx, js, topo, r.CollectedAt); err != nil {
+	if r.Agents, err = agents(ctx, js, topo); err != nil {
 		return r, err
 	}
 	letters, err := readDead(ctx, js, topo, 0)
@@ -98,7 +98,7 @@ func keyValue(ctx context.Context, js jetstream.JetStream, bucket string) (jetst
 }
 
 // leader reads the bridge lease; nil when nobody holds it.
-func leader(ctx context.Context, js jetstream.JetStream, topo broker.Topology, now time.Time) (*LeaderReport, error) {
+func leader(ctx context.Context, js jetstream.JetStream, topo broker.Topology) (*LeaderReport, error) {
 	kv, err := keyValue(ctx, js, topo.LeasesBucket)
 	if err != nil {
 		return nil, err
@@ -115,7 +115,7 @@ func leader(ctx context.Context, js jetstream.JetStream, topo broker.Topology, n
 		v.Holder = "(unreadable lease value)"
 	}
 	lr := &LeaderReport{Holder: v.Holder, Host: v.Host, PID: v.PID, Since: v.Since,
-		Renewed: e.Created().UTC(), LeaseAge: now.Sub(e.Created())}
+		Renewed: e.Created().UTC(), LeaseAge: since(e.Created())}
 	if st, err := kv.Status(ctx); err == nil {
 		lr.TTL = st.TTL()
 	}
@@ -123,7 +123,7 @@ func leader(ctx context.Context, js jetstream.JetStream, topo broker.Topology, n
 }
 
 // agents reads every heartbeat in the agents bucket.
-func agents(ctx context.Context, js jetstream.JetStream, topo broker.Topology, now time.Time) ([]AgentReport, error) {
+func agents(ctx context.Context, js jetstream.JetStream, topo broker.Topology) ([]AgentReport, error) {
 	kv, err := keyValue(ctx, js, topo.AgentsBucket)
 	if err != nil {
 		return nil, err
@@ -153,10 +153,15 @@ func agents(ctx context.Context, js jetstream.JetStream, topo broker.Topology, n
 				continue
 			}
 			out = append(out, AgentReport{Key: e.Key(), Host: info.Host, PID: info.PID, Version: info.Version,
-				Roles: info.Roles, StartedAt: info.StartedAt, LastSeen: info.LastSeen, Age: now.Sub(info.LastSeen)})
+				Roles: info.Roles, StartedAt: info.StartedAt, LastSeen: info.LastSeen, Age: since(info.LastSeen)})
 		}
 	}
 }
+
+// since is the age of t when it is read, never negative: the timestamp may come from another
+// host's clock (a heartbeat) or the NATS server's (a lease), and may be refreshed while the report
+// is being collected.
+func since(t time.Time) time.Duration { return max(0, time.Since(t)) }
 
 func summarize(letters []DeadLetter) DeadSummary {
 	byReason, byStream := map[string]int{}, map[string]int{}

@@ -13,8 +13,8 @@ var ErrNotProvisioned = errors.New("inspect: not provisioned")
 // fxmodules' bridge task).
 const LeaseKey = "bridge"
 
-// Report is a snapshot of one cluster's agents, taken by Collect. Ages are relative to
-// CollectedAt. It marshals to the JSON printed by `jobbergate-agent status --json`.
+// Report is a snapshot of one cluster's agents, taken by Collect. Ages are measured when each
+// entry is read (at or after CollectedAt) and never negative. It marshals to the JSON printed by `jobbergate-agent status --json`.
 type Report struct {
 	Prefix      string    `json:"prefix"`
 	CollectedAt time.Time `json:"collected_at"`
@@ -69,7 +69,7 @@ type LeaderReport struct {
 	Host   string    `json:"host"`
 	PID    int       `json:"pid"`
 	Since  time.Time `json:"since"`
-	// Renewed is when the holder last wrote the lease; LeaseAge is CollectedAt - Renewed. A
+	// Renewed is when the holder last wrote the lease; LeaseAge is the time since. A
 	// healthy holder renews every TTL/3, so an age close to TTL means the holder is in trouble.
 	Renewed  time.Time     `json:"renewed"`
 	LeaseAge time.Duration `json:"lease_age_ns"`
@@ -86,7 +86,7 @@ type AgentReport struct {
 	Roles     []string  `json:"roles"`
 	StartedAt time.Time `json:"started_at"`
 	LastSeen  time.Time `json:"last_seen"`
-	// Age is CollectedAt - LastSeen.
+	// Age is the time since LastSeen (by this host's clock, 0 if LastSeen is in the future).
 	Age time.Duration `json:"age_ns"`
 }
 
