@@ -1,0 +1,307 @@
+package metrics
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/omnivector-solutions/jobbergate-agent-go/bridge"
+	"github.com/omnivector-solutions/jobbergate-agent-go/broker"
+	"github.com/omnivector-solutions/jobbergate-agent-go/consumers"
+	"github.com/omnivector-solutions/jobbergate-agent-go/influx"
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
+	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
+	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate/jobbergatetest"
+)
+
+const (
+	testClientID = "cluster-metrics"
+	testSecret   = "metrics-secret-never-logged"
+	metricsPath  = "/jobbergate/job-submissions/agent/metrics/"
+	cycleLen     = time.Minute
+)
+
+func testLogger() *slog.Logger {
+	if os.Getenv("JBG_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// clock is a settable clock.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *clock { return &clock{now: time.Unix(1_800_000_000, 0)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// newAPI starts a development API with the agent's client and returns a client of it.
+func newAPI(t testing.TB) (*jobbergatetest.Server, *jobbergate.Client) {
+	t.Helper()
+	api := jobbergatetest.NewTestServer(t, jobbergatetest.Options{})
+	api.AddClient(jobbergatetest.Client{ID: testClientID, Secret: testSecret, Permissions: jobbergatetest.AgentScopes})
+	tokens, err := jobbergate.NewTokenSource(jobbergate.TokenSourceOptions{
+		TokenURL: jobbergate.OIDCTokenURL(api.OIDCDomain(), false), ClientID: testClientID,
+		ClientSecret: testSecret, CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := jobbergate.New(jobbergate.Options{BaseURL: api.URL(), Tokens: tokens, Timeout: 10 * time.Second,
+		Retry: jobbergate.RetryPolicy{MaxAttempts: 2, InitialBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return api, client
+}
+
+// addSubmission seeds a submission of this cluster with a Slurm job id (0: none).
+func addSubmission(api *jobbergatetest.Server, status string, slurmID int) int {
+	sub := jobbergatetest.Submission{Name: "metrics", OwnerEmail: "alice@example.com", ClientID: testClientID, Status: status}
+	if slurmID != 0 {
+		sub.SlurmJobID = &slurmID
+	}
+	return api.AddSubmission(sub)
+}
+
+// fastSync makes chunk retries quick.
+var fastSync = influx.SyncOptions{Attempts: 2, InitialBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}
+
+// memSource is an in-memory influx.Source: points per job, with injectable failures.
+type memSource struct {
+	mu      sync.Mutex
+	points  map[string][]influx.Point
+	err     error // returned by Series and Query when set
+	queries int
+}
+
+func newMemSource() *memSource { return &memSource{points: map[string][]influx.Point{}} }
+
+func (m *memSource) add(job string, pts ...influx.Point) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.points[job] = append(m.points[job], pts...)
+}
+
+func (m *memSource) setErr(err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.err = err
+}
+
+func (m *memSource) Series(_ context.Context, job string) ([]influx.SeriesSpan, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.err != nil {
+		return nil, m.err
+	}
+	type key struct {
+		m             int
+		host, st, tsk string
+	}
+	spans := map[key]*influx.SeriesSpan{}
+	for _, p := range m.points[job] {
+		k := key{p.Measurement, p.Host, p.Step, p.Task}
+		s, ok := spans[k]
+		if !ok {
+			s = &influx.SeriesSpan{Measurement: p.Measurement, Host: p.Host, Step: p.Step, Task: p.Task, First: p.Time, Last: p.Time}
+			spans[k] = s
+		}
+		s.First, s.Last = min(s.First, p.Time), max(s.Last, p.Time)
+	}
+	out := make([]influx.SeriesSpan, 0, len(spans))
+	for _, s := range spans {
+		out = append(out, *s)
+	}
+	return out, nil
+}
+
+func (m *memSource) Query(_ context.Context, job string, measurement int, after int64) (influx.Stream, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.err != nil {
+		return nil, m.err
+	}
+	m.queries++
+	var pts []influx.Point
+	for _, p := range m.points[job] {
+		if p.Measurement == measurement && (after == influx.All || p.Time > after) {
+			pts = append(pts, p)
+		}
+	}
+	slices.SortStableFunc(pts, func(a, b influx.Point) int { return cmp.Compare(a.Time, b.Time) })
+	return &memStream{pts: pts}, nil
+}
+
+func (m *memSource) Ping(context.Context) (string, error) { return "mem", nil }
+func (m *memSource) Close() error                         { return nil }
+
+type memStream struct {
+	pts  []influx.Point
+	done bool
+}
+
+func (s *memStream) Next() ([]influx.Point, error) {
+	if s.done {
+		return nil, io.EOF
+	}
+	s.done = true
+	if len(s.pts) == 0 {
+		return nil, io.EOF
+	}
+	return s.pts, nil
+}
+
+func (s *memStream) Close() error { return nil }
+
+// samples returns the points of one (host, step, task) series of a job from t0 to t1 inclusive:
+// CPUTime 1 and RSS 1000+t-t0 each second.
+func samples(host, step, task string, t0, t1 int64) []influx.Point {
+	cpu, _ := jobbergate.MeasurementIndex("CPUTime")
+	rss, _ := jobbergate.MeasurementIndex("RSS")
+	var out []influx.Point
+	for ts := t0; ts <= t1; ts++ {
+		out = append(out,
+			influx.Point{Time: ts, Host: host, Step: step, Task: task, Measurement: cpu, Value: 1},
+			influx.Point{Time: ts, Host: host, Step: step, Task: task, Measurement: rss, Value: float64(1000 + ts - t0)})
+	}
+	return out
+}
+
+// message builds the consumers.Message of a job, as delivery n of at most maxDeliver.
+func message(subID, slurmID int, n uint64, maxDeliver int) *consumers.Message {
+	return &consumers.Message{
+		Subject:      "jbg_met.metrics." + fmt.Sprint(subID),
+		Data:         fmt.Appendf(nil, `{"submission_id":%d,"slurm_job_id":%d}`, subID, slurmID),
+		NumDelivered: n, MaxDeliver: maxDeliver,
+	}
+}
+
+// env is one agent's metrics path on an embedded broker against the development API.
+type env struct {
+	api     *jobbergatetest.Server
+	client  *jobbergate.Client
+	b       *broker.Broker
+	topo    broker.Topology
+	clock   *clock
+	poller  *bridge.Poller
+	handler *Handler
+	runner  *consumers.Runner
+}
+
+func newEnv(t testing.TB, src influx.Source) *env {
+	t.Helper()
+	api, client := newAPI(t)
+	b, err := broker.Start(context.Background(), broker.Options{Embedded: &broker.EmbeddedOptions{
+		StoreDir: t.TempDir(), ServerName: "metrics-test", NoListen: true}}, testLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close(context.Background()) })
+	topo, _ := broker.NewTopology("JBG_MET")
+	topo.Limits.MaxDeliver = 3
+	topo.Limits.AckWait = 10 * time.Second
+	if err := broker.Provision(context.Background(), b.JS, topo); err != nil {
+		t.Fatal(err)
+	}
+	clk := newClock()
+	h, err := NewHandler(Options{Source: src, API: client, Sync: fastSync, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{api: api, client: client, b: b, topo: topo, clock: clk, handler: h,
+		poller: bridge.NewPoller(b.JS, cycleLen, testLogger(),
+			NewSource(client, topo, SourceOptions{Interval: cycleLen, Now: clk.Now}))}
+	cfg := consumers.ConfigFor(topo, topo.Metrics, 4)
+	cfg.FetchWait = 100 * time.Millisecond
+	cfg.Backoff = consumers.Backoff{Initial: 20 * time.Millisecond, Max: 50 * time.Millisecond}
+	e.runner = consumers.NewRunner(b.JS, cfg, h, testLogger())
+	return e
+}
+
+// start runs the metrics runner until the test ends.
+func (e *env) start(t testing.TB) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = e.runner.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// cycle moves to the next cycle and publishes it.
+func (e *env) cycle(t testing.TB) bridge.CycleStats {
+	t.Helper()
+	e.clock.Advance(cycleLen)
+	st := e.poller.Cycle(context.Background())
+	if st.SourceErrors > 0 || st.Failed > 0 {
+		t.Fatalf("bridge cycle failed: %+v", st)
+	}
+	return st
+}
+
+func (e *env) streamMsgs(t testing.TB, name string) uint64 {
+	t.Helper()
+	s, err := e.b.JS.Stream(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
+// runCycle publishes one cycle and waits until the METRICS queue is empty again.
+func (e *env) runCycle(t testing.TB) bridge.CycleStats {
+	t.Helper()
+	st := e.cycle(t)
+	testenv.Eventually(t, 60*time.Second, func() bool { return e.streamMsgs(t, e.topo.Metrics.Stream) == 0 },
+		"METRICS queue drained")
+	return st
+}
+
+// deadLetters returns the dead letters' reasons by submission id.
+func (e *env) deadLetters(t testing.TB) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	s, err := e.b.JS.Stream(context.Background(), e.topo.Dead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		m, err := s.GetMsg(context.Background(), seq)
+		if err != nil {
+			if err == jetstream.ErrMsgNotFound {
+				continue
+			}
+			t.Fatal(err)
+		}
+		out[m.Header.Get(broker.HeaderSubmissionID)] = m.Header.Get(broker.HeaderDeadReason)
+	}
+	return out
+}
