@@ -1,6 +1,7 @@
 package jobbergate
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 
@@ -116,11 +117,33 @@ func EncodeMetricRows(rows []MetricRow) ([]byte, error) {
 	return b, nil
 }
 
-// DecodeMetricRows is the inverse of EncodeMetricRows.
+// minMetricRowBytes is the smallest msgpack encoding of a row: a fixarray header and 14
+// one-byte items.
+const minMetricRowBytes = 1 + metricRowLen
+
+// DecodeMetricRows is the inverse of EncodeMetricRows. A nil array decodes as no rows. Memory is
+// bounded by the input: an array header that claims more rows than the body can hold is refused
+// before anything is allocated for them, and trailing bytes after the array are an error.
 func DecodeMetricRows(b []byte) ([]MetricRow, error) {
-	var rows []MetricRow
-	if err := msgpack.Unmarshal(b, &rows); err != nil {
+	dec := msgpack.NewDecoder(bytes.NewReader(b))
+	n, err := dec.DecodeArrayLen()
+	if err != nil {
 		return nil, fmt.Errorf("decode metric rows: %w", err)
+	}
+	if n < 0 {
+		return nil, nil
+	}
+	if n > len(b)/minMetricRowBytes {
+		return nil, fmt.Errorf("decode metric rows: the array claims %d rows, the body holds at most %d", n, len(b)/minMetricRowBytes)
+	}
+	rows := make([]MetricRow, n)
+	for i := range rows {
+		if err := rows[i].DecodeMsgpack(dec); err != nil {
+			return nil, fmt.Errorf("decode metric rows: row %d: %w", i, err)
+		}
+	}
+	if _, err := dec.PeekCode(); err == nil {
+		return nil, fmt.Errorf("decode metric rows: unexpected data after %d rows", n)
 	}
 	return rows, nil
 }
