@@ -1,0 +1,324 @@
+package metrics
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/omnivector-solutions/jobbergate-agent-go/influx"
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
+	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
+	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate/jobbergatetest"
+	"github.com/omnivector-solutions/jobbergate-agent-go/slurm"
+)
+
+const (
+	servicesHow   = "run `bash deploy/test-services.sh` as root (Slurm with SNS_INFLUX=1, InfluxDB 1.6.7 and 1.8.10)"
+	influxEnvFile = "/var/lib/jobbergate-agent-test/influxdb/env"
+)
+
+// burnScript is a job that touches 160 MB and keeps one CPU busy for 8 s.
+const burnScript = `#!/bin/sh
+exec /usr/bin/python3 -c '
+import time
+buf = bytearray(160 * 1024 * 1024)
+for i in range(0, len(buf), 4096):
+    buf[i] = 1
+end = time.time() + 8
+n = 0
+while time.time() < end:
+    n += 1
+'
+`
+
+// influxEnv reads the env file deploy/influxdb/influxdb.sh writes (JOBBERGATE_TEST_INFLUX_ENV
+// overrides its path).
+func influxEnv() map[string]string {
+	path := cmp.Or(os.Getenv("JOBBERGATE_TEST_INFLUX_ENV"), influxEnvFile)
+	env := map[string]string{}
+	f, err := os.Open(path)
+	if err != nil {
+		return env
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
+			env[k] = v
+		}
+	}
+	return env
+}
+
+func pingOK(base string) bool {
+	if base == "" {
+		return false
+	}
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get(base + "/ping")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusNoContent
+}
+
+func slurmConfig(key string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "scontrol", "show", "config").Output()
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok && strings.TrimSpace(k) == key {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// profiledSlurm returns a Slurm client and a function that submits a script as alice with
+// --profile=task (cancelled when the test ends). It requires root, a running Slurm with the
+// InfluxDB profile plugin, and the InfluxQL server the plugin writes to; it returns that
+// server's URL.
+func profiledSlurm(t *testing.T) (*slurm.Client, func(script string) int64, string) {
+	t.Helper()
+	testenv.Require(t, "root", testenv.IsRoot(), "the real-Slurm tests submit as alice: run them as root")
+	v1 := influxEnv()["INFLUX_TEST_V1_URL"]
+	testenv.Require(t, "influxdb", pingOK(v1), "no InfluxDB answers at INFLUX_TEST_V1_URL="+v1+": "+servicesHow)
+	testenv.Require(t, "slurm", slurmConfig("ClusterName") != "", "slurmctld does not answer `scontrol show config`: "+servicesHow)
+	testenv.Require(t, "slurm influxdb profile plugin",
+		slurmConfig("AcctGatherProfileType") == "acct_gather_profile/influxdb", "Slurm runs without acct_gather_profile/influxdb: "+servicesHow)
+	sc, err := slurm.New(slurm.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, err := sc.LookupUser("alice")
+	testenv.Require(t, "slurm", err == nil, "no local user alice: "+servicesHow)
+	dir, err := os.MkdirTemp("/tmp", "jbg-metrics-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chown(dir, int(alice.UID), int(alice.GID)); err != nil {
+		t.Fatal(err)
+	}
+	submit := func(script string) int64 {
+		t.Helper()
+		res, err := sc.Submit(context.Background(), slurm.SubmitRequest{User: alice, Dir: dir, Script: []byte(script),
+			ExtraArgs: []string{"--profile=task", "--output=/dev/null", "--job-name=jbg-metrics-test", "--mem=600M"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = sc.Cancel(context.Background(), res.JobID) })
+		return res.JobID
+	}
+	return sc, submit, v1
+}
+
+// jobTimes reads a finished job's start and end (epoch s) from Slurm's job info.
+func jobTimes(t *testing.T, j slurm.JobData) (start, end int64) {
+	t.Helper()
+	var info struct {
+		StartTime int64 `json:"start_time"`
+		EndTime   int64 `json:"end_time"`
+	}
+	if err := json.Unmarshal([]byte(j.JobInfo), &info); err != nil || info.StartTime == 0 || info.EndTime < info.StartTime {
+		t.Fatalf("job %d: cannot read start/end from job info (%v): %.300s", j.JobID, err, j.JobInfo)
+	}
+	return info.StartTime, info.EndTime
+}
+
+func sortRows(rows []jobbergatetest.MetricRow) {
+	slices.SortFunc(rows, func(a, b jobbergatetest.MetricRow) int {
+		return cmp.Or(cmp.Compare(a.Time, b.Time), cmp.Compare(a.NodeHost, b.NodeHost),
+			cmp.Compare(a.Step, b.Step), cmp.Compare(a.Task, b.Task))
+	})
+}
+
+// The issue's acceptance test: a real job profiled by Slurm's InfluxDB plugin, the bridge and
+// the real runner with this package's handler on an embedded broker, and the development API.
+func TestEndToEndRealJob(t *testing.T) {
+	sc, submit, v1 := profiledSlurm(t)
+	ctx := context.Background()
+	jobID := submit(burnScript)
+	var job slurm.JobData
+	testenv.Eventually(t, 180*time.Second, func() bool {
+		j, err := sc.JobStates(ctx, []int64{jobID})
+		job = j[jobID]
+		return err == nil && (job.JobState == "COMPLETED" || job.JobState == "FAILED" || job.JobState == "CANCELLED")
+	}, "job %d finished", jobID)
+	if job.JobState != "COMPLETED" {
+		t.Fatalf("job %d ended %s (%s)", jobID, job.JobState, job.StateReason)
+	}
+	start, end := jobTimes(t, job)
+	t.Logf("job %d ran from %d to %d (%d s)", jobID, start, end, end-start)
+
+	u, _ := url.Parse(v1)
+	src, err := influx.NewInfluxQL(influx.InfluxQLOptions{DSN: "influxdb://" + u.Host + "/slurm", Timeout: 30 * time.Second}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = src.Close() })
+	job4 := strconv.FormatInt(jobID, 10)
+	// The plugin writes when a task ends, before the job is COMPLETED; give it a moment anyway.
+	testenv.Eventually(t, 30*time.Second, func() bool {
+		spans, err := src.Series(ctx, job4)
+		return err == nil && len(spans) > 0
+	}, "samples of job %d in InfluxDB", jobID)
+
+	e := newEnv(t, src)
+	sub := addSubmission(e.api, "SUBMITTED", int(jobID))
+	e.start(t)
+	if st := e.runCycle(t); st.Published != 1 {
+		t.Fatalf("first cycle: %+v, want 1 published", st)
+	}
+	rows := e.api.Metrics(sub)
+	if len(rows) == 0 {
+		t.Fatalf("the API holds no metric rows for submission %d (dead letters: %v)", sub, e.deadLetters(t))
+	}
+	sortRows(rows)
+	cpu, _ := jobbergate.MeasurementIndex("CPUTime")
+	rss, _ := jobbergate.MeasurementIndex("RSS")
+	var cpuSum, rssMax float64
+	steps := map[int]int{}
+	for _, r := range rows {
+		if r.Time < start || r.Time > end {
+			t.Errorf("row at %d outside the job's run %d..%d: %+v", r.Time, start, end, r)
+		}
+		cpuSum += r.Values[cpu]
+		rssMax = max(rssMax, r.Values[rss])
+		steps[r.Step]++
+	}
+	t.Logf("%d rows, steps %v, CPUTime sum %.2f s, RSS max %.0f KB", len(rows), steps, cpuSum, rssMax)
+	if cpuSum <= 0 || rssMax <= 0 {
+		t.Errorf("CPUTime sum %.2f, RSS max %.0f: want both non-zero", cpuSum, rssMax)
+	}
+	if rssMax < 100*1024 {
+		t.Errorf("RSS max %.0f KB, want at least 100 MB for a job touching 160 MB", rssMax)
+	}
+	if steps[-5] == 0 {
+		t.Errorf("no row of the batch step (-5): steps %v", steps)
+	}
+
+	puts, gets := e.api.Calls("PUT", metricsPath), e.api.Calls("GET", metricsPath)
+	if st := e.runCycle(t); st.Published != 1 {
+		t.Fatalf("second cycle: %+v, want 1 published", st)
+	}
+	if got := e.api.Calls("GET", metricsPath); got <= gets {
+		t.Errorf("second cycle did not sync (max-times reads %d then %d)", gets, got)
+	}
+	if got := e.api.Calls("PUT", metricsPath); got != puts {
+		t.Errorf("second cycle made %d PUTs, want none (nothing new)", got-puts)
+	}
+	if n := len(e.api.Metrics(sub)); n != len(rows) {
+		t.Errorf("after the second cycle the API holds %d rows, want %d", n, len(rows))
+	}
+	if d := e.deadLetters(t); len(d) != 0 {
+		t.Errorf("dead letters: %v", d)
+	}
+
+	// The profile plugin writes to the InfluxQL server only; the Flux backend gets the same
+	// real samples copied to InfluxDB 1.8.10 and must produce the same rows.
+	t.Run("flux backend on the same samples", func(t *testing.T) {
+		fluxURL := influxEnv()["INFLUX_TEST_FLUX_URL"]
+		testenv.Require(t, "influxdb 1.8 with Flux", pingOK(fluxURL), "no InfluxDB 1.8 answers at INFLUX_TEST_FLUX_URL="+fluxURL+": "+servicesHow)
+		db := copyJob(t, src, job4, fluxURL)
+		fsrc, err := influx.NewFlux(influx.FluxOptions{URL: fluxURL, Token: ":", Bucket: db + "/autogen", Timeout: 30 * time.Second}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = fsrc.Close() })
+		fe := newEnv(t, fsrc)
+		fsub := addSubmission(fe.api, "SUBMITTED", int(jobID))
+		fe.start(t)
+		fe.runCycle(t)
+		got := fe.api.Metrics(fsub)
+		sortRows(got)
+		if !slices.Equal(got, rows) {
+			t.Errorf("Flux backend stored %d rows, InfluxQL %d; they differ", len(got), len(rows))
+		}
+		puts := fe.api.Calls("PUT", metricsPath)
+		fe.runCycle(t)
+		if n := fe.api.Calls("PUT", metricsPath) - puts; n != 0 {
+			t.Errorf("second Flux cycle made %d PUTs, want none", n)
+		}
+		if d := fe.deadLetters(t); len(d) != 0 {
+			t.Errorf("dead letters: %v", d)
+		}
+	})
+}
+
+// copyJob copies every sample of job from src to a new database on the server at base (dropped
+// when the test ends), in the plugin's line protocol, and returns the database name.
+func copyJob(t *testing.T, src influx.Source, job, base string) string {
+	t.Helper()
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	db := "t_" + hex.EncodeToString(b)
+	influxQuery(t, base, "CREATE DATABASE "+db)
+	t.Cleanup(func() { influxQuery(t, base, "DROP DATABASE "+db) })
+	var lines []string
+	for m, name := range jobbergate.Measurements {
+		st, err := src.Query(context.Background(), job, m, influx.All)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			pts, err := st.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range pts {
+				lines = append(lines, fmt.Sprintf("%s,job=%s,step=%s,task=%s,host=%s value=%s %d",
+					name, job, p.Step, p.Task, p.Host, strconv.FormatFloat(p.Value, 'f', -1, 64), p.Time))
+			}
+		}
+		st.Close()
+	}
+	if len(lines) == 0 {
+		t.Fatalf("no samples of job %s to copy", job)
+	}
+	resp, err := http.Post(base+"/write?db="+db+"&precision=s", "text/plain", strings.NewReader(strings.Join(lines, "\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("influx write: %d %s", resp.StatusCode, body)
+	}
+	return db
+}
+
+func influxQuery(t *testing.T, base, q string) {
+	t.Helper()
+	resp, err := http.PostForm(base+"/query", url.Values{"q": {q}})
+	if err != nil {
+		t.Fatalf("influx %q: %v", q, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || strings.Contains(string(body), `"error"`) {
+		t.Fatalf("influx %q: %d %s", q, resp.StatusCode, body)
+	}
+}
