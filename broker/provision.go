@@ -13,7 +13,7 @@ import (
 // (replicas, sizes, timings) in place. Changes the server cannot apply in place (retention,
 // storage type) are returned as errors rather than recreating anything, so no work is lost.
 //
-// UPDATE, METRICS (and HEALTH) keep at most one waiting message per subject (MaxMsgsPerSubject=1 with
+// Every work queue keeps at most one waiting message per subject (MaxMsgsPerSubject=1 with
 // DiscardNew + DiscardNewPerSubject, one subject per submission id). While a message for
 // submission 42 waits or is being handled, publishing another update for 42 is rejected by the
 // server (the publisher sees an error "maximum messages per subject exceeded", which the bridge
@@ -37,10 +37,11 @@ func Provision(ctx context.Context, js jetstream.JetStream, t Topology) error {
 			Replicas:    l.Replicas,
 			Duplicates:  l.Duplicates,
 		}
-		if q.Kind == t.Update.Kind || q.Kind == t.Metrics.Kind || q.Kind == t.Health.Kind {
-			cfg.MaxMsgsPerSubject = 1
-			cfg.DiscardNewPerSubject = true
-		}
+		// One waiting (or in-flight) message per submission: a submission still CREATED, or a
+		// job still being updated, when the bridge polls again is not queued twice, even past
+		// the dedupe window.
+		cfg.MaxMsgsPerSubject = 1
+		cfg.DiscardNewPerSubject = true
 		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
 			return fmt.Errorf("broker: provision stream %s: %w", q.Stream, err)
 		}

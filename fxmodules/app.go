@@ -38,25 +38,14 @@ func Options(s *config.Settings) fx.Option {
 	if s.HasRole(config.RoleBridge) {
 		opts = append(opts, Bridge)
 	}
-	for _, r := range roleModules {
-		if s.HasRole(r.role) {
-			opts = append(opts, r.module)
-		}
+	if s.HasRole(config.RoleSubmit) {
+		opts = append(opts, Submit)
+	}
+	if s.HasRole(config.RoleUpdate) {
+		opts = append(opts, Update)
+	}
+	if s.HasRole(config.RoleHealth) {
+		opts = append(opts, Health)
 	}
 	return fx.Options(opts...)
-}
-
-// roleModules are the consumer modules, one per role; each registers its bridge sources and its
-// runner task.
-var roleModules []struct {
-	role   string
-	module fx.Option
-}
-
-// addRole registers the module of a consumer role (called from the files that define them).
-func addRole(role string, m fx.Option) {
-	roleModules = append(roleModules, struct {
-		role   string
-		module fx.Option
-	}{role, m})
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/omnivector-solutions/jobbergate-agent-go/bridge"
 	"github.com/omnivector-solutions/jobbergate-agent-go/broker"
 	"github.com/omnivector-solutions/jobbergate-agent-go/config"
+	"github.com/omnivector-solutions/jobbergate-agent-go/consumers/health"
+	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 )
 
 // TimedSource is a bridge source with the interval at which the leader polls it. Consumer
@@ -34,20 +36,23 @@ type bridgeParams struct {
 	Topology broker.Topology
 	Settings *config.Settings
 	Identity Identity
+	API      *jobbergate.Client
 	Logger   *slog.Logger
 	Sources  []TimedSource `group:"bridge_sources"`
 }
 
 // Bridge elects one leader per cluster through the leases bucket; the leader runs one poller per
-// distinct source interval.
-var Bridge = fx.Module("bridge", fx.Provide(newBridgeTask))
+// distinct source interval. The bridge enqueues the work of every role (pending submissions,
+// active ones, health ticks, metrics when InfluxDB is configured) whatever roles this process
+// takes, so a login node may run only the bridge and others only consumers.
+var Bridge = fx.Module("bridge", fx.Provide(newSubmitSource, newUpdateSource, newHealthSource, newBridgeTask))
 
-func newBridgeTask(p bridgeParams) (TaskResult, error) {
+func newBridgeTask(p bridgeParams) (TasksResult, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	kv, err := p.Broker.JS.KeyValue(ctx, p.Topology.LeasesBucket)
 	if err != nil {
-		return TaskResult{}, fmt.Errorf("leases bucket: %w", err)
+		return TasksResult{}, fmt.Errorf("leases bucket: %w", err)
 	}
 	log := p.Logger.With("component", "bridge")
 	byInterval := map[time.Duration][]bridge.Source{}
@@ -64,7 +69,7 @@ func newBridgeTask(p bridgeParams) (TaskResult, error) {
 	// interval after a takeover only costs one extra status report.)
 	t := p.Topology
 	if err := bridge.CheckDedupeWindow(ctx, p.Broker.JS, p.Settings.BridgePoll, p.Settings.LeaseTTL, t.Submit.Stream, t.Update.Stream); err != nil {
-		return TaskResult{}, err
+		return TasksResult{}, err
 	}
 	elector := bridge.NewElector(kv, "bridge", p.Identity.ID, p.Topology.Limits.LeaseTTL, log)
 	lead := func(ctx context.Context) error {
@@ -75,12 +80,25 @@ func newBridgeTask(p bridgeParams) (TaskResult, error) {
 		}
 		return g.Wait()
 	}
-	return TaskResult{Task: Task{Name: "bridge", Run: func(ctx context.Context) error {
+	tasks := []Task{{Name: "bridge", Run: func(ctx context.Context) error {
 		if len(intervals) == 0 {
 			log.Warn("bridge role without any source: nothing to poll")
 			<-ctx.Done()
 			return nil
 		}
 		return elector.Run(ctx, lead)
-	}}}, nil
+	}}}
+	if p.Settings.TaskGCHour != nil {
+		gc, err := health.NewGarbageCollector(p.API, health.GCOptions{
+			Hour:      *p.Settings.TaskGCHour,
+			Pause:     jobsInterval(p.Settings),
+			ShouldRun: elector.IsLeader, // one agent per cluster calls them
+			Logger:    p.Logger.With("component", "garbage-collection"),
+		})
+		if err != nil {
+			return TasksResult{}, err
+		}
+		tasks = append(tasks, Task{Name: "garbage-collection", Run: gc.Run})
+	}
+	return TasksResult{Tasks: tasks}, nil
 }

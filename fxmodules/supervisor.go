@@ -22,6 +22,12 @@ type TaskResult struct {
 	Task Task `group:"tasks"`
 }
 
+// TasksResult lets a constructor contribute several Tasks.
+type TasksResult struct {
+	fx.Out
+	Tasks []Task `group:"tasks,flatten"`
+}
+
 type supervisorParams struct {
 	fx.In
 	Lifecycle  fx.Lifecycle

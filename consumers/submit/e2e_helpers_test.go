@@ -2,7 +2,6 @@ package submit
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -298,5 +297,3 @@ func fileOwner(t *testing.T, path string) (uint32, string) {
 	}
 	return st.Sys().(*syscall.Stat_t).Uid, string(b)
 }
-
-func fmtIDs(ids []int) string { return fmt.Sprint(ids) }

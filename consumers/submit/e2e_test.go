@@ -209,7 +209,9 @@ func TestEndToEndAPIOutage(t *testing.T) {
 }
 
 // publishCopy publishes submission id's payload once more under another Msg-Id (a duplicate the
-// dedupe window does not catch).
+// dedupe window does not catch). SUBMIT keeps one waiting message per subject, so each copy
+// goes to its own subject below the submission's: the handler must still submit only once,
+// whatever brought the duplicate in.
 func (e *e2e) publishCopy(id int, msgID string) {
 	e.t.Helper()
 	subs, err := e.client.PendingSubmissions(context.Background())
@@ -221,7 +223,7 @@ func (e *e2e) publishCopy(id int, msgID string) {
 			continue
 		}
 		b, _ := json.Marshal(s)
-		m := nats.NewMsg(e.topo.Submit.Subject(fmt.Sprint(id)))
+		m := nats.NewMsg(e.topo.Submit.Subject(fmt.Sprint(id) + "." + msgID))
 		m.Data = b
 		m.Header.Set(broker.HeaderSubmissionID, fmt.Sprint(id))
 		if _, err := e.b.JS.PublishMsg(context.Background(), m, jetstream.WithMsgID(msgID)); err != nil {
