@@ -247,3 +247,16 @@ func TestHandlerRefusedWithoutHold(t *testing.T) {
 		t.Errorf("%d PUTs, want 4 (two syncs per message)", got)
 	}
 }
+
+// A real InfluxQL backend whose server does not answer: the message is retried.
+func TestHandlerInfluxUnreachableRetries(t *testing.T) {
+	src, err := influx.NewInfluxQL(influx.InfluxQLOptions{DSN: "influxdb://127.0.0.1:1/slurm", Timeout: 2 * time.Second}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newHandlerFixture(t, func(o *Options) { o.Source = src })
+	d := f.handle(1)
+	if !d.IsRetry() || !strings.Contains(d.Reason(), "Failed to fetch measures from InfluxDB") {
+		t.Fatalf("unreachable InfluxDB: %s (%s), want retry", d, d.Reason())
+	}
+}
