@@ -31,18 +31,21 @@ const (
 	influxEnvFile = "/var/lib/jobbergate-agent-test/influxdb/env"
 )
 
-// burnScript is a job that touches 160 MB and keeps one CPU busy for 8 s.
+// burnScript is a job that touches 160 MB and keeps one CPU busy for 6 s in its batch step,
+// then does the same in an srun step (step 0).
 const burnScript = `#!/bin/sh
-exec /usr/bin/python3 -c '
+cat > burn.py <<'EOF'
 import time
 buf = bytearray(160 * 1024 * 1024)
 for i in range(0, len(buf), 4096):
     buf[i] = 1
-end = time.time() + 8
+end = time.time() + 6
 n = 0
 while time.time() < end:
     n += 1
-'
+EOF
+/usr/bin/python3 burn.py
+srun -n1 /usr/bin/python3 burn.py
 `
 
 // influxEnv reads the env file deploy/influxdb/influxdb.sh writes (JOBBERGATE_TEST_INFLUX_ENV
@@ -213,8 +216,8 @@ func TestEndToEndRealJob(t *testing.T) {
 	if rssMax < 100*1024 {
 		t.Errorf("RSS max %.0f KB, want at least 100 MB for a job touching 160 MB", rssMax)
 	}
-	if steps[-5] == 0 {
-		t.Errorf("no row of the batch step (-5): steps %v", steps)
+	if steps[-5] == 0 || steps[0] == 0 {
+		t.Errorf("want rows of the batch step (-5) and the srun step (0): steps %v", steps)
 	}
 
 	puts, gets := e.api.Calls("PUT", metricsPath), e.api.Calls("GET", metricsPath)
