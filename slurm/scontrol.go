@@ -15,22 +15,27 @@ var keyRe = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_:/]*=`)
 
 // ParseScontrolPairs splits one line of scontrol show ... -o into its Key=Value pairs, in order.
 // A token that does not start a new key continues the previous value (values with spaces).
+// Time is linear in the line's length, however many tokens a value spans.
 func ParseScontrolPairs(line string) (keys []string, values map[string]string) {
-	values = map[string]string{}
+	parts := map[string][]string{}
 	last := ""
 	for _, tok := range strings.Split(strings.TrimRight(line, "\r\n"), " ") {
 		if loc := keyRe.FindStringIndex(tok); loc != nil {
 			k := tok[:loc[1]-1]
-			if _, dup := values[k]; !dup {
+			if _, dup := parts[k]; !dup {
 				keys = append(keys, k)
 			}
-			values[k] = tok[loc[1]:]
+			parts[k] = append(parts[k][:0], tok[loc[1]:])
 			last = k
 			continue
 		}
 		if last != "" && tok != "" {
-			values[last] += " " + tok
+			parts[last] = append(parts[last], tok)
 		}
+	}
+	values = make(map[string]string, len(parts))
+	for k, p := range parts {
+		values[k] = strings.Join(p, " ")
 	}
 	return keys, values
 }

@@ -29,17 +29,23 @@ func (v Version) String() string { return fmt.Sprintf("%d.%02d.%d", v.Major, v.M
 
 var versionRe = regexp.MustCompile(`(\d+)\.(\d+)(?:\.(\d+))?`)
 
-// ParseVersion reads the output of sbatch --version or scontrol --version.
+// ParseVersion reads the output of sbatch --version or scontrol --version. A version whose
+// numbers do not fit an int is an error.
 func ParseVersion(out string) (Version, error) {
 	m := versionRe.FindStringSubmatch(out)
 	if m == nil {
 		return Version{}, fmt.Errorf("no slurm version in %q", out)
 	}
 	v := Version{Raw: m[0]}
-	v.Major, _ = strconv.Atoi(m[1])
-	v.Minor, _ = strconv.Atoi(m[2])
-	if m[3] != "" {
-		v.Patch, _ = strconv.Atoi(m[3])
+	for i, dst := range []*int{&v.Major, &v.Minor, &v.Patch} {
+		if m[i+1] == "" {
+			continue
+		}
+		n, err := strconv.Atoi(m[i+1])
+		if err != nil { // out of range: never a real release, and must not read as a huge one
+			return Version{}, fmt.Errorf("slurm version %q: %w", m[0], err)
+		}
+		*dst = n
 	}
 	return v, nil
 }
