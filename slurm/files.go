@@ -3,6 +3,8 @@ package slurm
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -45,21 +47,23 @@ func (c *Client) CheckExecutionDir(ctx context.Context, u User, dir string) erro
 	if !filepath.IsAbs(dir) {
 		return fmt.Errorf("%w: %q", ErrRelativeDir, dir)
 	}
-	for _, flag := range []string{"-d", "-w"} {
-		if _, err := c.RunAsUser(ctx, u, "", nil, "test", flag, dir); err != nil {
-			var ce *CommandError
-			if errors.As(err, &ce) {
-				return fmt.Errorf("%w: %s (user %s)", ErrDirNotUsable, dir, u.Name)
-			}
-			return fmt.Errorf("check execution directory %s as %s: %w", dir, u.Name, err)
+	// One process for both checks; dir is absolute, so test(1) cannot mistake it for an
+	// operator.
+	if _, err := c.RunAsUser(ctx, u, "", nil, "test", "-d", dir, "-a", "-w", dir); err != nil {
+		var ce *CommandError
+		if errors.As(err, &ce) {
+			return fmt.Errorf("%w: %s (user %s)", ErrDirNotUsable, dir, u.Name)
 		}
+		return fmt.Errorf("check execution directory %s as %s: %w", dir, u.Name, err)
 	}
 	return nil
 }
 
-// WriteFile writes content to dir/SafeFileName(name) as the user (tee run with the user's
-// identity, content on stdin), creating or truncating the file, which the user then owns. It
-// returns the path written. dir must be absolute.
+// WriteFile writes content to dir/SafeFileName(name) as the user, which the user then owns, and
+// returns the path written. dir must be absolute. The write is atomic: tee (run with the user's
+// identity, content on stdin) writes a temporary file beside the target, then mv renames it over
+// the target, so two submissions writing the same name at once each leave a whole file, never a
+// mix of both.
 func (c *Client) WriteFile(ctx context.Context, u User, dir, name string, content []byte) (string, error) {
 	base, err := SafeFileName(name)
 	if err != nil {
@@ -69,7 +73,15 @@ func (c *Client) WriteFile(ctx context.Context, u User, dir, name string, conten
 		return "", fmt.Errorf("write %s: %w: %q", base, ErrRelativeDir, dir)
 	}
 	path := filepath.Join(dir, base)
-	if _, err := c.runAsUser(ctx, u, "", bytes.NewReader(content), io.Discard, "tee", "--", path); err != nil {
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	tmp := filepath.Join(dir, "."+base+".jbg-"+hex.EncodeToString(rnd[:]))
+	if _, err := c.runAsUser(ctx, u, "", bytes.NewReader(content), io.Discard, "tee", "--", tmp); err != nil {
+		_, _ = c.RunAsUser(context.WithoutCancel(ctx), u, "", nil, "rm", "-f", "--", tmp)
+		return "", fmt.Errorf("write %s as %s: %w", path, u.Name, err)
+	}
+	if _, err := c.RunAsUser(ctx, u, "", nil, "mv", "-f", "-T", "--", tmp, path); err != nil {
+		_, _ = c.RunAsUser(context.WithoutCancel(ctx), u, "", nil, "rm", "-f", "--", tmp)
 		return "", fmt.Errorf("write %s as %s: %w", path, u.Name, err)
 	}
 	return path, nil

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -361,5 +362,45 @@ func TestRealChdirHappensAfterIdentitySwitch(t *testing.T) {
 	rootOnly := t.TempDir()
 	if _, err := c.RunAsUser(ctx, alice, rootOnly, nil, "pwd"); err == nil || !strings.Contains(err.Error(), "permission denied") {
 		t.Errorf("chdir into a root-only dir as alice: err = %v, want permission denied", err)
+	}
+}
+
+// TestRealConcurrentWritesLeaveWholeFiles: submissions that write the same file name into the
+// same directory at the same time each leave a whole file (one of the versions), never a mix,
+// and no temporary file behind.
+func TestRealConcurrentWritesLeaveWholeFiles(t *testing.T) {
+	c, alice := realSlurm(t, Options{})
+	dir := userDir(t, alice)
+	versions := map[string]bool{}
+	var wg sync.WaitGroup
+	errs := make(chan error, 12)
+	for i := range 12 {
+		content := strings.Repeat(fmt.Sprintf("line of version %d\n", i), 4000*(i+1))
+		versions[content] = true
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.WriteFile(context.Background(), alice, dir, "job.sh", []byte(content)); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "job.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !versions[string(b)] {
+		t.Fatalf("job.sh is not one whole version (%d bytes): a mix of concurrent writes", len(b))
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if e.Name() != "job.sh" {
+			t.Errorf("left behind: %s", e.Name())
+		}
 	}
 }

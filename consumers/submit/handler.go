@@ -170,7 +170,7 @@ func (h *Handler) handle(ctx context.Context, log *slog.Logger, sub *jobbergate.
 
 	sctx, cancel := context.WithTimeout(ctx, h.o.SubmitTimeout)
 	res, err := h.o.Slurm.Submit(sctx, slurm.SubmitRequest{
-		User: p.user, Dir: p.dir, ScriptPath: p.scriptPath, Script: p.script, SubmissionID: int64(sub.ID),
+		User: p.user, Dir: p.dir, Script: p.script, SubmissionID: int64(sub.ID),
 	})
 	cancel()
 	if err != nil {

@@ -88,9 +88,11 @@ func (h *Handler) prepare(ctx context.Context, sub *jobbergate.PendingSubmission
 		return prepared{}, "", err
 	}
 	script := []byte(slurm.InjectSbatchArguments(string(contents[0]), sub.SbatchArguments, slurm.InjectionHeader))
-	p := prepared{user: u, dir: dir}
+	// sbatch always reads this submission's own script on stdin, even when the files are also
+	// written: another submission writing the same file name into the same directory at the
+	// same time can then never change the script this job runs.
+	p := prepared{user: u, dir: dir, script: script}
 	if !h.o.WriteSubmissionFiles {
-		p.script = script
 		return p, "", nil
 	}
 	contents[0] = script
