@@ -110,10 +110,18 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	var outcome error
+	tty := isTerminal(out)
+	last := ""
 loop:
 	for {
 		c := count(api.Submissions())
-		fmt.Fprintf(out, "\r%s", c.line(total))
+		switch line := c.line(total); {
+		case tty:
+			fmt.Fprintf(out, "\r%s", line)
+		case line != last: // a log file or a pipe: one line per change
+			fmt.Fprintln(out, line)
+			last = line
+		}
 		if c.finished() == total {
 			break
 		}
@@ -190,6 +198,17 @@ func summary(out io.Writer, subs []jobbergatetest.Submission) {
 			intOr(s.SlurmJobID, "-"), strOr(s.SlurmJobState, "-"), oneLine(strOr(s.ReportMessage, "")))
 	}
 	_ = tw.Flush()
+}
+
+// isTerminal reports whether w is a character device (a terminal), where the progress line is
+// redrawn in place.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 func intOr(p *int, def string) string {
