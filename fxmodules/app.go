@@ -44,6 +44,9 @@ func Options(s *config.Settings) fx.Option {
 	if s.HasRole(config.RoleUpdate) {
 		opts = append(opts, Update)
 	}
+	if s.HasRole(config.RoleMetrics) && s.InfluxEnabled() {
+		opts = append(opts, Metrics)
+	}
 	if s.HasRole(config.RoleHealth) {
 		opts = append(opts, Health)
 	}

@@ -45,7 +45,7 @@ type bridgeParams struct {
 // distinct source interval. The bridge enqueues the work of every role (pending submissions,
 // active ones, health ticks, metrics when InfluxDB is configured) whatever roles this process
 // takes, so a login node may run only the bridge and others only consumers.
-var Bridge = fx.Module("bridge", fx.Provide(newSubmitSource, newUpdateSource, newHealthSource, newBridgeTask))
+var Bridge = fx.Module("bridge", fx.Provide(newActiveLister, newSubmitSource, newUpdateSource, newMetricsSource, newHealthSource, newBridgeTask))
 
 func newBridgeTask(p bridgeParams) (TasksResult, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -57,6 +57,9 @@ func newBridgeTask(p bridgeParams) (TasksResult, error) {
 	log := p.Logger.With("component", "bridge")
 	byInterval := map[time.Duration][]bridge.Source{}
 	for _, s := range p.Sources {
+		if s.Source == nil {
+			continue // a source its settings switched off (metrics without InfluxDB)
+		}
 		byInterval[s.Interval] = append(byInterval[s.Interval], s.Source)
 	}
 	var intervals []time.Duration
@@ -68,7 +71,7 @@ func newBridgeTask(p bridgeParams) (TasksResult, error) {
 	// window must cover a poll and a lease takeover. (A health tick published twice in one
 	// interval after a takeover only costs one extra status report.)
 	t := p.Topology
-	if err := bridge.CheckDedupeWindow(ctx, p.Broker.JS, p.Settings.BridgePoll, p.Settings.LeaseTTL, t.Submit.Stream, t.Update.Stream); err != nil {
+	if err := bridge.CheckDedupeWindow(ctx, p.Broker.JS, p.Settings.BridgePoll, p.Settings.LeaseTTL, t.Submit.Stream, t.Update.Stream, t.Metrics.Stream); err != nil {
 		return TasksResult{}, err
 	}
 	elector := bridge.NewElector(kv, "bridge", p.Identity.ID, p.Topology.Limits.LeaseTTL, log)

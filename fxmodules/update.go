@@ -9,6 +9,7 @@ import (
 	"github.com/omnivector-solutions/jobbergate-agent-go/broker"
 	"github.com/omnivector-solutions/jobbergate-agent-go/config"
 	"github.com/omnivector-solutions/jobbergate-agent-go/consumers"
+	"github.com/omnivector-solutions/jobbergate-agent-go/consumers/metrics"
 	"github.com/omnivector-solutions/jobbergate-agent-go/consumers/update"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 	"github.com/omnivector-solutions/jobbergate-agent-go/slurm"
@@ -25,8 +26,8 @@ func jobsInterval(s *config.Settings) time.Duration {
 	return time.Duration(s.TaskJobsInterval) * time.Second
 }
 
-func newUpdateSource(api *jobbergate.Client, t broker.Topology, s *config.Settings) SourceResult {
-	src := update.NewSource(api, t, update.SourceOptions{Interval: jobsInterval(s)})
+func newUpdateSource(l *metrics.SharedLister, t broker.Topology, s *config.Settings) SourceResult {
+	src := update.NewSource(l, t, update.SourceOptions{Interval: jobsInterval(s)})
 	return SourceResult{Source: TimedSource{Source: src, Interval: s.BridgePoll}}
 }
 
