@@ -122,7 +122,7 @@ func FuzzParseScontrolLine(f *testing.F) {
 			return
 		}
 		checkJob(t, j)
-		if strconv.FormatInt(j.JobID, 10) != values["JobId"] || j.JobState != values["JobState"] {
+		if id, err := strconv.ParseInt(values["JobId"], 10, 64); err != nil || id != j.JobID || j.JobState != values["JobState"] {
 			t.Fatalf("job %d %s from JobId=%q JobState=%q", j.JobID, j.JobState, values["JobId"], values["JobState"])
 		}
 		var info map[string]string
