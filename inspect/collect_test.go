@@ -134,8 +134,8 @@ func TestCollect(t *testing.T) {
 	}
 
 	type cons struct {
-		pending                           uint64
-		ackPending, redelivered, deliverN int
+		pending                 uint64
+		ackPending, redelivered int
 	}
 	byName := map[string]ConsumerReport{}
 	for _, c := range r.Consumers {
