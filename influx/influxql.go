@@ -252,7 +252,11 @@ func (s *influxQLStream) appendRow(columns []string, values [][]any) error {
 		}
 	}
 	ti, vi, hi, si, ki := col["time"], col["value"], col["host"], col["step"], col["task"]
+	need := max(ti, vi, hi, si, ki) + 1
 	for _, v := range values {
+		if len(v) < need { // a hostile or broken answer must not index past the row
+			return fmt.Errorf("query %s: answer row has %d values for %d columns", measurementName(s.m), len(v), len(columns))
+		}
 		t, err := jsonInt(v[ti])
 		if err != nil {
 			return fmt.Errorf("query %s: time: %w", measurementName(s.m), err)
