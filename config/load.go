@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"reflect"
 	"sort"
@@ -213,10 +214,16 @@ func ParseBool(raw string) (bool, error) {
 	return false, fmt.Errorf("%q is not a boolean (use true or false)", raw)
 }
 
-// ParseDuration accepts a Go duration ("15s", "2m") or a whole number of seconds ("15").
+// ParseDuration accepts a Go duration ("15s", "2m") or a whole number of seconds ("15"). A
+// number of seconds beyond the range of time.Duration (about 292 years) is an error, not a
+// wrapped-around value.
 func ParseDuration(raw string) (time.Duration, error) {
 	raw = strings.TrimSpace(raw)
-	if n, err := strconv.Atoi(raw); err == nil {
+	if n, err := strconv.ParseInt(raw, 10, 64); err == nil {
+		const limit = int64(math.MaxInt64 / time.Second)
+		if n > limit || n < -limit {
+			return 0, fmt.Errorf("%q seconds is out of range", raw)
+		}
 		return time.Duration(n) * time.Second, nil
 	}
 	d, err := time.ParseDuration(raw)
