@@ -37,6 +37,9 @@ func Provision(ctx context.Context, js jetstream.JetStream, t Topology) error {
 			Replicas:    l.Replicas,
 			Duplicates:  l.Duplicates,
 		}
+		if q.Kind != t.Submit.Kind {
+			cfg.Storage = l.TriggerStorage
+		}
 		// One waiting (or in-flight) message per submission: a submission still CREATED, or a
 		// job still being updated, when the bridge polls again is not queued twice, even past
 		// the dedupe window.
@@ -105,8 +108,11 @@ func Provision(ctx context.Context, js jetstream.JetStream, t Topology) error {
 		{Bucket: t.LeasesBucket, Description: "leader leases", History: 1, TTL: l.LeaseTTL},
 		{Bucket: t.AgentsBucket, Description: "agent heartbeats", History: 1, TTL: l.AgentsTTL},
 	}
-	for _, b := range buckets {
+	for i, b := range buckets {
 		b.Storage = l.Storage
+		if i > 0 { // leases and heartbeats are re-made within seconds
+			b.Storage = l.TriggerStorage
+		}
 		b.Replicas = l.Replicas
 		if _, err := js.CreateOrUpdateKeyValue(ctx, b); err != nil {
 			return fmt.Errorf("broker: provision bucket %s: %w", b.Bucket, err)

@@ -83,8 +83,14 @@ func (t Topology) HealthSubject() string { return t.Health.Subject("tick") }
 type Limits struct {
 	// Replicas of every stream, consumer and bucket: 1 embedded, 3 in a cluster.
 	Replicas int
-	// Storage of the streams (file by default).
+	// Storage of the streams and buckets that hold work and decisions (SUBMIT, DEAD,
+	// ADVISORIES, the submissions bucket): file by default, fsynced per the server's setting.
 	Storage jetstream.StorageType
+	// TriggerStorage is for what the bridge re-derives from the API at every poll (UPDATE,
+	// METRICS and HEALTH messages, leader leases, heartbeats): memory by default. Losing them in
+	// a crash loses nothing (the next poll publishes them again), and it spares the file store
+	// two fsyncs per message per cycle for every active job.
+	TriggerStorage jetstream.StorageType
 
 	// WorkMaxMsgs and WorkMaxBytes cap each work queue; publishes beyond are rejected
 	// (DiscardNew), never silently evicting waiting work. -1 means unlimited.
@@ -116,6 +122,7 @@ func DefaultLimits() Limits {
 	return Limits{
 		Replicas:       1,
 		Storage:        jetstream.FileStorage,
+		TriggerStorage: jetstream.MemoryStorage,
 		WorkMaxMsgs:    1_000_000,
 		WorkMaxBytes:   1 << 30,
 		Duplicates:     10 * time.Minute,
