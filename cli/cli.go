@@ -1,10 +1,13 @@
-// Command jobbergate-agent connects a Jobbergate deployment to a Slurm cluster through NATS
-// JetStream. Subcommands:
+// Package cli is the jobbergate-agent command, importable so that a site can compile its own
+// binary with its extensions (see Main and WithExtensions). Subcommands:
 //
 //	run      (default) run the agent
-//	config   print the effective settings (secrets masked); non-zero exit with one line per problem
+//	config   print the effective settings (secrets masked); non-zero exit with one line per problem;
+//	         --example prints an env file documenting every setting
 //	version  print the version
-package main
+//	status   queues, consumers, bridge leader, agents and dead letters
+//	dead     list, show, retry and purge dead letters
+package cli
 
 import (
 	"context"
@@ -31,11 +34,13 @@ type command struct {
 	run     func(ctx context.Context, env *cliEnv, args []string) int
 }
 
-// cliEnv is what every subcommand gets: its streams and how to load settings.
+// cliEnv is what every subcommand gets: its streams, how to load settings and the options the
+// program was built with.
 type cliEnv struct {
 	stdout, stderr io.Writer
 	environ        []string
 	envFile        string
+	opts           options
 }
 
 func (e *cliEnv) load() (*config.Settings, error) {
@@ -52,15 +57,22 @@ func commands() []command {
 	}
 }
 
-func main() {
+// Main runs the command line args (without the program name) with the process's environment,
+// stdout and stderr, until the command ends or SIGTERM/SIGINT stops it, and returns the exit
+// code. A site's main is `os.Exit(cli.Main(os.Args[1:], cli.WithExtensions(reg)))`.
+func Main(args []string, opts ...Option) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	code := realMain(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	defer stop()
+	return Run(ctx, args, os.Environ(), os.Stdout, os.Stderr, opts...)
 }
 
-func realMain(ctx context.Context, args, environ []string, stdout, stderr io.Writer) int {
+// Run is Main with explicit streams and environment (environ as os.Environ returns it); ctx
+// cancelled is what SIGTERM does. Tests and wrappers call it.
+func Run(ctx context.Context, args, environ []string, stdout, stderr io.Writer, opts ...Option) int {
 	env := &cliEnv{stdout: stdout, stderr: stderr, environ: environ}
+	for _, o := range opts {
+		o(&env.opts)
+	}
 	fs := flag.NewFlagSet("jobbergate-agent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&env.envFile, "env-file", "", "settings file to read (default: the snap's .env if present, else ./.env; \"none\" reads none)")

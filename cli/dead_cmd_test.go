@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -185,6 +185,6 @@ func TestDeadUsage(t *testing.T) {
 // realMainArgs runs the command with no settings at all (usage errors come before loading them).
 func realMainArgs(args ...string) (int, string, string) {
 	var out, errOut strings.Builder
-	code := realMain(context.Background(), append([]string{"--env-file", "none"}, args...), nil, &out, &errOut)
+	code := Run(context.Background(), append([]string{"--env-file", "none"}, args...), nil, &out, &errOut)
 	return code, out.String(), errOut.String()
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 func run(t *testing.T, environ []string, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	code := realMain(context.Background(), append([]string{"--env-file", "none"}, args...), environ, &out, &errOut)
+	code := Run(context.Background(), append([]string{"--env-file", "none"}, args...), environ, &out, &errOut)
 	return code, out.String(), errOut.String()
 }
 

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -51,7 +51,7 @@ func runCmd(ctx context.Context, env *cliEnv, args []string) int {
 		"mode", mode, "api", s.BaseAPIURL, "cluster", s.OIDCClientID)
 
 	var restart *fxmodules.Restart
-	app := fxmodules.New(s, logger, fx.Populate(&restart))
+	app := fxmodules.New(s, logger, fx.Populate(&restart), fxmodules.Extensions(env.opts.ext))
 	if err := app.Err(); err != nil {
 		logger.Error("cannot build the agent", "err", err)
 		return exitConfig

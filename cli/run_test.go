@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -58,7 +58,7 @@ func TestRunStartsAndStopsCleanly(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {
-		done <- realMain(ctx, []string{"--env-file", "none", "run"}, env, &bytes.Buffer{}, &stderr)
+		done <- Run(ctx, []string{"--env-file", "none", "run"}, env, &bytes.Buffer{}, &stderr)
 	}()
 	testenv.Eventually(t, 30*time.Second, func() bool { return strings.Contains(stderr.String(), "agent started") },
 		"the agent did not start:\n%s", stderr.String())

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -305,7 +305,7 @@ func TestStatusOfRunningAgent(t *testing.T) {
 	var stderr syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	go func() { done <- realMain(ctx, []string{"--env-file", "none", "run"}, env, io.Discard, &stderr) }()
+	go func() { done <- Run(ctx, []string{"--env-file", "none", "run"}, env, io.Discard, &stderr) }()
 	defer func() {
 		cancel()
 		select {

@@ -12,6 +12,7 @@ import (
 	"github.com/omnivector-solutions/jobbergate-agent-go/config"
 	"github.com/omnivector-solutions/jobbergate-agent-go/consumers"
 	"github.com/omnivector-solutions/jobbergate-agent-go/consumers/submit"
+	"github.com/omnivector-solutions/jobbergate-agent-go/extend"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 	"github.com/omnivector-solutions/jobbergate-agent-go/slurm"
 	"github.com/omnivector-solutions/jobbergate-agent-go/slurm/usermap"
@@ -50,6 +51,8 @@ type submitParams struct {
 	Metrics  *telemetry.Metrics
 	Identity Identity
 	Logger   *slog.Logger
+	// Extensions is the site's registry (Extensions), if any: its pending middleware wraps the handler.
+	Extensions *extend.Registry `optional:"true"`
 }
 
 func newSubmitTask(p submitParams) (TaskResult, error) {
@@ -76,6 +79,6 @@ func newSubmitTask(p submitParams) (TaskResult, error) {
 		return TaskResult{}, err
 	}
 	r := consumers.NewRunner(p.Broker.JS, consumers.ConfigFor(p.Topology, p.Topology.Submit, p.Settings.SubmitConc),
-		h, log, p.Metrics.Middleware("submit"))
+		p.Extensions.WrapPending(h), log, p.Metrics.Middleware("submit"))
 	return TaskResult{Task: Task{Name: "submit", Run: r.Run}}, nil
 }

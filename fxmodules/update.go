@@ -11,6 +11,7 @@ import (
 	"github.com/omnivector-solutions/jobbergate-agent-go/consumers"
 	"github.com/omnivector-solutions/jobbergate-agent-go/consumers/metrics"
 	"github.com/omnivector-solutions/jobbergate-agent-go/consumers/update"
+	"github.com/omnivector-solutions/jobbergate-agent-go/extend"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 	"github.com/omnivector-solutions/jobbergate-agent-go/slurm"
 	"github.com/omnivector-solutions/jobbergate-agent-go/telemetry"
@@ -31,14 +32,20 @@ func newUpdateSource(l *metrics.SharedLister, t broker.Topology, s *config.Setti
 	return SourceResult{Source: TimedSource{Source: src, Interval: s.BridgePoll}}
 }
 
+// siteExtensions is the site's registry (Extensions), if any.
+type siteExtensions struct {
+	fx.In
+	Registry *extend.Registry `optional:"true"`
+}
+
 func newUpdateTask(s *config.Settings, b *broker.Broker, t broker.Topology, api *jobbergate.Client,
-	sc *slurm.Client, m *telemetry.Metrics, logger *slog.Logger) (TaskResult, error) {
+	sc *slurm.Client, m *telemetry.Metrics, logger *slog.Logger, ext siteExtensions) (TaskResult, error) {
 	log := logger.With("component", "update")
 	h, err := update.NewHandler(update.Options{API: api, Slurm: sc, RefreshCycles: s.UpdateRefresh, Logger: log})
 	if err != nil {
 		return TaskResult{}, err
 	}
 	n := min(s.UpdateBatch, t.Limits.MaxAckPending)
-	r := consumers.NewBatchRunner(b.JS, consumers.ConfigFor(t, t.Update, n), m.WrapBatch("update", h), log)
+	r := consumers.NewBatchRunner(b.JS, consumers.ConfigFor(t, t.Update, n), m.WrapBatch("update", ext.Registry.WrapActive(h)), log)
 	return TaskResult{Task: Task{Name: "update", Run: r.Run}}, nil
 }
