@@ -3,6 +3,7 @@ package influx
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -173,6 +174,9 @@ data |> last() |> yield(name: "last")
 	var spans []SeriesSpan
 	for r.Next() {
 		rec := r.Record()
+		if rec == nil { // the client's CSV reader says "next" for some malformed answers
+			return nil, fmt.Errorf("series query: %w", errMalformedFlux)
+		}
 		m, ok := jobbergate.MeasurementIndex(rec.Measurement())
 		if !ok {
 			continue
@@ -239,6 +243,9 @@ func (s *fluxStream) Next() ([]Point, error) {
 	s.buf = s.buf[:0]
 	for len(s.buf) < s.batch && s.r.Next() {
 		rec := s.r.Record()
+		if rec == nil {
+			return nil, fmt.Errorf("query %s: %w", measurementName(s.m), errMalformedFlux)
+		}
 		t := rec.Time().Unix()
 		if t <= s.after {
 			continue
@@ -270,6 +277,10 @@ func (s *fluxStream) Close() error {
 	s.cancel()
 	return err
 }
+
+// errMalformedFlux is an answer the client reports a row for but gives no record of (for
+// example an annotation line without columns): reading on would dereference nil.
+var errMalformedFlux = errors.New("malformed Flux answer: a row without a record")
 
 func recString(v any) string {
 	s, _ := v.(string)
