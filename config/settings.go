@@ -62,6 +62,9 @@ type Settings struct {
 	LDAPCacheTTL          time.Duration `env:"LDAP_CACHE_TTL" default:"0s" doc:"how long a cached e-mail mapping is trusted; 0 = forever (as the reference)"`
 	CommandMapperTimeout  time.Duration `env:"COMMAND_MAPPER_TIMEOUT" default:"10s" doc:"time limit of one command-mapper run"`
 	WriteSubmissionFiles  bool          `env:"WRITE_SUBMISSION_FILES" default:"true" doc:"write job-script files into the execution directory"`
+	MaxFileBytes          int           `env:"MAX_FILE_BYTES" default:"16777216" doc:"largest job-script file accepted (bytes); a larger one rejects the submission"`
+	MinSubmitUID          int           `env:"MIN_SUBMIT_UID" default:"1000" doc:"owners mapped to a uid from 1 to this minus 1 (system accounts) are rejected; 0 disables"`
+	SharedExecutionDirs   []string      `env:"SHARED_EXECUTION_DIRS" doc:"real paths (comma separated) under which a user may run in a directory owned by someone else"`
 	TaskJobsInterval      int           `env:"TASK_JOBS_INTERVAL_SECONDS" default:"60" doc:"health report interval in seconds, 10..3600"`
 	TaskSelfUpdateSeconds *int          `env:"TASK_SELF_UPDATE_INTERVAL_SECONDS" doc:"self-update check interval (>=10); none disables"`
 	SelfUpdateCommand     string        `env:"SELF_UPDATE_COMMAND" doc:"site command that installs version {version} (argv split on spaces, no shell); empty = only report"`

@@ -110,6 +110,18 @@ func (s *Settings) validate() Problems {
 		bad("TASK_GARBAGE_COLLECTION_HOUR", "must be an hour between 0 and 23, got %d", *s.TaskGCHour)
 	}
 
+	if s.MaxFileBytes < 1 || s.MaxFileBytes > 1<<30 {
+		bad("MAX_FILE_BYTES", "must be between 1 and 1073741824 (1 GiB), got %d", s.MaxFileBytes)
+	}
+	if s.MinSubmitUID < 0 || s.MinSubmitUID > 1<<31 {
+		bad("MIN_SUBMIT_UID", "must be a uid between 0 and 2147483648, got %d", s.MinSubmitUID)
+	}
+	for _, d := range s.SharedExecutionDirs {
+		if !filepath.IsAbs(d) || filepath.Clean(d) == "/" || strings.IndexFunc(d, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
+			bad("SHARED_EXECUTION_DIRS", "%q must be an absolute path other than /", d)
+		}
+	}
+
 	switch s.SlurmUserMapper {
 	case MapperLDAP:
 		for _, r := range []struct{ name, v string }{{"LDAP_DOMAIN", s.LDAPDomain}, {"LDAP_PASSWORD", s.LDAPPassword}, {"LDAP_BIND_DN", s.LDAPBindDN}, {"LDAP_SEARCH_BASE", s.LDAPSearchBase}} {

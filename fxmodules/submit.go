@@ -71,6 +71,9 @@ func newSubmitTask(p submitParams) (TaskResult, error) {
 		JetStream:            p.Broker.JS,
 		DefaultWorkDir:       p.Settings.DefaultWorkDir,
 		WriteSubmissionFiles: p.Settings.WriteSubmissionFiles,
+		MaxFileBytes:         int64(p.Settings.MaxFileBytes),
+		MinSubmitUID:         minSubmitUID(p.Settings.MinSubmitUID),
+		SharedExecutionDirs:  p.Settings.SharedExecutionDirs,
 		HolderID:             p.Identity.ID,
 		ClaimStaleAfter:      2 * p.Topology.Limits.AckWait,
 		Logger:               log,
@@ -81,4 +84,13 @@ func newSubmitTask(p submitParams) (TaskResult, error) {
 	r := consumers.NewRunner(p.Broker.JS, consumers.ConfigFor(p.Topology, p.Topology.Submit, p.Settings.SubmitConc),
 		p.Extensions.WrapPending(h), log, p.Metrics.Middleware("submit"))
 	return TaskResult{Task: Task{Name: "submit", Run: r.Run}}, nil
+}
+
+// minSubmitUID maps MIN_SUBMIT_UID (0 disables the check) to submit.Options.MinSubmitUID (0
+// means the default there, a negative value disables).
+func minSubmitUID(v int) int {
+	if v == 0 {
+		return -1
+	}
+	return v
 }

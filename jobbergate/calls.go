@@ -2,6 +2,7 @@ package jobbergate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -9,14 +10,25 @@ import (
 	"time"
 )
 
+// ErrFileTooLarge is the cause (inside an *APIError) of a DownloadFile answer longer than its
+// maxBytes limit.
+var ErrFileTooLarge = errors.New("file larger than the size limit")
+
 // DownloadFile returns the content of a job script file
 // (GET /jobbergate/job-scripts/{parentID}/upload/{filename}, filename path-escaped).
-func (c *Client) DownloadFile(ctx context.Context, parentID int, filename string) ([]byte, error) {
+//
+// maxBytes > 0 bounds the content: a file longer than that fails with an *APIError wrapping
+// ErrFileTooLarge (not transient, so not retried), refused from its Content-Length header
+// before any of the body is read, or, without one, after reading at most maxBytes+1 bytes, so a
+// hostile 100 MB file never costs more than maxBytes of memory. maxBytes <= 0 means the
+// client's general bound on answers (64 MiB).
+func (c *Client) DownloadFile(ctx context.Context, parentID int, filename string, maxBytes int64) ([]byte, error) {
 	cl := call{
 		name:    "DownloadFile",
 		message: fmt.Sprintf("Failed to download file %q of job script %d", filename, parentID),
 		method:  http.MethodGet,
 		path:    "/jobbergate/job-scripts/" + strconv.Itoa(parentID) + "/upload/" + url.PathEscape(filename),
+		limit:   max(maxBytes, 0),
 	}
 	resp, err := c.do(ctx, cl)
 	if err != nil {

@@ -118,6 +118,10 @@ type call struct {
 	query   url.Values
 	body    []byte
 	ctype   string
+	// limit, when > 0, bounds a 2xx answer's body instead of maxResponseBytes: a longer body
+	// fails with ErrFileTooLarge after reading at most limit+1 bytes (none when Content-Length
+	// already says so).
+	limit int64
 }
 
 // response is a 2xx answer.
@@ -218,13 +222,24 @@ func (c *Client) once(ctx context.Context, cl call, attempt int) (*response, err
 		return nil, c.apiError(cl, 0, nil, stripURLError(err), true)
 	}
 	defer res.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(res.Body, maxResponseBytes+1))
+	limit := int64(maxResponseBytes)
+	ok := res.StatusCode >= 200 && res.StatusCode <= 299
+	if cl.limit > 0 && ok {
+		limit = cl.limit
+		if res.ContentLength > limit {
+			return nil, c.apiError(cl, res.StatusCode, nil, fmt.Errorf("%w: %d bytes, more than %d", ErrFileTooLarge, res.ContentLength, limit), false)
+		}
+	}
+	data, err := io.ReadAll(io.LimitReader(res.Body, limit+1))
 	c.log.Debug("jobbergate API request", "method", cl.method, "path", cl.path, "status", res.StatusCode,
 		"attempt", attempt, "duration", time.Since(start), "bytes", len(data))
 	if err != nil {
 		return nil, c.apiError(cl, res.StatusCode, nil, fmt.Errorf("read response body: %w", err), true)
 	}
-	if len(data) > maxResponseBytes {
+	if cl.limit > 0 && ok && int64(len(data)) > limit {
+		return nil, c.apiError(cl, res.StatusCode, nil, fmt.Errorf("%w: more than %d bytes", ErrFileTooLarge, limit), false)
+	}
+	if int64(len(data)) > limit {
 		return nil, c.apiError(cl, res.StatusCode, nil, fmt.Errorf("%w: response body exceeds %d bytes", ErrInvalidResponse, maxResponseBytes), false)
 	}
 	if res.StatusCode < 200 || res.StatusCode > 299 {

@@ -199,7 +199,7 @@ func TestRequestShapes(t *testing.T) {
 		{
 			name: "download file",
 			do: func(c *jobbergate.Client) error {
-				_, err := c.DownloadFile(context.Background(), 3, "a b/../c?.sh")
+				_, err := c.DownloadFile(context.Background(), 3, "a b/../c?.sh", 0)
 				return err
 			},
 			method: "GET", path: "/jobbergate/job-scripts/3/upload/a b/../c?.sh",

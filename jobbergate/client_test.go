@@ -559,7 +559,7 @@ func TestDownloadFile(t *testing.T) {
 	js := api.AddJobScript(jobbergatetest.JobScript{Name: "js", Files: files})
 	c := newClient(t, api, nil)
 	for i, n := range names {
-		got, err := c.DownloadFile(context.Background(), js, n)
+		got, err := c.DownloadFile(context.Background(), js, n, 0)
 		if err != nil {
 			t.Fatalf("%q: %v", n, err)
 		}
@@ -568,7 +568,7 @@ func TestDownloadFile(t *testing.T) {
 		}
 	}
 	// Reference: test_retrieve_submission_file__raises_exception.
-	_, err := c.DownloadFile(context.Background(), js, "missing.sh")
+	_, err := c.DownloadFile(context.Background(), js, "missing.sh", 0)
 	if !jobbergate.IsStatus(err, 404) || !strings.Contains(err.Error(), "missing.sh") {
 		t.Fatalf("err = %v", err)
 	}

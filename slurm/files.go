@@ -22,11 +22,24 @@ var ErrRelativeDir = errors.New("Execution directory must be an absolute path")
 // write to it.
 var ErrDirNotUsable = errors.New("Execution directory does not exist or is not writable by the user")
 
+// MaxFileNameBytes is the longest file name, in bytes, the agent accepts from the API: the
+// NAME_MAX of Linux file systems. A longer name is refused whole, never truncated.
+const MaxFileNameBytes = 255
+
 // SafeFileName reduces name to its final path component, so that "../../etc/x" becomes "x".
-// Empty names, ".", "..", "/" and names containing NUL are rejected with ErrInvalidFileName.
+// Empty names, ".", "..", "/", names longer than MaxFileNameBytes and names containing NUL or
+// another control character (a newline in a file name would forge lines in listings and logs)
+// are rejected with ErrInvalidFileName. The result is one path component: joined to a
+// directory it stays directly inside it. The submit path applies the stricter CheckFileName.
 func SafeFileName(name string) (string, error) {
 	if strings.ContainsRune(name, 0) {
 		return "", fmt.Errorf("%w: contains NUL", ErrInvalidFileName)
+	}
+	if len(name) > MaxFileNameBytes {
+		return "", fmt.Errorf("%w: %d bytes long, more than %d", ErrInvalidFileName, len(name), MaxFileNameBytes)
+	}
+	if i := strings.IndexFunc(name, isControl); i >= 0 {
+		return "", fmt.Errorf("%w: %q contains the control character %q", ErrInvalidFileName, name, name[i])
 	}
 	trimmed := strings.TrimRight(name, "/")
 	if trimmed == "" {
@@ -38,6 +51,9 @@ func SafeFileName(name string) (string, error) {
 	}
 	return base, nil
 }
+
+// isControl reports C0 control characters and DEL.
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 // CheckExecutionDir verifies, as the user, that dir is absolute, exists and is writable by the
 // user (test -d, test -w run with the user's identity, so ACLs, root-squashed NFS and group

@@ -84,3 +84,16 @@ func parseID(s string) (uint32, error) {
 	}
 	return uint32(v), nil
 }
+
+// ErrSystemUser is returned by CheckSubmitUID for a system account (uid below the minimum).
+var ErrSystemUser = errors.New("refusing to submit as a system account")
+
+// CheckSubmitUID refuses system accounts: a uid from 1 to minUID-1 (daemon, bin, service
+// users...) wraps ErrSystemUser and names the user, its uid and the minimum. uid 0 is left to
+// ErrRootUser (LookupUser and UserOptions.AllowRoot); minUID 0 or 1 disables the check.
+func CheckSubmitUID(u User, minUID uint32) error {
+	if u.UID != 0 && u.UID < minUID {
+		return fmt.Errorf("%w: user %q has uid %d, below the minimum uid %d for submissions", ErrSystemUser, u.Name, u.UID, minUID)
+	}
+	return nil
+}

@@ -83,7 +83,7 @@ type fakeAPI struct {
 	rejected   []string
 }
 
-func (a *fakeAPI) DownloadFile(_ context.Context, parent int, name string) ([]byte, error) {
+func (a *fakeAPI) DownloadFile(_ context.Context, parent int, name string, _ int64) ([]byte, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.downloadEr != nil {
@@ -156,14 +156,14 @@ func (s *fakeSlurm) LookupUser(name string) (slurm.User, error) {
 	return slurm.User{Name: name, UID: 1000, GID: 1000}, nil
 }
 
-func (s *fakeSlurm) CheckExecutionDir(_ context.Context, u slurm.User, dir string) error {
+func (s *fakeSlurm) ResolveExecutionDir(_ context.Context, u slurm.User, dir string, _ []string) (string, error) {
 	if !strings.HasPrefix(dir, "/") {
-		return fmt.Errorf("%w: %q", slurm.ErrRelativeDir, dir)
+		return "", fmt.Errorf("%w: %q", slurm.ErrRelativeDir, dir)
 	}
 	if strings.HasPrefix(dir, "/missing") {
-		return fmt.Errorf("%w: %s (user %s)", slurm.ErrDirNotUsable, dir, u.Name)
+		return "", fmt.Errorf("%w: %s (user %s)", slurm.ErrDirNotUsable, dir, u.Name)
 	}
-	return nil
+	return dir, nil
 }
 
 func (s *fakeSlurm) WriteFile(_ context.Context, _ slurm.User, dir, name string, content []byte) (string, error) {

@@ -16,7 +16,9 @@ import (
 
 // API is the part of the Jobbergate API the handler uses; *jobbergate.Client implements it.
 type API interface {
-	DownloadFile(ctx context.Context, parentID int, filename string) ([]byte, error)
+	// DownloadFile returns a file's content, failing with jobbergate.ErrFileTooLarge (in an
+	// *APIError) beyond maxBytes without reading the rest.
+	DownloadFile(ctx context.Context, parentID int, filename string, maxBytes int64) ([]byte, error)
 	MarkSubmitted(ctx context.Context, id int, data jobbergate.SlurmJobData) error
 	MarkRejected(ctx context.Context, id int, reportMessage string) error
 }
@@ -24,7 +26,9 @@ type API interface {
 // Slurm is the part of the Slurm client the handler uses; *slurm.Client implements it.
 type Slurm interface {
 	LookupUser(name string) (slurm.User, error)
-	CheckExecutionDir(ctx context.Context, u slurm.User, dir string) error
+	// ResolveExecutionDir checks, as the user, that dir is usable and owned by the user (or
+	// under a shared directory) and returns it with symbolic links resolved.
+	ResolveExecutionDir(ctx context.Context, u slurm.User, dir string, shared []string) (string, error)
 	WriteFile(ctx context.Context, u slurm.User, dir, name string, content []byte) (string, error)
 	Submit(ctx context.Context, req slurm.SubmitRequest) (slurm.SubmitResult, error)
 	FindJobsBySubmission(ctx context.Context, submissionID int64) ([]slurm.JobData, error)
@@ -44,6 +48,10 @@ const (
 	DefaultDoneTTL = 24 * time.Hour
 	// DefaultDownloadConcurrency bounds the concurrent file downloads of one submission.
 	DefaultDownloadConcurrency = 4
+	// DefaultMaxFileBytes is MAX_FILE_BYTES's default: 16 MiB per job-script file.
+	DefaultMaxFileBytes = 16 << 20
+	// DefaultMinSubmitUID is MIN_SUBMIT_UID's default: uids below it are system accounts.
+	DefaultMinSubmitUID = 1000
 )
 
 // Options configure a Handler. API, Slurm, Mapper, Claims and HolderID are required.
@@ -80,6 +88,17 @@ type Options struct {
 	// DownloadConcurrency bounds the concurrent downloads of one submission's files. Default
 	// DefaultDownloadConcurrency.
 	DownloadConcurrency int
+	// MaxFileBytes bounds each job-script file: a larger one rejects the submission, and its
+	// download stops at the limit. Default DefaultMaxFileBytes.
+	MaxFileBytes int64
+	// MinSubmitUID rejects owners mapped to a uid from 1 to MinSubmitUID-1 (system accounts;
+	// uid 0 is governed by the Slurm client's AllowRoot). 0 means DefaultMinSubmitUID; a
+	// negative value disables the check.
+	MinSubmitUID int
+	// SharedExecutionDirs are real (symlink-free) absolute paths under which a user may run in
+	// a directory owned by someone else, e.g. a project area. Empty by default: the resolved
+	// execution directory must then belong to the user.
+	SharedExecutionDirs []string
 	// RecordAttempts and RecordBackoff bound the retries of the KV write that records a job id
 	// right after sbatch (defaults 5 and 200 ms, doubling).
 	RecordAttempts int
@@ -127,6 +146,12 @@ func (o *Options) validate() error {
 	}
 	if o.DownloadConcurrency <= 0 {
 		o.DownloadConcurrency = DefaultDownloadConcurrency
+	}
+	if o.MaxFileBytes <= 0 {
+		o.MaxFileBytes = DefaultMaxFileBytes
+	}
+	if o.MinSubmitUID == 0 {
+		o.MinSubmitUID = DefaultMinSubmitUID
 	}
 	if o.RecordAttempts <= 0 {
 		o.RecordAttempts = 5

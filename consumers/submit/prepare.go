@@ -12,7 +12,8 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// Base messages of the rejection reports (the reference's wording, spec 8.4).
+// Base messages of the rejection reports (the reference's wording, spec 8.4, and this agent's
+// own for the checks it adds).
 const (
 	msgUnmapped   = "Username could not be resolved from owner email"
 	msgBadDir     = "Execution directory is invalid"
@@ -20,19 +21,32 @@ const (
 	msgSbatch     = "Failed to submit job to slurm"
 	msgNoEntry    = "Could not find an executable script in retrieved job script data."
 	msgNoSupports = "Job submission rejected. The submission has supporting files that can't be downloaded to the execution dir. Set `WRITE_SUBMISSION_FILES` setting to `True` to download the job script files to the execution dir."
+	msgBadUser    = "Local user is not allowed to submit jobs"
+	msgBadArgs    = "Invalid sbatch arguments"
 )
 
 // prepared is a submission ready for sbatch.
 type prepared struct {
 	user       slurm.User
-	dir        string
+	dir        string // the execution directory with symbolic links resolved
 	scriptPath string // the written entrypoint, when files are written
 	script     []byte // the entrypoint for sbatch's stdin otherwise
 }
 
-// prepare maps the owner, checks the execution directory, downloads the files and writes them
-// as the user. It returns either a rejection message (a permanent problem of the submission) or
-// an error (transient: retry), or the prepared submission.
+// prepare maps the owner, checks the submission's data, the execution directory, downloads the
+// files and writes them as the user. It returns either a rejection message (a permanent problem
+// of the submission) or an error (transient: retry), or the prepared submission.
+//
+// Hostile data is refused before anything runs as the user, in this order: an owner mapped to
+// root or to a system account (uid below MinSubmitUID); sbatch arguments with a line break or
+// another control character (they would add lines, i.e. commands, to the script); file names
+// that are absolute, hold a ".." component, NUL or a control character, are longer than 255
+// bytes, or collide once reduced to their last component (slurm.CheckFileName). Then the
+// execution directory must be absolute, resolve (as the user) to a directory the user can write
+// and owns, or one under SharedExecutionDirs; that resolved path is used from then on. Each file
+// is downloaded with a MaxFileBytes bound (a larger one rejects the submission without being
+// read whole). File contents are passed through byte for byte: a script in Latin-1 or any other
+// encoding is written and submitted unchanged (sbatch and the shell read bytes, not UTF-8).
 func (h *Handler) prepare(ctx context.Context, sub *jobbergate.PendingSubmission) (prepared, string, error) {
 	username, err := h.o.Mapper.Username(ctx, sub.OwnerEmail)
 	if usermap.IsNotFound(err) {
@@ -48,15 +62,13 @@ func (h *Handler) prepare(ctx context.Context, sub *jobbergate.PendingSubmission
 	if err != nil {
 		return prepared{}, "", fmt.Errorf("look up local user of submission %d: %w", sub.ID, err)
 	}
-	dir := strings.ReplaceAll(h.o.DefaultWorkDir, "{username}", username)
-	if sub.ExecutionDirectory != nil && *sub.ExecutionDirectory != "" {
-		dir = *sub.ExecutionDirectory
-	}
-	if err := h.o.Slurm.CheckExecutionDir(ctx, u, dir); err != nil {
-		if errors.Is(err, slurm.ErrRelativeDir) || errors.Is(err, slurm.ErrDirNotUsable) {
-			return prepared{}, msgBadDir + " -- " + err.Error(), nil
+	if h.o.MinSubmitUID > 0 {
+		if err := slurm.CheckSubmitUID(u, uint32(h.o.MinSubmitUID)); err != nil {
+			return prepared{}, msgBadUser + " -- " + err.Error(), nil
 		}
-		return prepared{}, "", fmt.Errorf("check execution directory of submission %d: %w", sub.ID, err)
+	}
+	if err := slurm.CheckSbatchArguments(sub.SbatchArguments); err != nil {
+		return prepared{}, msgBadArgs + " -- " + err.Error(), nil
 	}
 
 	entry, ok := sub.JobScript.Entrypoint()
@@ -69,25 +81,38 @@ func (h *Handler) prepare(ctx context.Context, sub *jobbergate.PendingSubmission
 			files = append(files, f)
 		}
 	}
+	names := make([]string, len(files))
+	for i, f := range files {
+		if _, err := slurm.CheckFileName(f.Filename); err != nil {
+			return prepared{}, msgFiles + " -- " + err.Error(), nil
+		}
+		names[i] = f.Filename
+	}
+	if err := slurm.DuplicateFileNames(names); err != nil {
+		return prepared{}, msgFiles + " -- " + err.Error(), nil
+	}
 	if len(files) > 1 && !h.o.WriteSubmissionFiles {
 		return prepared{}, msgFiles + " -- " + msgNoSupports, nil
 	}
-	if h.o.WriteSubmissionFiles {
-		for _, f := range files {
-			if _, err := slurm.SafeFileName(f.Filename); err != nil {
-				return prepared{}, msgFiles + " -- " + err.Error(), nil
-			}
+
+	dir := strings.ReplaceAll(h.o.DefaultWorkDir, "{username}", username)
+	if sub.ExecutionDirectory != nil && *sub.ExecutionDirectory != "" {
+		dir = *sub.ExecutionDirectory
+	}
+	dir, err = h.o.Slurm.ResolveExecutionDir(ctx, u, dir, h.o.SharedExecutionDirs)
+	if err != nil {
+		if errors.Is(err, slurm.ErrRelativeDir) || errors.Is(err, slurm.ErrDirNotUsable) ||
+			errors.Is(err, slurm.ErrDirNotOwned) || errors.Is(err, slurm.ErrInvalidDirName) {
+			return prepared{}, msgBadDir + " -- " + err.Error(), nil
 		}
+		return prepared{}, "", fmt.Errorf("check execution directory of submission %d: %w", sub.ID, err)
 	}
 
-	contents, err := h.download(ctx, files)
-	if jobbergate.IsStatus(err, 404) {
-		return prepared{}, msgFiles + " -- " + err.Error(), nil
+	content, rejection, err := h.transfer(ctx, u, dir, files)
+	if rejection != "" || err != nil {
+		return prepared{}, rejection, err
 	}
-	if err != nil {
-		return prepared{}, "", err
-	}
-	script := []byte(slurm.InjectSbatchArguments(string(contents[0]), sub.SbatchArguments, slurm.InjectionHeader))
+	script := []byte(slurm.InjectSbatchArguments(string(content), sub.SbatchArguments, slurm.InjectionHeader))
 	// sbatch always reads this submission's own script on stdin, even when the files are also
 	// written: another submission writing the same file name into the same directory at the
 	// same time can then never change the script this job runs.
@@ -95,43 +120,92 @@ func (h *Handler) prepare(ctx context.Context, sub *jobbergate.PendingSubmission
 	if !h.o.WriteSubmissionFiles {
 		return p, "", nil
 	}
-	contents[0] = script
-	for i, f := range files {
-		path, err := h.o.Slurm.WriteFile(ctx, u, dir, f.Filename, contents[i])
-		if err != nil {
-			var ce *slurm.CommandError
-			if errors.As(err, &ce) || errors.Is(err, slurm.ErrInvalidFileName) {
-				return prepared{}, msgFiles + " -- " + err.Error(), nil
-			}
-			return prepared{}, "", fmt.Errorf("write files of submission %d: %w", sub.ID, err)
-		}
-		if i == 0 {
-			p.scriptPath = path
-		}
+	path, err := h.o.Slurm.WriteFile(ctx, u, dir, entry.Filename, script)
+	if msg, ok := writeRejection(err); ok {
+		return prepared{}, msg, nil
 	}
+	if err != nil {
+		return prepared{}, "", fmt.Errorf("write files of submission %d: %w", sub.ID, err)
+	}
+	p.scriptPath = path
 	return p, "", nil
 }
 
-// download fetches every file concurrently (at most DownloadConcurrency at a time) and returns
-// their contents in the order of files. The first error cancels the others and is returned.
-func (h *Handler) download(ctx context.Context, files []jobbergate.JobScriptFile) ([][]byte, error) {
-	out := make([][]byte, len(files))
+// writeRejection returns the rejection for a WriteFile failure that is the submission's fault
+// (the write ran as the user and failed, or the name is refused).
+func writeRejection(err error) (string, bool) {
+	var ce *slurm.CommandError
+	if errors.As(err, &ce) || errors.Is(err, slurm.ErrInvalidFileName) {
+		return msgFiles + " -- " + err.Error(), true
+	}
+	return "", false
+}
+
+// fileError is the failure of one file's download or write.
+type fileError struct {
+	name string
+	err  error
+}
+
+func (e *fileError) Error() string { return e.err.Error() }
+func (e *fileError) Unwrap() error { return e.err }
+
+// transfer downloads files (files[0] is the entrypoint) at most DownloadConcurrency at a time,
+// each bounded by MaxFileBytes, and returns the entrypoint's content. Supporting files are
+// written into dir as the user as soon as they arrive and then dropped, so one submission holds
+// at most DownloadConcurrency files in memory plus its entrypoint. The first failure cancels
+// the other transfers; it is returned as a rejection message when it is the submission's
+// fault (file missing, too large, write refused), as an error otherwise.
+func (h *Handler) transfer(ctx context.Context, u slurm.User, dir string, files []jobbergate.JobScriptFile) ([]byte, string, error) {
+	var entry []byte
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(h.o.DownloadConcurrency)
 	for i, f := range files {
 		g.Go(func() error {
-			b, err := h.o.API.DownloadFile(gctx, f.ParentID, f.Filename)
+			b, err := h.o.API.DownloadFile(gctx, f.ParentID, f.Filename, h.o.MaxFileBytes)
 			if err != nil {
-				return err
+				return &fileError{name: f.Filename, err: err}
 			}
-			out[i] = b
+			if i == 0 {
+				entry = b
+				return nil
+			}
+			if _, err := h.o.Slurm.WriteFile(gctx, u, dir, f.Filename, b); err != nil {
+				return &fileError{name: f.Filename, err: err}
+			}
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return nil, err
+	err := g.Wait()
+	if err == nil {
+		return entry, "", nil
 	}
-	return out, nil
+	var fe *fileError
+	errors.As(err, &fe)
+	switch {
+	case errors.Is(err, jobbergate.ErrFileTooLarge):
+		return nil, fmt.Sprintf("%s -- file %q is larger than %s, the largest file this cluster accepts (%d bytes)",
+			msgFiles, fe.name, humanBytes(h.o.MaxFileBytes), h.o.MaxFileBytes), nil
+	case jobbergate.IsStatus(err, 404):
+		return nil, msgFiles + " -- " + err.Error(), nil
+	}
+	if msg, ok := writeRejection(err); ok {
+		return nil, msg, nil
+	}
+	return nil, "", err
+}
+
+// humanBytes writes n in the largest binary unit that divides it, e.g. "16 MiB".
+func humanBytes(n int64) string {
+	for _, u := range []struct {
+		size int64
+		name string
+	}{{1 << 30, "GiB"}, {1 << 20, "MiB"}, {1 << 10, "KiB"}} {
+		if n >= u.size && n%u.size == 0 {
+			return fmt.Sprintf("%d %s", n/u.size, u.name)
+		}
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // transientSbatch are the texts of sbatch failures that say slurmctld could not be reached or
