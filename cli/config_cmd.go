@@ -10,14 +10,23 @@ import (
 	"github.com/omnivector-solutions/jobbergate-agent-go/config"
 )
 
-// configCmd prints every setting with its effective value (secrets masked). Invalid settings are
+// configCmd prints every setting with its effective value (secrets masked); with --example, an
+// env file documenting every setting instead (settings are not read then). Invalid settings are
 // printed to stderr, one line per problem, and the exit code is 1.
 func configCmd(_ context.Context, env *cliEnv, args []string) int {
 	fs := flag.NewFlagSet("config", flag.ContinueOnError)
 	fs.SetOutput(env.stderr)
 	asJSON := fs.Bool("json", false, "print JSON")
+	example := fs.Bool("example", false, "print an env file documenting every setting at its default (deploy/env/jobbergate-agent.env.example)")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
+	}
+	if *example {
+		if err := writeEnvExample(env.stdout); err != nil {
+			fmt.Fprintf(env.stderr, "config: %v\n", err)
+			return 1
+		}
+		return 0
 	}
 	s, err := env.load()
 	var problems config.Problems
