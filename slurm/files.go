@@ -33,7 +33,7 @@ const MaxFileNameBytes = 255
 // directory it stays directly inside it. The submit path applies the stricter CheckFileName.
 func SafeFileName(name string) (string, error) {
 	if strings.ContainsRune(name, 0) {
-		return "", fmt.Errorf("%w: contains NUL", ErrInvalidFileName)
+		return "", fmt.Errorf("%w: %q contains NUL", ErrInvalidFileName, name)
 	}
 	if len(name) > MaxFileNameBytes {
 		return "", fmt.Errorf("%w: %d bytes long, more than %d", ErrInvalidFileName, len(name), MaxFileNameBytes)
