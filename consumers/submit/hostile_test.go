@@ -163,7 +163,7 @@ func TestHostileSubmissions(t *testing.T) {
 			want: fileMsg + `"/etc/` + n(1, "x.sh") + `" is an absolute path; file names must be relative`},
 		{name: "absolute support", sc: files(n(2, "job.sh"), jobScript, "/tmp/"+n(2, "in.txt"), "x"),
 			want: fileMsg + `"/tmp/` + n(2, "in.txt") + `" is an absolute path`},
-		{name: "NUL in name", sc: files(n(3, "job\x00.sh"), jobScript), want: fileMsg, contains: `job\x00.sh\" contains NUL`},
+		{name: "NUL in name", sc: files(n(3, "job\x00.sh"), jobScript), want: fileMsg, contains: `job\x00.sh" contains NUL`},
 		{name: "newline in name", sc: files(n(4, "job\n.sh"), jobScript), want: fileMsg, contains: "control character '\\n'"},
 		{name: "name over 255 bytes", sc: files(n(5, strings.Repeat("a", 260)+".sh"), jobScript),
 			want: fileMsg, contains: "bytes long, more than 255"},
