@@ -65,6 +65,9 @@ func clientAuthOptions(opts ClientOptions) ([]nats.Option, error) {
 	if n > 1 {
 		return nil, errors.New("broker: set only one of user/password, token, nkey seed file and creds file")
 	}
+	if opts.InboxPrefix != "" {
+		out = append(out, nats.CustomInboxPrefix(opts.InboxPrefix))
+	}
 	if opts.CAFile != "" {
 		out = append(out, nats.RootCAs(opts.CAFile))
 	}

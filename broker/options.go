@@ -79,6 +79,9 @@ type ClientOptions struct {
 	CAFile, CertFile, KeyFile string
 	// JetStreamDomain addresses the JetStream of another domain (a leaf talking to its hub).
 	JetStreamDomain string
+	// InboxPrefix replaces the reply-subject prefix "_INBOX" (see Topology.InboxPrefix), so a
+	// user whose permissions allow only its own inbox can still make requests and pull messages.
+	InboxPrefix string
 	// ReconnectWait is the first reconnect delay (default 1 s); it doubles up to
 	// MaxReconnectWait (default 30 s), with jitter. Reconnection never gives up.
 	ReconnectWait, MaxReconnectWait time.Duration
