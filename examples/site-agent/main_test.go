@@ -89,7 +89,7 @@ func TestSiteAgentExtensions(t *testing.T) {
 	script := api.AddJobScript(jobbergatetest.JobScript{Name: "held", OwnerEmail: "alice@example.org", Files: []jobbergatetest.File{{
 		Filename: "held.sh", FileType: "ENTRYPOINT", Content: []byte("#!/bin/bash\n#SBATCH --output=/dev/null\nsleep 60\n"),
 	}}})
-	workDir := filepath.Join(alice.HomeDir, "site-agent-test")
+	workDir := alice.HomeDir
 	okID := api.AddSubmission(jobbergatetest.Submission{Name: "alice held", OwnerEmail: "alice@example.org", ClientID: "cluster-site",
 		JobScriptID: script, ExecutionDirectory: &workDir, SbatchArguments: []string{"--hold"}})
 	badID := api.AddSubmission(jobbergatetest.Submission{Name: "nobody", OwnerEmail: "no-such-user-jbg@example.org", ClientID: "cluster-site",
@@ -123,6 +123,9 @@ func TestSiteAgentExtensions(t *testing.T) {
 		done <- cli.Run(ctx, []string{"--env-file", "none", "run"}, env, &bytes.Buffer{}, &logs, cli.WithExtensions(reg))
 	}()
 	defer func() {
+		if t.Failed() {
+			t.Logf("submissions: %+v\nagent log:\n%s", api.Submissions(), logs.String())
+		}
 		cancel()
 		select {
 		case code := <-done:
@@ -137,7 +140,7 @@ func TestSiteAgentExtensions(t *testing.T) {
 	status := func(id int) jobbergatetest.Submission { s, _ := api.Submission(id); return s }
 	testenv.Eventually(t, 90*time.Second, func() bool {
 		return status(okID).Status == "SUBMITTED" && status(badID).Status == "REJECTED"
-	}, "submissions not settled: ok=%+v bad=%+v\n%s", status(okID), status(badID), logs.String())
+	}, "submissions not settled")
 
 	// The site mapper chose alice: Slurm shows the job as hers.
 	ok := status(okID)
@@ -161,7 +164,8 @@ func TestSiteAgentExtensions(t *testing.T) {
 		return strings.Contains(a, `"submission_id":"`+strconv.Itoa(okID)+`"`) &&
 			strings.Contains(a, `"submission_id":"`+strconv.Itoa(badID)+`"`) &&
 			strings.Contains(a, `"msg":"active submissions checked"`)
-	}, "audit log incomplete:\n%s", audit.String())
+	}, "audit log incomplete")
+	t.Logf("audit log:\n%s", audit.String())
 	if !strings.Contains(logs.String(), "site:stamp") {
 		t.Errorf("the agent did not list the site task among its tasks:\n%s", logs.String())
 	}
