@@ -1,6 +1,7 @@
 // Command permgen prints the nats-server configuration of one Slurm cluster's agents: the
 // permissions variable (broker.AgentPermissions for the prefix) and the account holding the agent
-// and leaf-node users. Paste its output into accounts.conf (see deploy/nats/README.md):
+// and leaf-node users: save the first part as perms-<PREFIX>.conf, paste the account block into
+// accounts { } of accounts.conf (see deploy/nats/README.md):
 //
 //	go run ./deploy/nats/permgen -prefix JBG_C2 -agent-nkey UA... -leaf-nkey UB...
 //
