@@ -26,7 +26,10 @@ func TestFakeSbatchErrors(t *testing.T) {
 		Stderr: "sbatch: error: Batch job submission failed: Socket timed out on send/recv operation\n"})
 	squeue := slurmtest.New(t, "squeue", slurmtest.Response{Stdout: `{"jobs":[]}`})
 	scontrol := slurmtest.New(t, "scontrol", slurmtest.Response{ExitCode: 1, Stderr: "slurm_load_jobs error: Invalid job id specified\n"})
-	sl, err := slurm.New(slurm.Options{SbatchPath: sbatch.Path, SqueuePath: squeue.Path, ScontrolPath: scontrol.Path, Logger: testLogger()})
+	// No accounting: the fake job id 4242 must not meet a real job of that id in the
+	// cluster's job-completion log.
+	sl, err := slurm.New(slurm.Options{SbatchPath: sbatch.Path, SqueuePath: squeue.Path, ScontrolPath: scontrol.Path,
+		Accounting: slurm.AccountingNone, Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
