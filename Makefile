@@ -25,7 +25,7 @@ services: ## install and start what the integration tests need (Slurm, munge, sl
 
 test: services ## every test, unit and integration (brings up the services first), then a short fuzz run
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
-	FUZZTIME=$(TEST_FUZZTIME) bash scripts/fuzz.sh
+	FUZZTIME=$(TEST_FUZZTIME) FUZZMINIMIZETIME=1s bash scripts/fuzz.sh
 
 test-unit: ## tests without starting services (integration tests skip unless CI=true)
 	$(GO) test -count=1 ./...

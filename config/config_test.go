@@ -200,6 +200,7 @@ func TestDescribeMasksSecrets(t *testing.T) {
 		"JOBBERGATE_AGENT_SENTRY_DSN=https://publickey@o1.ingest.sentry.io/42",
 		"JOBBERGATE_AGENT_INFLUX_DSN=influxdb://user:hunter2@influx:8086/slurm",
 		"JOBBERGATE_AGENT_NATS_USER=agent", "JOBBERGATE_AGENT_NATS_PASSWORD=natspass",
+		"JOBBERGATE_AGENT_INFLUX_FLUX_TOKEN=fluxtoken",
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -210,7 +211,7 @@ func TestDescribeMasksSecrets(t *testing.T) {
 		all.WriteString(e.Name + "=" + e.Value + "\n")
 		byName[e.Name] = e.Value
 	}
-	for _, secret := range []string{"topsecret", "publickey", "hunter2", "natspass"} {
+	for _, secret := range []string{"topsecret", "publickey", "hunter2", "natspass", "fluxtoken"} {
 		if strings.Contains(all.String(), secret) {
 			t.Errorf("secret %q printed:\n%s", secret, all.String())
 		}
@@ -220,6 +221,12 @@ func TestDescribeMasksSecrets(t *testing.T) {
 	}
 	if byName["JOBBERGATE_AGENT_SBATCH_PATH"] != "/usr/bin/sbatch" || byName["JOBBERGATE_AGENT_OIDC_CLIENT_SECRET"] != Masked {
 		t.Errorf("unexpected values: %v", byName)
+	}
+	s.SentryDSN = "https://o1.ingest.sentry.io/42?sentry_key=querysecret#frag"
+	for _, e := range Describe(s) {
+		if strings.Contains(e.Value, "querysecret") {
+			t.Errorf("%s prints a secret from the URL query: %s", e.Name, e.Value)
+		}
 	}
 	if len(byName) != len(Describe(s)) {
 		t.Error("setting names must be unique")

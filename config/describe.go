@@ -71,7 +71,11 @@ func maskSecret(v string) string {
 		if u.User != nil {
 			u.User = url.User(Masked)
 		}
-		return u.Scheme + "://" + strings.TrimPrefix(u.String(), u.Scheme+"://")
+		if u.RawQuery != "" { // e.g. ?password=... or ?token=...
+			u.RawQuery = Masked
+		}
+		u.Fragment, u.RawFragment = "", ""
+		return u.String()
 	}
 	return Masked
 }

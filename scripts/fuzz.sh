@@ -12,7 +12,7 @@ while IFS=: read -r file name; do
   pkg=./$(dirname "$file")
   count=$((count + 1))
   echo "fuzz: $pkg $name ($fuzztime)"
-  if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$pkg" 2>&1 | tail -n 3; then
+  if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" -fuzzminimizetime "${FUZZMINIMIZETIME:-5s}" "$pkg" 2>&1 | tail -n 3; then
     echo "fuzz: $pkg $name FAILED" >&2
     failed=$((failed + 1))
   fi

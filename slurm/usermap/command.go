@@ -85,6 +85,10 @@ func (c *Command) Username(ctx context.Context, email string) (string, error) {
 	if err := requireEmail(email); err != nil {
 		return "", err
 	}
+	if strings.HasPrefix(email, "-") {
+		// A valid address may start with '-'; the site program would read it as an option.
+		return "", NotFoundf("owner email %q starts with '-', which the mapper command could take for an option", email)
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 

@@ -49,6 +49,8 @@ func TestCommandMapper(t *testing.T) {
 		{name: "signal is transient", script: "kill -9 $$", email: "x@example.org", errText: "signal: killed"},
 		{name: "invalid email is not passed", script: "echo alice", email: "alice@example.org; rm -rf /",
 			notFound: true, errText: "is not a valid e-mail address"},
+		{name: "option-like email is not passed", script: "echo alice", email: "-rf@example.org",
+			notFound: true, errText: "starts with '-'"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
