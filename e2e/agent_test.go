@@ -21,6 +21,10 @@ const agentPkg = "github.com/omnivector-solutions/jobbergate-agent-go/cmd/jobber
 // binEnv names an existing agent binary to test instead of building one.
 const binEnv = "JBG_E2E_AGENT_BIN"
 
+// logDirEnv names a directory where the agents' logs are kept after the test (default: a
+// temporary directory removed at the end).
+const logDirEnv = "JBG_E2E_LOG_DIR"
+
 // built is the agent binary built once per test run (agentBinary), removed by TestMain.
 var built struct {
 	once sync.Once
@@ -89,7 +93,14 @@ type agentProc struct {
 // env is the complete JOBBERGATE_AGENT_* environment (added to a minimal PATH/HOME).
 func newAgent(t testing.TB, name string, env []string) *agentProc {
 	t.Helper()
-	a := &agentProc{t: t, name: name, bin: agentBinary(t), logDir: t.TempDir(),
+	logDir := t.TempDir()
+	if d := os.Getenv(logDirEnv); d != "" {
+		logDir = filepath.Join(d, strings.ReplaceAll(t.Name(), "/", "_"))
+		if err := os.MkdirAll(logDir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := &agentProc{t: t, name: name, bin: agentBinary(t), logDir: logDir,
 		env: append([]string{"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME=/root", "LANG=C"}, env...)}
 	t.Cleanup(func() {
 		a.stop()
@@ -214,6 +225,12 @@ func (a *agentProc) dumpLog(n int) {
 		return
 	}
 	a.t.Logf("%s: last %d lines of %s:\n%s", a.name, len(lines), a.logPath(last), strings.Join(lines, "\n"))
+}
+
+// startCount returns how many processes were started.
+func (a *agentProc) startCount() int {
+	s, _ := a.counts()
+	return s
 }
 
 // currentLogCount counts the lines containing s in the log of the latest start.

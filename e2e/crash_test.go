@@ -20,12 +20,16 @@ const (
 	crashKills       = 6
 	// crashTimeout bounds one scenario. A killed process's in-flight messages come back after
 	// the SUBMIT consumer's AckWait (60 s) and their claims go stale after twice that, so the
-	// last submissions a kill strands finish about two minutes after it.
-	crashTimeout = 4 * time.Minute
+	// last submissions a kill strands finish about two minutes after it; the kills themselves
+	// come later when the machine is loaded (about 20 s alone, 90 s under load seen).
+	crashTimeout = 6 * time.Minute
 )
 
 // submitDone is what the agent logs when it settled a submit message.
 const submitDone = "submit message done"
+
+// reconciled is what the agent logs when a claim without job id had its job in Slurm.
+const reconciled = "claim reconciled: slurm job found by marker"
 
 // crashArgs keep the jobs held (pending) so that Slurm is not flooded.
 var crashArgs = []string{"--hold", "--job-name=jbg-e2e-crash"}
@@ -153,6 +157,10 @@ func killWhileWorking(t *testing.T, w *world, ids []int, victim *agentProc, all 
 	starts, kills := victim.counts()
 	t.Logf("all %d submissions out of CREATED after %s; %s killed %d times (%d starts): %s",
 		len(ids), time.Since(start).Round(100*time.Millisecond), victim.name, kills, starts, strings.Join(killLog, ", "))
+	for _, a := range all {
+		t.Logf("%s: %d submissions reconciled from a marked job left by a killed process", a.name,
+			a.countInLogs(reconciled, 1, a.startCount()))
+	}
 	if kills < 5 {
 		t.Errorf("%s killed %d times while working, want at least 5", victim.name, kills)
 	}
