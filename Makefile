@@ -8,6 +8,13 @@ VERSION ?= $(shell git describe --tags --always 2>/dev/null | sed 's/^v//' | gre
 LDFLAGS := -X $(PKG)/internal/buildinfo.Version=$(VERSION)
 TEST_TIMEOUT ?= 14m
 TEST_FUZZTIME ?= 3s
+# The Go vulnerability database, as the golang.org/x/vulndb module publishes it (the machine
+# reaches the module proxy, not vuln.go.dev); scripts/vulndb.sh indexes it for govulncheck.
+VULNDB_VERSION ?= v0.0.0-20261105234957-e22db6528018
+VULNDB := $(CURDIR)/.tools/vulndb-$(VULNDB_VERSION)
+# Go 1.26.11: 1.26.8 (the machine's) has standard-library vulnerabilities govulncheck reports in
+# called code. The go command fetches this toolchain from the module proxy once.
+export GOTOOLCHAIN ?= go1.26.11
 FUZZTIME ?= 60s
 
 export PATH := $(TOOLS):/usr/local/go/bin:$(PATH)
@@ -37,10 +44,13 @@ demo: build ## single-node Slurm + embedded NATS + development API with example 
 bench: services ## benchmarks; each prints its figures
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./...
 
-lint: ## go vet and staticcheck
+lint: ## go vet, staticcheck and govulncheck (offline, against the Go vulnerability database module)
 	$(GO) vet ./...
 	@test -x $(TOOLS)/staticcheck || GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 	$(TOOLS)/staticcheck ./...
+	@test -x $(TOOLS)/govulncheck || GOBIN=$(TOOLS) $(GO) install golang.org/x/vuln/cmd/govulncheck@v1.9.0
+	@test -f $(VULNDB)/index/db.json || bash scripts/vulndb.sh $(VULNDB_VERSION) $(VULNDB)
+	$(TOOLS)/govulncheck -db file://$(VULNDB) ./...
 
 fuzz: ## run every fuzz target for FUZZTIME (default 60s) each
 	FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
