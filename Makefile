@@ -31,7 +31,7 @@ services: ## install and start what the integration tests need (Slurm, munge, sl
 	bash deploy/test-services.sh
 
 test: services ## every test, unit and integration (brings up the services first), then a short fuzz run
-	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 	FUZZTIME=$(TEST_FUZZTIME) FUZZMINIMIZETIME=1s bash scripts/fuzz.sh
 
 test-unit: ## tests without starting services (integration tests skip unless CI=true)
