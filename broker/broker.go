@@ -39,7 +39,11 @@ func Start(ctx context.Context, opts Options, logger *slog.Logger) (*Broker, err
 			return nil, err
 		}
 		b.server = ns
-		nc, err := nats.Connect("", append(commonOptions(name, logger), nats.InProcessServer(ns))...)
+		copts := append(commonOptions(name, logger), nats.InProcessServer(ns))
+		if e.Token != "" {
+			copts = append(copts, nats.Token(e.Token))
+		}
+		nc, err := nats.Connect("", copts...)
 		if err != nil {
 			ns.Shutdown()
 			ns.WaitForShutdown()

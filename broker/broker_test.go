@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
 )
@@ -318,4 +319,30 @@ func TestClientModeWithPassword(t *testing.T) {
 	if _, err := clientAuthOptions(ClientOptions{User: "u", Password: "p", Token: "t"}); err == nil {
 		t.Fatal("two auth methods accepted")
 	}
+}
+
+// TestEmbeddedTokenGuardsTheListener: with a token, the agent's in-process connection works and
+// a client on the loopback listener without the token is refused; with it, it connects.
+func TestEmbeddedTokenGuardsTheListener(t *testing.T) {
+	b, err := Start(context.Background(), Options{Embedded: &EmbeddedOptions{
+		StoreDir: t.TempDir(), ListenPort: -1, Token: "s3cr3t-token",
+	}}, testLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close(context.Background())
+	if _, err := b.JS.AccountInfo(context.Background()); err != nil {
+		t.Fatalf("the in-process agent connection must work: %v", err)
+	}
+	if nc, err := nats.Connect(b.ClientURL(), nats.NoReconnect()); err == nil {
+		nc.Close()
+		t.Fatal("a client without the token was accepted")
+	} else if !strings.Contains(strings.ToLower(err.Error()), "authorization") {
+		t.Errorf("want an authorization error, got %v", err)
+	}
+	nc, err := nats.Connect(b.ClientURL(), nats.Token("s3cr3t-token"), nats.NoReconnect())
+	if err != nil {
+		t.Fatalf("a client with the token was refused: %v", err)
+	}
+	nc.Close()
 }

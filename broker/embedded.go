@@ -44,6 +44,7 @@ func newEmbeddedServer(o EmbeddedOptions, logger *slog.Logger) (*server.Server, 
 	if sopts.Host == "" {
 		sopts.Host = "127.0.0.1"
 	}
+	sopts.Authorization = o.Token
 	if o.SyncInterval > 0 {
 		sopts.SyncInterval = o.SyncInterval
 	} else {

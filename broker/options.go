@@ -39,6 +39,11 @@ type EmbeddedOptions struct {
 	Cluster *ClusterOptions
 	// ReadyTimeout bounds how long Start waits for the server; defaults to 30 s.
 	ReadyTimeout time.Duration
+	// Token, when set, is required from every client of the embedded server: the agent itself
+	// (in-process) and anyone on the TCP listener (the nats CLI, `jobbergate-agent status`).
+	// Without it any local user of a login node could connect to the listener and purge
+	// streams or edit claims.
+	Token string
 }
 
 // LeafRemote is the hub a leaf node connects to.
