@@ -127,12 +127,17 @@ func killWhileWorking(t *testing.T, w *world, ids []int, victim *agentProc, all 
 	doneAtStart := -1    // progress when the victim was last (re)started by this loop
 	var killLog []string
 	lastLog := time.Now()
+	var lastCheck time.Time // the API is read every 50 ms, not at every 10 ms poll
 	testenv.Eventually(t, crashTimeout, func() bool {
 		for _, a := range all {
 			if ex := a.unexpectedExits(); len(ex) > 0 {
 				t.Fatalf("%s exited on its own: %v", a.name, ex)
 			}
 		}
+		if time.Since(lastCheck) < 50*time.Millisecond {
+			return false
+		}
+		lastCheck = time.Now()
 		c := w.statusCounts(ids)
 		done := len(ids) - c[jobbergatetest.StatusCreated] - c["missing"]
 		if time.Since(lastLog) > 15*time.Second {
