@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -135,6 +136,14 @@ func connectInspect(s *config.Settings, timeout time.Duration) (*inspectConn, er
 			host = "127.0.0.1"
 		}
 		addr := net.JoinHostPort(host, port)
+		// No token file: no agent ever ran with this CACHE_DIR; the dial below says so.
+		token, err := fxmodules.EmbeddedToken(s, false)
+		switch {
+		case err == nil:
+			opts = append(opts, nats.Token(token))
+		case !errors.Is(err, os.ErrNotExist):
+			return nil, unreachableError{fmt.Errorf("cannot read the embedded NATS server's token (%w); run this as the agent's user (root), or set NATS_TOKEN", err)}
+		}
 		servers = "nats://" + addr
 		target = "the embedded NATS server at " + addr
 		hint = "no agent is running here: cannot reach " + target

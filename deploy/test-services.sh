@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs and starts, idempotently, every real component the integration tests use:
 # single-node Slurm with munge and the InfluxDB profile plugin, InfluxDB 1.6.7 (InfluxQL) and
-# 1.8.10 (Flux, built from the Go module proxy), a private slapd, and the nats CLI. Needs root (it
+# 1.8.10 (Flux, built from the Go module proxy), a private slapd, systemd-analyze, and the nats CLI. Needs root (it
 # installs Debian packages); as another user it says so and does nothing, and the integration
 # tests then skip (or fail, under CI=true).
 #
@@ -35,6 +35,7 @@ flux_pid=$!
 step "InfluxDB 1.6.7" bash "$here/influxdb/influxdb.sh" start
 step "Slurm (single node, InfluxDB profile plugin)" env SNS_INFLUX=1 SNS_INFLUX_DEFAULT=None bash "$here/slurm/slurm-single-node.sh" start
 step "slapd" bash "$here/ldap/slapd.sh" start
+step "systemd-analyze (unit verification)" bash "$here/systemd/verify.sh"
 
 wait_bg() {
   local name=$1 pid=$2 log=$3

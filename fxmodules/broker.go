@@ -49,9 +49,16 @@ func BrokerOptions(s *config.Settings, id Identity) (broker.Options, error) {
 			NKeySeedFile: s.NATSNKeySeed, CredsFile: s.NATSCreds,
 			CAFile: s.NATSTLSCA, CertFile: s.NATSTLSCert, KeyFile: s.NATSTLSKey,
 			JetStreamDomain: s.NATSDomain,
+			// Replies come on the cluster's own inbox prefix, which the example permissions of
+			// deploy/nats allow (the shared _INBOX.> would let one cluster read another's).
+			InboxPrefix: "_INBOX_" + s.NATSPrefix,
 		}}, nil
 	}
-	e := &broker.EmbeddedOptions{StoreDir: s.NATSStoreDir, JetStreamDomain: s.NATSDomain}
+	token, err := EmbeddedToken(s, true)
+	if err != nil {
+		return broker.Options{}, err
+	}
+	e := &broker.EmbeddedOptions{StoreDir: s.NATSStoreDir, JetStreamDomain: s.NATSDomain, Token: token}
 	if !s.NATSSyncAlways {
 		e.SyncInterval = 2 * time.Minute // nats-server's default
 	}
