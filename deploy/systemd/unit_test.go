@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,7 +27,7 @@ func buildAgent(t *testing.T) string {
 	t.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		goBin = "/usr/local/go/bin/go" // the Go image's toolchain
 	}
 	out := filepath.Join(t.TempDir(), "jobbergate-agent")
 	cmd := exec.Command(goBin, "build", "-o", out, "./cmd/jobbergate-agent")
