@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -50,9 +49,11 @@ func agentBinary(t testing.TB) string {
 		return p
 	}
 	built.once.Do(func() {
+		// go test puts its own GOROOT/bin first in the test's PATH.
 		goTool, err := exec.LookPath("go")
 		if err != nil {
-			goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+			built.err = fmt.Errorf("build the agent: %w", err)
+			return
 		}
 		if built.dir, built.err = os.MkdirTemp("", "jbg-e2e-bin-"); built.err != nil {
 			return
