@@ -69,7 +69,7 @@ type world struct {
 	mapper   string
 
 	mu      sync.Mutex
-	ids     []int   // every submission id of the test
+	ids     []int   // every submission id of the test (bare sbatch jobs of the bench too)
 	extraJb []int64 // jobs submitted without the agent (bench), cancelled at the end
 }
 
@@ -209,13 +209,6 @@ func (w *world) markedJobs(ids []int) (map[int][]slurm.JobData, error) {
 	return res, nil
 }
 
-// addExtraJobs remembers jobs submitted by the test itself, to be cancelled at the end.
-func (w *world) addExtraJobs(ids ...int64) {
-	w.mu.Lock()
-	w.extraJb = append(w.extraJb, ids...)
-	w.mu.Unlock()
-}
-
 // cancelJobs cancels every job carrying the marker of one of this test's submissions and every
 // extra job, so that Slurm is idle again.
 func (w *world) cancelJobs() {
@@ -236,7 +229,25 @@ func (w *world) cancelJobs() {
 		}
 	}
 	if err := scancel(jobIDs); err != nil {
-		w.t.Errorf("%v", err)
+		// scancel exits 1 when a job ended meanwhile (another test's cleanup may cancel held
+		// jobs too): only jobs of this test still active are a failure.
+		w.t.Logf("%v", err)
+		marked, err := w.markedJobs(ids)
+		if err != nil {
+			w.t.Errorf("check the cancellation of this test's jobs: %v", err)
+			return
+		}
+		active := 0
+		for _, jobs := range marked {
+			for _, j := range jobs {
+				if !finished(j.JobState) {
+					active++
+				}
+			}
+		}
+		if active > 0 {
+			w.t.Errorf("%d jobs of this test still active after scancel", active)
+		}
 	}
 }
 
