@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -228,6 +229,8 @@ func (w *world) cancelJobs() {
 			}
 		}
 	}
+	slices.Sort(jobIDs)
+	jobIDs = slices.Compact(jobIDs)
 	if err := scancel(jobIDs); err != nil {
 		// scancel exits 1 when a job ended meanwhile (another test's cleanup may cancel held
 		// jobs too): only jobs of this test still active are a failure.
