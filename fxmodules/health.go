@@ -27,6 +27,6 @@ func newHealthTask(s *config.Settings, b *broker.Broker, t broker.Topology, api 
 	m *telemetry.Metrics, logger *slog.Logger) TaskResult {
 	log := logger.With("component", "health")
 	h := health.NewHandler(api, jobsInterval(s), log)
-	r := consumers.NewRunner(b.JS, consumers.ConfigFor(t, t.Health, 1), h, log, m.Middleware("health"))
+	r := consumers.NewRunner(b.JS, consumers.ConfigFor(t, t.Health, 1), h, log, m.Middleware("health"), telemetry.DebugMeasure(log, "health"))
 	return TaskResult{Task: Task{Name: "health", Run: r.Run}}
 }

@@ -71,6 +71,6 @@ func newMetricsTask(s *config.Settings, b *broker.Broker, t broker.Topology, api
 	if err != nil {
 		return TaskResult{}, err
 	}
-	r := consumers.NewRunner(b.JS, consumers.ConfigFor(t, t.Metrics, s.MetricsConc), h, log, m.Middleware("metrics"))
+	r := consumers.NewRunner(b.JS, consumers.ConfigFor(t, t.Metrics, s.MetricsConc), h, log, m.Middleware("metrics"), telemetry.DebugMeasure(log, "metrics"))
 	return TaskResult{Task: Task{Name: "metrics", Run: r.Run}}, nil
 }

@@ -82,7 +82,7 @@ func newSubmitTask(p submitParams) (TaskResult, error) {
 		return TaskResult{}, err
 	}
 	r := consumers.NewRunner(p.Broker.JS, consumers.ConfigFor(p.Topology, p.Topology.Submit, p.Settings.SubmitConc),
-		p.Extensions.WrapPending(h), log, p.Metrics.Middleware("submit"))
+		p.Extensions.WrapPending(h), log, p.Metrics.Middleware("submit"), telemetry.DebugMeasure(log, "submit"))
 	return TaskResult{Task: Task{Name: "submit", Run: r.Run}}, nil
 }
 

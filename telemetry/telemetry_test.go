@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -190,3 +191,43 @@ func TestQueueGaugesReadJetStream(t *testing.T) {
 		}
 	}
 }
+
+func TestDebugMeasureLogsTimeAndMemory(t *testing.T) {
+	var buf strings.Builder
+	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	h := DebugMeasure(logger, "submit")(consumers.HandlerFunc(func(context.Context, *consumers.Message) consumers.Decision {
+		sink = make([]byte, 1<<20) // allocate 1 MiB
+		time.Sleep(5 * time.Millisecond)
+		return consumers.Ack()
+	}))
+	msg := &consumers.Message{Header: map[string][]string{"Jbg-Submission-Id": {"42"}}}
+	if !h.Handle(context.Background(), msg).IsAck() {
+		t.Fatal("decision must pass through")
+	}
+	out := buf.String()
+	for _, want := range []string{"handler measured", "consumer=submit", "submission_id=42", "elapsed="} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q: %s", want, out)
+		}
+	}
+	var allocated uint64
+	for _, f := range strings.Fields(out) {
+		if v, ok := strings.CutPrefix(f, "allocated_bytes="); ok {
+			allocated, _ = strconv.ParseUint(v, 10, 64)
+		}
+	}
+	if allocated < 1<<20 {
+		t.Errorf("allocated_bytes = %d, want at least the handler's 1 MiB", allocated)
+	}
+
+	buf.Reset()
+	quiet := DebugMeasure(slog.New(slog.NewTextHandler(&buf, nil)), "submit")(consumers.HandlerFunc(func(context.Context, *consumers.Message) consumers.Decision {
+		return consumers.Ack()
+	}))
+	quiet.Handle(context.Background(), msg)
+	if buf.Len() != 0 {
+		t.Errorf("at info level nothing is logged, got %q", buf.String())
+	}
+}
+
+var sink []byte
