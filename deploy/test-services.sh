@@ -35,7 +35,8 @@ flux_pid=$!
 step "InfluxDB 1.6.7" bash "$here/influxdb/influxdb.sh" start
 step "Slurm (single node, InfluxDB profile plugin)" env SNS_INFLUX=1 SNS_INFLUX_DEFAULT=None bash "$here/slurm/slurm-single-node.sh" start
 step "slapd" bash "$here/ldap/slapd.sh" start
-step "systemd-analyze (unit verification)" bash "$here/systemd/verify.sh"
+# systemd-analyze for the unit test (the unit is verified here with /bin/true as its program).
+step "systemd-analyze (unit verification)" bash "$here/systemd/verify.sh" /bin/true
 
 wait_bg() {
   local name=$1 pid=$2 log=$3
