@@ -75,7 +75,10 @@ func ParseSacctParsable(out, delim string, keep func(id int64) bool) ([]JobData,
 			errs = append(errs, &JobParseError{JobID: id, Err: fmt.Errorf("Failed parse info from slurm -- sacct line of job %d has %d of %d columns", id, len(cols), len(header))})
 			continue
 		}
-		state, _, _ := strings.Cut(strings.TrimSpace(v["State"]), " ")
+		var state string
+		if words := strings.Fields(v["State"]); len(words) > 0 { // any white space separates words
+			state = words[0]
+		}
 		if state == "" {
 			errs = append(errs, &JobParseError{JobID: id, Err: fmt.Errorf("Failed parse info from slurm -- job %d: %w: missing", id, ErrInvalidJobState)})
 			continue
