@@ -12,10 +12,15 @@ while IFS=: read -r file name; do
   pkg=./$(dirname "$file")
   count=$((count + 1))
   echo "fuzz: $pkg $name ($fuzztime)"
-  if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" -fuzzminimizetime "${FUZZMINIMIZETIME:-5s}" "$pkg" 2>&1 | tail -n 3; then
+  log=$(mktemp)
+  if go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" -fuzzminimizetime "${FUZZMINIMIZETIME:-5s}" "$pkg" >"$log" 2>&1; then
+    tail -n 3 "$log"
+  else
+    tail -n 40 "$log"
     echo "fuzz: $pkg $name FAILED" >&2
     failed=$((failed + 1))
   fi
+  rm -f "$log"
 done < <(grep -rHoE --include='*_test.go' '^func Fuzz[A-Za-z0-9_]+' . | sed 's|^\./||; s|:func |:|' | sort)
 echo "fuzz: $count targets, $failed failed, $((SECONDS - t0)) s"
 [ "$failed" -eq 0 ]
