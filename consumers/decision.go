@@ -64,3 +64,12 @@ func (d Decision) Reason() string {
 	}
 	return d.reason
 }
+
+// RetryUnlessLast asks for a redelivery after err, or, on the message's last allowed delivery,
+// terminates with err's text so that the dead letter says why it gave up.
+func RetryUnlessLast(msg *Message, err error) Decision {
+	if msg.LastAttempt() {
+		return Terminate(fmt.Sprintf("giving up after %d deliveries: %v", msg.NumDelivered, err))
+	}
+	return Retry(err)
+}

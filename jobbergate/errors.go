@@ -2,6 +2,7 @@ package jobbergate
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -148,4 +149,24 @@ func fieldErr(field string, err error) error {
 		return fmt.Errorf("%s: %w", field, err)
 	}
 	return fmt.Errorf("%w: %s: %v", ErrValidation, field, err)
+}
+
+// Detail returns what the API said: the "detail" of a FastAPI error body (a string, or the raw
+// JSON of a validation list), else the body excerpt, else the error text. It is what a
+// dead-letter reason or a log line should quote.
+func (e *APIError) Detail() string {
+	var body struct {
+		Detail json.RawMessage `json:"detail"`
+	}
+	if json.Unmarshal([]byte(e.Body), &body) == nil && len(body.Detail) > 0 {
+		var s string
+		if json.Unmarshal(body.Detail, &s) == nil {
+			return s
+		}
+		return string(body.Detail)
+	}
+	if e.Body != "" {
+		return e.Body
+	}
+	return e.Error()
 }

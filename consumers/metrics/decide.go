@@ -2,7 +2,6 @@ package metrics
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -23,23 +22,15 @@ func decide(ctx context.Context, msg *consumers.Message, err error) consumers.De
 	if errors.As(err, &ae) {
 		switch {
 		case jobbergate.IsTransient(err):
-			return retry(msg, err)
+			return consumers.RetryUnlessLast(msg, err)
 		case ae.StatusCode >= 400 && ae.StatusCode < 500:
-			return consumers.Terminate(fmt.Sprintf("HTTP %d: %s", ae.StatusCode, apiDetail(ae)))
+			return consumers.Terminate(fmt.Sprintf("HTTP %d: %s", ae.StatusCode, ae.Detail()))
 		default:
 			return consumers.Terminate(err.Error())
 		}
 	}
 	// InfluxDB failures (and anything else): worth another try.
-	return retry(msg, err)
-}
-
-// retry asks for a redelivery, or terminates with err's text when this was the last attempt.
-func retry(msg *consumers.Message, err error) consumers.Decision {
-	if msg.LastAttempt() {
-		return consumers.Terminate(fmt.Sprintf("giving up after %d deliveries: %v", msg.NumDelivered, err))
-	}
-	return consumers.Retry(err)
+	return consumers.RetryUnlessLast(msg, err)
 }
 
 // rejectedDetail describes a refused chunk: the HTTP status and the API's detail, then the
@@ -47,26 +38,7 @@ func retry(msg *consumers.Message, err error) consumers.Decision {
 func rejectedDetail(err error) string {
 	var ae *jobbergate.APIError
 	if errors.As(err, &ae) {
-		return fmt.Sprintf("HTTP %d: %s (%v)", ae.StatusCode, apiDetail(ae), err)
+		return fmt.Sprintf("HTTP %d: %s (%v)", ae.StatusCode, ae.Detail(), err)
 	}
 	return err.Error()
-}
-
-// apiDetail returns the "detail" of a FastAPI error body, else the body excerpt, else the
-// error text.
-func apiDetail(ae *jobbergate.APIError) string {
-	var body struct {
-		Detail json.RawMessage `json:"detail"`
-	}
-	if json.Unmarshal([]byte(ae.Body), &body) == nil && len(body.Detail) > 0 {
-		var s string
-		if json.Unmarshal(body.Detail, &s) == nil {
-			return s
-		}
-		return string(body.Detail)
-	}
-	if ae.Body != "" {
-		return ae.Body
-	}
-	return ae.Error()
 }

@@ -186,7 +186,7 @@ func (h *Handler) HandleBatch(ctx context.Context, msgs []*consumers.Message) []
 		h.cancels.Add(1)
 		if err := h.slurm.Cancel(ctx, it.slurmID()); err != nil {
 			it.log.Warn("scancel failed", "error", err)
-			decs[it.idx] = retry(it.msg, fmt.Errorf("cancel slurm job %d of submission %d: %w", it.slurmID(), it.sub.ID, err))
+			decs[it.idx] = consumers.RetryUnlessLast(it.msg, fmt.Errorf("cancel slurm job %d of submission %d: %w", it.slurmID(), it.sub.ID, err))
 			continue
 		}
 		it.log.Info("slurm job cancelled as the user asked in the portal")
@@ -206,7 +206,7 @@ func (h *Handler) HandleBatch(ctx context.Context, msgs []*consumers.Message) []
 					err = fmt.Errorf("slurm returned no data for job %d", it.slurmID())
 				}
 				it.log.Warn("reading slurm job state failed", "error", err)
-				decs[it.idx] = retry(it.msg, fmt.Errorf("read slurm job %d of submission %d: %w", it.slurmID(), it.sub.ID, err))
+				decs[it.idx] = consumers.RetryUnlessLast(it.msg, fmt.Errorf("read slurm job %d of submission %d: %w", it.slurmID(), it.sub.ID, err))
 				continue
 			}
 			it.data = jobData(j)
