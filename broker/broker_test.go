@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -283,7 +284,7 @@ func TestClientModeWithPassword(t *testing.T) {
 		t.Fatal("server not ready")
 	}
 	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	var logs strings.Builder
+	var logs lockedLog // the client's connection callbacks log from their own goroutine
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	cl, err := Start(ctx, Options{Client: &ClientOptions{URLs: []string{"nats://agent:s3cr3t-pw@" + ns.Addr().String()}}}, logger)
 	if err != nil {
@@ -345,4 +346,23 @@ func TestEmbeddedTokenGuardsTheListener(t *testing.T) {
 		t.Fatalf("a client with the token was refused: %v", err)
 	}
 	nc.Close()
+}
+
+// lockedLog is a log sink safe for concurrent writers (connection callbacks run on their own
+// goroutine) and a reading test.
+type lockedLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
