@@ -170,7 +170,7 @@ func Ticker(subject string, interval time.Duration, now func() time.Time) Source
 		now = time.Now
 	}
 	return SourceFunc("tick", func(ctx context.Context) ([]Outgoing, error) {
-		slot := now().UnixNano() / int64(interval)
+		slot := Cycle(now(), interval)
 		return []Outgoing{{
 			Subject: subject,
 			Data:    fmt.Appendf(nil, `{"interval_seconds":%d}`, int64(interval/time.Second)),

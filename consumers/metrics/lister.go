@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"github.com/omnivector-solutions/jobbergate-agent-go/bridge"
 	"slices"
 	"sync"
 	"time"
@@ -43,7 +44,7 @@ func NewSharedLister(api ActiveLister, interval time.Duration, now func() time.T
 
 // ActiveSubmissions returns the active submissions of the current cycle (see SharedLister).
 func (l *SharedLister) ActiveSubmissions(ctx context.Context) ([]jobbergate.ActiveSubmission, error) {
-	cycle := Cycle(l.now(), l.interval)
+	cycle := bridge.Cycle(l.now(), l.interval)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.cached && l.cycle == cycle {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -67,10 +66,6 @@ func (o SourceOptions) withDefaults() SourceOptions {
 	return o
 }
 
-// Cycle returns the cycle number of instant t: the index of the interval-long slot of Unix time
-// it falls in. Every bridge computes the same number for the same instant.
-func Cycle(t time.Time, interval time.Duration) int64 { return t.UnixNano() / int64(interval) }
-
 // MsgID is the Nats-Msg-Id of submission id's metrics message in cycle.
 func MsgID(id int, cycle int64) string {
 	return "metrics-" + strconv.Itoa(id) + "-" + strconv.FormatInt(cycle, 10)
@@ -99,40 +94,16 @@ func Messages(topo broker.Topology, subs []jobbergate.ActiveSubmission, cycle in
 	return out, nil
 }
 
-type source struct {
-	api  ActiveLister
-	topo broker.Topology
-	opts SourceOptions
-
-	mu        sync.Mutex
-	lastCycle int64
-	polled    bool
-}
-
 // NewSource returns the bridge source of the metrics path (see the package doc). Poll is safe
 // for concurrent use; it returns no messages for a cycle it already listed successfully, and a
 // failing list fails the whole poll (nothing is published from a partial list).
 func NewSource(api ActiveLister, topo broker.Topology, opts SourceOptions) bridge.Source {
-	return &source{api: api, topo: topo, opts: opts.withDefaults()}
-}
-
-func (s *source) Name() string { return "metrics" }
-
-func (s *source) Poll(ctx context.Context) ([]bridge.Outgoing, error) {
-	cycle := Cycle(s.opts.Now(), s.opts.Interval)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.polled && cycle == s.lastCycle {
-		return nil, nil
-	}
-	subs, err := s.api.ActiveSubmissions(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("metrics source: %w", err)
-	}
-	out, err := Messages(s.topo, subs, cycle)
-	if err != nil {
-		return nil, err
-	}
-	s.lastCycle, s.polled = cycle, true
-	return out, nil
+	opts = opts.withDefaults()
+	return bridge.PerCycle("metrics", opts.Interval, opts.Now, func(ctx context.Context, cycle int64) ([]bridge.Outgoing, error) {
+		subs, err := api.ActiveSubmissions(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("metrics source: %w", err)
+		}
+		return Messages(topo, subs, cycle)
+	})
 }

@@ -50,7 +50,7 @@ func TestSourceMessages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cycle := Cycle(clk.Now(), cycleLen)
+	cycle := bridge.Cycle(clk.Now(), cycleLen)
 	want := []Job{{1, 101}, {3, 303}}
 	if len(out) != len(want) {
 		t.Fatalf("%d messages, want %d (the submission without a slurm job is skipped): %+v", len(out), len(want), out)

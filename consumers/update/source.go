@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -32,23 +31,9 @@ type SourceOptions struct {
 	Now func() time.Time
 }
 
-// Cycle returns the cycle number of instant t: the index of the Interval-long slot of Unix time
-// it falls in. Every bridge computes the same number for the same instant.
-func Cycle(t time.Time, interval time.Duration) int64 { return t.UnixNano() / int64(interval) }
-
 // MsgID is the Nats-Msg-Id of submission id's update in cycle.
 func MsgID(id int, cycle int64) string {
 	return "update-" + strconv.Itoa(id) + "-" + strconv.FormatInt(cycle, 10)
-}
-
-type source struct {
-	api  ActiveLister
-	topo broker.Topology
-	opts SourceOptions
-
-	mu        sync.Mutex
-	lastCycle int64
-	polled    bool
 }
 
 // NewSource returns the bridge source of the update path (see the package doc). Poll is safe
@@ -60,37 +45,26 @@ func NewSource(api ActiveLister, topo broker.Topology, opts SourceOptions) bridg
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &source{api: api, topo: topo, opts: opts}
-}
-
-func (s *source) Name() string { return "update" }
-
-func (s *source) Poll(ctx context.Context) ([]bridge.Outgoing, error) {
-	cycle := Cycle(s.opts.Now(), s.opts.Interval)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.polled && cycle == s.lastCycle {
-		return nil, nil
-	}
-	subs, err := s.api.ActiveSubmissions(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("update source: %w", err)
-	}
-	cyc := strconv.FormatInt(cycle, 10)
-	out := make([]bridge.Outgoing, 0, len(subs))
-	for _, sub := range subs {
-		data, err := json.Marshal(sub)
+	return bridge.PerCycle("update", opts.Interval, opts.Now, func(ctx context.Context, cycle int64) ([]bridge.Outgoing, error) {
+		subs, err := api.ActiveSubmissions(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("update source: encode submission %d: %w", sub.ID, err)
+			return nil, fmt.Errorf("update source: %w", err)
 		}
-		id := strconv.Itoa(sub.ID)
-		out = append(out, bridge.Outgoing{
-			Subject: s.topo.Update.Subject(id),
-			Data:    data,
-			Header:  nats.Header{broker.HeaderSubmissionID: []string{id}, HeaderCycle: []string{cyc}},
-			MsgID:   MsgID(sub.ID, cycle),
-		})
-	}
-	s.lastCycle, s.polled = cycle, true
-	return out, nil
+		cyc := strconv.FormatInt(cycle, 10)
+		out := make([]bridge.Outgoing, 0, len(subs))
+		for _, sub := range subs {
+			data, err := json.Marshal(sub)
+			if err != nil {
+				return nil, fmt.Errorf("update source: encode submission %d: %w", sub.ID, err)
+			}
+			id := strconv.Itoa(sub.ID)
+			out = append(out, bridge.Outgoing{
+				Subject: topo.Update.Subject(id),
+				Data:    data,
+				Header:  nats.Header{broker.HeaderSubmissionID: []string{id}, HeaderCycle: []string{cyc}},
+				MsgID:   MsgID(sub.ID, cycle),
+			})
+		}
+		return out, nil
+	})
 }
