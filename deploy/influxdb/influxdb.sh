@@ -173,7 +173,7 @@ write_env() {
 }
 
 start_instance() {
-	local changed=0
+	local changed=0 started=""
 	if [ "$NAME" = v1 ]; then install_v1; else build_flux; fi
 	if [ "$CLEAN" = 1 ]; then
 		stop_instance
@@ -188,12 +188,18 @@ start_instance() {
 		if ready; then
 			die "port $PORT already answers but not from our influxd (pid file $PIDFILE)"
 		fi
+		# A pid file left by a killed server names a dead process; until the new server writes
+		# its own, it must not be mistaken for the new one having exited.
+		rm -f "$PIDFILE"
 		log "starting influxd $NAME on $URL"
 		setsid "$BIN" -config "$DIR/influxdb.conf" -pidfile "$PIDFILE" >>"$DIR/influxd.log" 2>&1 </dev/null &
+		started=$!
 	fi
 	local deadline=$((SECONDS + WAIT_S))
 	until ready; do
-		if ! running_pid >/dev/null && [ -s "$PIDFILE" ]; then
+		if [ -n "$started" ] && ! kill -0 "$started" 2>/dev/null; then
+			log "influxd $NAME exited; the end of $DIR/influxd.log:"
+			tail -n 20 "$DIR/influxd.log" >&2 || true
 			die "influxd $NAME exited, see $DIR/influxd.log"
 		fi
 		[ $SECONDS -lt $deadline ] || die "influxd $NAME not ready after ${WAIT_S}s, see $DIR/influxd.log"
