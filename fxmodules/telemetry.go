@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync/atomic"
 
 	"go.uber.org/fx"
 
@@ -27,9 +28,10 @@ func serveTelemetry(lc fx.Lifecycle, s *config.Settings, m *telemetry.Metrics, b
 		return nil
 	}
 	srv := telemetry.NewServer(m, logger.With("component", "telemetry"))
-	started := false
+	// Read by /readyz requests while the start hook sets it.
+	var started atomic.Bool
 	srv.AddCheck("started", func(context.Context) error {
-		if !started {
+		if !started.Load() {
 			return errors.New("the agent is starting")
 		}
 		return nil
@@ -45,7 +47,7 @@ func serveTelemetry(lc fx.Lifecycle, s *config.Settings, m *telemetry.Metrics, b
 			if err := srv.Start(s.MetricsListen); err != nil {
 				return err
 			}
-			started = true
+			started.Store(true)
 			return nil
 		},
 		OnStop: srv.Stop,
