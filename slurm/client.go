@@ -109,3 +109,12 @@ func (c *Client) runAsAgent(ctx context.Context, program string, args ...string)
 	}
 	return run(ctx, runSpec{env: agentEnv(env), path: program, args: args})
 }
+
+// runAsAgentStream is runAsAgent with the standard output handed to consume as it is written.
+func (c *Client) runAsAgentStream(ctx context.Context, consume func(io.Reader) error, program string, args ...string) (string, error) {
+	env := c.opts.AgentEnv
+	if env == nil {
+		env = os.Environ()
+	}
+	return run(ctx, runSpec{env: agentEnv(env), path: program, args: args, consume: consume})
+}

@@ -6,9 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/jsonscan"
 )
 
 // StateUnknown is the state the agent reports for a job Slurm does not know (any more).
@@ -51,10 +54,46 @@ type jobFields struct {
 }
 
 // ParseJobObject reads one job object of squeue --json / scontrol show job --json, any Slurm
-// version from 22.05 to 24.11.
+// version from 22.05 to 24.11. The object is validated and compacted into JobInfo, then only the
+// members the agent needs are decoded (member names as Slurm prints them; the last of repeated
+// names wins).
 func ParseJobObject(raw []byte) (JobData, error) {
+	var compact bytes.Buffer
+	compact.Grow(len(raw))
+	if err := json.Compact(&compact, raw); err != nil {
+		return JobData{}, fmt.Errorf("Failed parse info from slurm -- %w", err)
+	}
 	var f jobFields
-	if err := json.Unmarshal(raw, &f); err != nil {
+	var ferr error
+	err := jsonscan.ObjectMembers(compact.Bytes(), func(key, value []byte) bool {
+		var dst any
+		switch string(key) {
+		case "job_id":
+			dst = &f.JobID
+		case "job_state":
+			f.JobState = json.RawMessage(value)
+			return true
+		case "state_reason":
+			dst = &f.StateReason
+		case "user_name":
+			dst = &f.UserName
+		case "current_working_directory":
+			dst = &f.Cwd
+		case "comment":
+			dst = &f.Comment
+		default:
+			return true
+		}
+		if err := json.Unmarshal(value, dst); err != nil {
+			ferr = fmt.Errorf("member %s: %w", key, err)
+			return false
+		}
+		return true
+	})
+	if err == nil {
+		err = ferr
+	}
+	if err != nil {
 		return JobData{}, fmt.Errorf("Failed parse info from slurm -- %w", err)
 	}
 	if !f.JobID.Set {
@@ -63,10 +102,6 @@ func ParseJobObject(raw []byte) (JobData, error) {
 	state, err := parseJobState(f.JobState)
 	if err != nil {
 		return JobData{}, fmt.Errorf("Failed parse info from slurm -- job %d: %w", f.JobID.Value, err)
-	}
-	var compact bytes.Buffer
-	if err := json.Compact(&compact, raw); err != nil {
-		return JobData{}, fmt.Errorf("Failed parse info from slurm -- %w", err)
 	}
 	return JobData{
 		JobID:                   f.JobID.Value,
@@ -91,41 +126,74 @@ func (e *JobParseError) Unwrap() error { return e.Err }
 
 // ParseJobsJSON reads the "jobs" list of squeue --json (or scontrol show job --json) and returns
 // the jobs keep accepts (every job when keep is nil), in Slurm's order. Only kept jobs are fully
-// decoded, so a batch read of a large queue costs one pass over it. A job object that cannot be
-// read is left out and reported in the returned error as a *JobParseError (errors.Join of them);
-// the other jobs are still returned. A document that is not JSON or has no "jobs" list returns
-// no jobs and an error.
+// decoded, so a batch read of a large queue costs one pass over it plus the kept jobs. A job
+// object that cannot be read is left out and reported in the returned error as a
+// *JobParseError (errors.Join of them); the other jobs are still returned. A document that is
+// not JSON or has no "jobs" list returns no jobs and an error.
 func ParseJobsJSON(data []byte, keep func(id int64) bool) ([]JobData, error) {
-	var top struct {
-		Jobs *[]json.RawMessage `json:"jobs"`
-	}
-	if err := json.Unmarshal(data, &top); err != nil {
+	var list []byte
+	found := false
+	err := jsonscan.ObjectMembers(data, func(key, value []byte) bool {
+		if string(key) == "jobs" {
+			list, found = value, true
+		}
+		return true
+	})
+	if err != nil {
 		return nil, fmt.Errorf("parse slurm JSON: %w", err)
 	}
-	if top.Jobs == nil {
+	if !found || string(list) == "null" {
 		return nil, fmt.Errorf("%w from %.200q", ErrNoJobsKey, data)
 	}
 	var out []JobData
 	var errs []error
-	for _, raw := range *top.Jobs {
-		var idOnly struct {
-			JobID flexInt `json:"job_id"`
-		}
-		if err := json.Unmarshal(raw, &idOnly); err != nil {
-			errs = append(errs, &JobParseError{Err: fmt.Errorf("Failed parse info from slurm -- %w", err)})
-			continue
-		}
-		if keep != nil && !keep(idOnly.JobID.Value) {
-			continue
+	err = jsonscan.ArrayElements(list, func(raw []byte) bool {
+		if keep != nil {
+			id, ok := quickJobID(raw)
+			if ok && !keep(id) {
+				return true
+			}
 		}
 		j, err := ParseJobObject(raw)
 		if err != nil {
-			errs = append(errs, &JobParseError{JobID: idOnly.JobID.Value, Err: err})
-			continue
+			id, _ := quickJobID(raw)
+			errs = append(errs, &JobParseError{JobID: id, Err: err})
+			return true
 		}
-		out = append(out, j)
+		if keep == nil || keep(j.JobID) {
+			out = append(out, j)
+		}
+		return true
+	})
+	if err != nil {
+		return nil, fmt.Errorf("parse slurm JSON: jobs: %w", err)
 	}
 	return out, errors.Join(errs...)
+}
+
+// quickJobID returns the job_id member of a job object without reading the rest; ok is false
+// when it cannot be read that way (the full parse then decides).
+func quickJobID(raw []byte) (id int64, ok bool) {
+	_ = jsonscan.ObjectMembers(raw, func(key, value []byte) bool {
+		if string(key) != "job_id" {
+			return true
+		}
+		var f flexInt
+		if json.Unmarshal(value, &f) == nil && f.Set {
+			id, ok = f.Value, true
+		}
+		return false
+	})
+	return id, ok
+}
+
+// DecodeJobsJSON is ParseJobsJSON reading the document from r.
+func DecodeJobsJSON(r io.Reader, keep func(id int64) bool) ([]JobData, error) {
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(r); err != nil {
+		return nil, fmt.Errorf("read slurm JSON: %w", err)
+	}
+	return ParseJobsJSON(buf.Bytes(), keep)
 }
 
 // JobStates reads the state of every id with one squeue --json call run as the agent. Ids
@@ -146,17 +214,12 @@ func (c *Client) JobStates(ctx context.Context, ids []int64) (map[int64]JobData,
 	for _, id := range ids {
 		want[id] = true
 	}
-	out, err := c.runAsAgent(ctx, c.opts.SqueuePath, "--json")
-	if err != nil {
-		var ce *CommandError
-		if errors.As(err, &ce) && strings.Contains(strings.ToLower(ce.Stderr), "json") {
-			c.logger.WarnContext(ctx, "squeue --json unavailable, reading jobs one by one", "error", err)
-			return c.jobStatesOneByOne(ctx, ids)
-		}
-		return nil, fmt.Errorf("squeue --json: %w", err)
+	jobs, parseErr := c.queueJobs(ctx, func(id int64) bool { return want[id] })
+	if errors.Is(parseErr, errNoSqueueJSON) {
+		c.logger.WarnContext(ctx, "squeue --json unavailable, reading jobs one by one", "error", parseErr)
+		return c.jobStatesOneByOne(ctx, ids)
 	}
-	jobs, parseErr := ParseJobsJSON([]byte(out), func(id int64) bool { return want[id] })
-	if parseErr != nil && jobs == nil && !errors.As(parseErr, new(*JobParseError)) {
+	if jobs == nil && parseErr != nil {
 		return nil, parseErr
 	}
 	for _, j := range jobs {

@@ -43,8 +43,12 @@ type runSpec struct {
 	stdin io.Reader
 	// stdout receives the standard output; nil captures it into the result.
 	stdout io.Writer
-	path   string
-	args   []string
+	// consume, when set, reads the standard output as the command writes it (stdout is then
+	// ignored). Whatever it leaves unread is discarded. Its error is returned when the command
+	// itself succeeded.
+	consume func(io.Reader) error
+	path    string
+	args    []string
 }
 
 // resolveUserProgram finds a bare program name in the fixed user PATH; names with a slash are
@@ -79,6 +83,22 @@ func run(ctx context.Context, s runSpec) (string, error) {
 		cmd.Stdout = s.stdout
 	}
 	cmd.Stderr = &stderr
+	// finish ends the consumer's input once the command is done and returns its error.
+	finish := func(error) error { return nil }
+	if s.consume != nil {
+		pr, pw := io.Pipe()
+		cmd.Stdout = pw
+		consumed := make(chan error, 1)
+		go func() {
+			err := s.consume(pr)
+			_, _ = io.Copy(io.Discard, pr) // never leave the command blocked on a full pipe
+			consumed <- err
+		}()
+		finish = func(runErr error) error {
+			_ = pw.CloseWithError(runErr)
+			return <-consumed
+		}
+	}
 	if s.user != nil {
 		groups := s.user.Groups
 		if groups == nil {
@@ -94,6 +114,9 @@ func run(ctx context.Context, s runSpec) (string, error) {
 		}
 	}
 	err := cmd.Run()
+	if cerr := finish(err); err == nil && cerr != nil {
+		return "", cerr
+	}
 	if err != nil {
 		var exit *exec.ExitError
 		if errors.As(err, &exit) && exit.ExitCode() >= 0 {

@@ -13,8 +13,8 @@
 //     rejected because one still waits is counted by the poller as already queued, not as an error.
 //
 //   - Handler is a consumers.BatchHandler: for a batch it scancels the jobs of CANCELLED
-//     submissions, reads every job's state with one Slurm call (slurm.Client.JobStates, one
-//     squeue --json), and PUTs slurm id, state, info and reason per submission, several PUTs at a
+//     submissions, takes every job's state from one read of the whole queue
+//     (slurm.Client.QueueJobs, one squeue --json), and PUTs slurm id, state, info and reason per submission, several PUTs at a
 //     time. CANCELLED submissions without a Slurm job are reported as the reference does (state
 //     CANCELLED, info "{}", its fixed reason), which makes the API mark them ABORTED.
 //
@@ -27,10 +27,14 @@
 // left out of the digest (see VolatileInfoFields) but never out of what is sent, so every PUT
 // carries the complete current job_info.
 //
-// Slurm snapshot. On Slurm 22.05 squeue --json returns every job regardless of filters, so one
-// call costs the same for 1 id as for all of them. A read asks for the batch's ids plus every
-// id the handler followed recently, and the result serves later batches whose ids it covers for
-// SnapshotMaxAge: in steady state one Slurm process per cycle, whatever the batch size.
+// Slurm snapshot. squeue --json prints every job (Slurm 22.05 ignores its filters), so the
+// handler reads the whole queue once and keeps it for SnapshotMaxAge: the batches of one cycle
+// share it, one Slurm process per cycle whatever the number of jobs (BenchmarkUpdateCycle:
+// 10,000 jobs, one squeue). The document is walked with internal/jsonscan and only the members
+// the agent needs are decoded. A job missing from a snapshot read earlier is looked for in a new
+// read first (it may have been submitted since); still missing, it is asked of accounting with
+// one slurm.Client.ResolveGone call per batch (sacct; UNKNOWN when accounting does not know it).
+// Scancels force a new read so the cancelled state is reported.
 //
 // Decisions. 409 (slurm id mismatch), 400 (no longer updatable), 403, 404 and other 4xx answers
 // terminate the message with the API's detail (it lands in DEAD); 5xx, timeouts and Slurm

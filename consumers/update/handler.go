@@ -27,10 +27,16 @@ var (
 	ErrNoSlurm = errors.New("update: Options.Slurm is required")
 )
 
-// Slurm is what the handler needs from Slurm; *slurm.Client implements it.
+// Slurm is what the handler needs from Slurm; *slurm.Client implements it. Methods may be called
+// from several goroutines.
 type Slurm interface {
-	// JobStates reads many jobs with one Slurm call; unknown ids come back as UNKNOWN.
-	JobStates(ctx context.Context, ids []int64) (map[int64]slurm.JobData, error)
+	// QueueJobs reads every job slurmctld holds with one Slurm call. Jobs whose object could
+	// not be read are missing and named in the error (*slurm.JobParseError); a nil map with an
+	// error means nothing was read.
+	QueueJobs(ctx context.Context) (map[int64]slurm.JobData, error)
+	// ResolveGone looks up, with one call, jobs slurmctld no longer holds: as accounting knows
+	// them, else UNKNOWN. Ids it could not decide are missing and the error says why.
+	ResolveGone(ctx context.Context, ids []int64) (map[int64]slurm.JobData, error)
 	// Cancel runs scancel as the agent.
 	Cancel(ctx context.Context, id int64) error
 }
@@ -49,8 +55,8 @@ type Options struct {
 	RefreshCycles int
 	// PutConcurrency bounds the PUTs in flight for one batch. Default 8.
 	PutConcurrency int
-	// SnapshotMaxAge is how long one Slurm read serves later batches it covers. Default 5 s;
-	// negative disables reuse (one Slurm call per batch).
+	// SnapshotMaxAge is how long one read of the whole queue serves later batches (the batches
+	// of one cycle). Default 5 s; negative disables reuse (one queue read per batch).
 	SnapshotMaxAge time.Duration
 	// ForgetAfter drops what is remembered about a submission not seen for that long (it was
 	// handled by another agent, or left the active list). Default 1 h.
@@ -62,7 +68,8 @@ type Options struct {
 
 // Stats counts what a Handler did since it was created.
 type Stats struct {
-	// SlurmReads is the number of JobStates calls (each one squeue process on Slurm 22.05+).
+	// SlurmReads is the number of Slurm calls: queue reads (one squeue process each) and
+	// accounting lookups of jobs the queue no longer holds (one sacct process each).
 	SlurmReads int64
 	// Cancels is the number of scancel calls.
 	Cancels int64
@@ -85,9 +92,12 @@ type Handler struct {
 	slurmReads, cancels, puts, skipped atomic.Int64
 }
 
+// snapshot is one read of the queue plus what accounting said of jobs missing from it.
 type snapshot struct {
-	at   time.Time
-	jobs map[int64]slurm.JobData
+	at         time.Time
+	queue      map[int64]slurm.JobData // every job slurmctld held
+	unreadable error                   // the *slurm.JobParseError of the read, if any
+	gone       map[int64]slurm.JobData // looked up with ResolveGone
 }
 
 // NewHandler returns a Handler.
@@ -218,46 +228,86 @@ func (h *Handler) HandleBatch(ctx context.Context, msgs []*consumers.Message) []
 	return decs
 }
 
-// read returns the state of ids: from the current snapshot when it is fresh, covers every id and
-// fresh is false; otherwise from one Slurm call for ids plus every id being followed, which
-// becomes the new snapshot when it succeeded completely.
+// read returns the state of ids. The whole queue is read with one Slurm call and kept as a
+// snapshot for SnapshotMaxAge, so the batches of one cycle share it (fresh forces a new read:
+// jobs were just cancelled); ids the queue does not hold are looked up with one ResolveGone call
+// per batch and remembered in the snapshot. An id that could not be decided (its job object was
+// unreadable, accounting failed) is missing from the result and err says why.
 func (h *Handler) read(ctx context.Context, ids []int64, fresh bool) (map[int64]slurm.JobData, error) {
 	h.snapMu.Lock()
 	defer h.snapMu.Unlock()
 	now := h.opts.Now()
-	if s := h.snap; !fresh && s != nil && h.opts.SnapshotMaxAge > 0 && now.Sub(s.at) <= h.opts.SnapshotMaxAge {
-		covered := true
+	s := h.snap
+	reused := !(fresh || s == nil || h.opts.SnapshotMaxAge < 0 || now.Sub(s.at) > h.opts.SnapshotMaxAge)
+	for {
+		if !reused {
+			h.slurmReads.Add(1)
+			queue, err := h.slurm.QueueJobs(ctx)
+			if queue == nil {
+				h.snap = nil
+				if err == nil {
+					err = errors.New("slurm returned no queue")
+				}
+				return nil, err
+			}
+			s = &snapshot{at: now, queue: queue, unreadable: err, gone: map[int64]slurm.JobData{}}
+			h.snap = s
+		}
+		res := make(map[int64]slurm.JobData, len(ids))
+		var missing []int64
 		for _, id := range ids {
-			if _, ok := s.jobs[id]; !ok {
-				covered = false
-				break
+			if j, ok := s.queue[id]; ok {
+				res[id] = j
+			} else if j, ok := s.gone[id]; ok {
+				res[id] = j
+			} else if !unreadable(s.unreadable, id) {
+				missing = append(missing, id)
 			}
 		}
-		if covered {
-			return s.jobs, nil
+		// A job missing from an earlier read may have been submitted since: read again before
+		// asking accounting, which would call a job it does not know yet UNKNOWN.
+		if len(missing) > 0 && reused {
+			reused = false
+			continue
 		}
+		return h.resolveGone(ctx, s, res, missing)
 	}
-	want := ids
-	if h.opts.SnapshotMaxAge > 0 {
-		seen := make(map[int64]bool, len(ids))
-		for _, id := range ids {
-			seen[id] = true
+}
+
+// resolveGone adds to res what accounting says of missing (ids the snapshot s does not hold),
+// remembering it in s.
+func (h *Handler) resolveGone(ctx context.Context, s *snapshot, res map[int64]slurm.JobData, missing []int64) (map[int64]slurm.JobData, error) {
+	err := s.unreadable
+	if len(missing) > 0 {
+		h.slurmReads.Add(1)
+		gone, gerr := h.slurm.ResolveGone(ctx, missing)
+		for id, j := range gone {
+			s.gone[id] = j
+			res[id] = j
 		}
-		for _, id := range h.tracker.slurmIDs() {
-			if !seen[id] {
-				seen[id] = true
-				want = append(want, id)
-			}
-		}
+		err = errors.Join(err, gerr)
 	}
-	h.slurmReads.Add(1)
-	jobs, err := h.slurm.JobStates(ctx, want)
+	return res, err
+}
+
+// unreadable reports whether err names job id as unreadable.
+func unreadable(err error, id int64) bool {
 	if err == nil {
-		h.snap = &snapshot{at: now, jobs: jobs}
-	} else {
-		h.snap = nil
+		return false
 	}
-	return jobs, err
+	var errs []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	} else {
+		errs = []error{err}
+	}
+	for _, e := range errs {
+		var pe *slurm.JobParseError
+		if errors.As(e, &pe) && pe.JobID == id {
+			return true
+		}
+	}
+	return false
 }
 
 // putAll sends the PUTs of items (skipping unchanged ones) with bounded concurrency and fills in

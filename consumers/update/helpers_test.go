@@ -2,8 +2,10 @@ package update
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"sync"
 	"testing"
@@ -51,13 +53,16 @@ func (c *clock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-// fakeSlurm is an in-memory Slurm: JobStates answers from jobs (UNKNOWN for the others).
+// fakeSlurm is an in-memory Slurm: QueueJobs answers jobs, ResolveGone UNKNOWN for the others.
 type fakeSlurm struct {
-	mu      sync.Mutex
-	jobs    map[int64]slurm.JobData
-	reads   int
-	cancels []int64
-	readErr error
+	mu    sync.Mutex
+	jobs  map[int64]slurm.JobData
+	reads int
+	gone  []int64 // ids passed to ResolveGone
+	// unreadable jobs are left out of QueueJobs with a *slurm.JobParseError each.
+	unreadable []int64
+	cancels    []int64
+	readErr    error
 }
 
 func newFakeSlurm() *fakeSlurm { return &fakeSlurm{jobs: map[int64]slurm.JobData{}} }
@@ -68,20 +73,30 @@ func (f *fakeSlurm) set(j slurm.JobData) {
 	f.jobs[j.JobID] = j
 }
 
-func (f *fakeSlurm) JobStates(_ context.Context, ids []int64) (map[int64]slurm.JobData, error) {
+func (f *fakeSlurm) QueueJobs(context.Context) (map[int64]slurm.JobData, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.reads++
 	if f.readErr != nil {
 		return nil, f.readErr
 	}
+	jobs := maps.Clone(f.jobs)
+	var errs []error
+	for _, id := range f.unreadable {
+		delete(jobs, id)
+		errs = append(errs, &slurm.JobParseError{JobID: id, Err: slurm.ErrInvalidJobState})
+	}
+	return jobs, errors.Join(errs...)
+}
+
+// ResolveGone answers UNKNOWN for every id, as Slurm without accounting does.
+func (f *fakeSlurm) ResolveGone(_ context.Context, ids []int64) (map[int64]slurm.JobData, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.gone = append(f.gone, ids...)
 	out := map[int64]slurm.JobData{}
 	for _, id := range ids {
-		if j, ok := f.jobs[id]; ok {
-			out[id] = j
-		} else {
-			out[id] = slurm.UnknownJob(id)
-		}
+		out[id] = slurm.UnknownJob(id)
 	}
 	return out, nil
 }

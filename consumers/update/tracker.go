@@ -2,10 +2,12 @@ package update
 
 import (
 	"crypto/sha256"
-	"encoding/json"
+	"hash"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/jsonscan"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 )
 
@@ -19,7 +21,8 @@ var VolatileInfoFields = []string{
 }
 
 // fingerprint identifies what was reported: full hashes the exact payload (a cheap first
-// comparison), stable the payload without VolatileInfoFields (needs a JSON parse).
+// comparison), stable the payload without VolatileInfoFields (one walk over job_info's
+// members, taken in Slurm's order, which is fixed).
 type fingerprint struct {
 	full, stable [sha256.Size]byte
 }
@@ -34,22 +37,32 @@ func fullDigest(d jobbergate.SlurmJobData) [sha256.Size]byte {
 }
 
 func stableDigest(d jobbergate.SlurmJobData) [sha256.Size]byte {
-	info := []byte(d.JobInfo)
-	var obj map[string]json.RawMessage
-	if json.Unmarshal(info, &obj) == nil && obj != nil {
-		for _, k := range VolatileInfoFields {
-			delete(obj, k)
-		}
-		if b, err := json.Marshal(obj); err == nil { // sorted keys: a canonical form
-			info = b
-		}
-	}
 	h := sha256.New()
 	writeHead(h, d)
-	h.Write(info)
+	if !writeStableInfo(h, d.JobInfo) {
+		h.Write([]byte{0xff}) // not an object: the whole text counts
+		h.Write([]byte(d.JobInfo))
+	}
 	var out [sha256.Size]byte
 	copy(out[:], h.Sum(nil))
 	return out
+}
+
+// writeStableInfo writes the top-level members of the JSON object info, except
+// VolatileInfoFields, to h in their order (Slurm prints its fields in a fixed order). It reports
+// false when info is not a JSON object; what it wrote then is still a function of info alone.
+func writeStableInfo(h hash.Hash, info string) bool {
+	err := jsonscan.ObjectMembers([]byte(info), func(key, value []byte) bool {
+		if slices.Contains(VolatileInfoFields, string(key)) {
+			return true
+		}
+		h.Write(key)
+		h.Write([]byte{0})
+		h.Write(value)
+		h.Write([]byte{0})
+		return true
+	})
+	return err == nil
 }
 
 func writeHead(h interface{ Write([]byte) (int, error) }, d jobbergate.SlurmJobData) {
@@ -111,19 +124,6 @@ func (t *tracker) seen(id int, slurmID int64, now time.Time) {
 			}
 		}
 	}
-}
-
-// slurmIDs returns the Slurm job ids of the submissions being followed.
-func (t *tracker) slurmIDs() []int64 {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	out := make([]int64, 0, len(t.entries))
-	for _, e := range t.entries {
-		if e.slurmID != 0 {
-			out = append(out, e.slurmID)
-		}
-	}
-	return out
 }
 
 // unchanged reports whether d equals what was last PUT for id and fewer than refresh cycles have
