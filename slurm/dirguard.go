@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"strconv"
 	"strings"
+	"syscall"
 )
 
 // ErrDirNotOwned is returned when an execution directory (after resolving symbolic links) is
@@ -17,16 +17,16 @@ var ErrDirNotOwned = errors.New("Execution directory is not owned by the user")
 var ErrInvalidDirName = errors.New("Execution directory name contains a control character")
 
 // ResolveExecutionDir decides whether u may run a job in dir and returns the directory to use:
-// dir with every symbolic link resolved. Everything is judged by processes running as the user
-// (never by the agent, which is root), without a shell:
+// dir with every symbolic link resolved. Everything is judged with the user's file-system
+// identity (see asUser: the kernel checks each lookup as the user, never as root), inside the
+// agent, without starting a process:
 //
 //  1. dir must be absolute (ErrRelativeDir) and free of control characters (ErrInvalidDirName);
-//  2. `realpath -e -z -- dir` as the user resolves it (a symlink such as /home/alice/link ->
-//     /etc is followed, as the user could follow it); failure means ErrDirNotUsable;
-//  3. `find <resolved> -maxdepth 0 -printf ...` as the user reports the resolved directory's
-//     owner, its type without following links, and whether access(2) grants the user write
-//     permission (so ACLs, groups and root-squashed NFS are judged as the job will meet them).
-//     Not a directory or not writable: ErrDirNotUsable;
+//  2. its symbolic links are resolved as the user (a symlink such as /home/alice/link -> /etc is
+//     followed, as the user could follow it); failure means ErrDirNotUsable;
+//  3. the resolved path must be a directory (lstat, links not followed) that access(2) says the
+//     user may write (faccessat2 with AT_EACCESS, so ACLs, groups and root-squashed NFS are
+//     judged as the job will meet them). Otherwise ErrDirNotUsable;
 //  4. the resolved directory must be owned by u, or lie under one of shared (absolute, real
 //     paths such as /scratch, compared component-wise after cleaning): otherwise
 //     ErrDirNotOwned, even when it is world-writable.
@@ -43,40 +43,43 @@ func (c *Client) ResolveExecutionDir(ctx context.Context, u User, dir string, sh
 	if !filepath.IsAbs(dir) {
 		return "", fmt.Errorf("%w: %q", ErrRelativeDir, dir)
 	}
-	out, err := c.RunAsUser(ctx, u, "", nil, "realpath", "-e", "-z", "--", dir)
-	if err != nil {
-		var ce *CommandError
-		if errors.As(err, &ce) {
-			return "", fmt.Errorf("%w: %s (user %s)", ErrDirNotUsable, dir, u.Name)
+	var (
+		real     string
+		st       syscall.Stat_t
+		resolved bool
+		isDir    bool
+		writable bool
+	)
+	err := asUser(u, c.opts.AllowRoot, func() error {
+		r, err := filepath.EvalSymlinks(dir)
+		if err != nil {
+			return nil // not resolvable by the user: ErrDirNotUsable below
 		}
-		return "", fmt.Errorf("resolve execution directory %s as %s: %w", dir, u.Name, err)
+		real, resolved = r, true
+		if err := syscall.Lstat(real, &st); err != nil {
+			return nil
+		}
+		isDir = st.Mode&syscall.S_IFMT == syscall.S_IFDIR
+		writable = userCanWrite(real)
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("check execution directory %s as %s: %w", dir, u.Name, err)
 	}
-	real := strings.TrimSuffix(out, "\x00")
-	if !filepath.IsAbs(real) || strings.ContainsRune(real, 0) || strings.IndexFunc(real, isControl) >= 0 {
+	if !resolved {
+		return "", fmt.Errorf("%w: %s (user %s)", ErrDirNotUsable, dir, u.Name)
+	}
+	if !filepath.IsAbs(real) || strings.IndexFunc(real, isControl) >= 0 {
 		return "", fmt.Errorf("%w: %s resolves to %q (user %s)", ErrInvalidDirName, dir, real, u.Name)
 	}
 	shown := dir
 	if real != dir {
 		shown = fmt.Sprintf("%s (resolves to %s)", dir, real)
 	}
-	// real is absolute, so find cannot take it for an option or an expression.
-	out, err = c.RunAsUser(ctx, u, "", nil, "find", real, "-maxdepth", "0", "-printf", "%U %y", "-writable", "-printf", " w")
-	if err != nil {
-		var ce *CommandError
-		if errors.As(err, &ce) {
-			return "", fmt.Errorf("%w: %s (user %s)", ErrDirNotUsable, shown, u.Name)
-		}
-		return "", fmt.Errorf("inspect execution directory %s as %s: %w", shown, u.Name, err)
-	}
-	fields := strings.Fields(out)
-	if len(fields) != 3 || fields[1] != "d" || fields[2] != "w" {
+	if !isDir || !writable {
 		return "", fmt.Errorf("%w: %s (user %s)", ErrDirNotUsable, shown, u.Name)
 	}
-	owner, err := strconv.ParseUint(fields[0], 10, 32)
-	if err != nil {
-		return "", fmt.Errorf("inspect execution directory %s as %s: owner %q: %w", shown, u.Name, fields[0], err)
-	}
-	if uint32(owner) == u.UID {
+	if st.Uid == u.UID {
 		return real, nil
 	}
 	for _, p := range shared {
@@ -89,7 +92,7 @@ func (c *Client) ResolveExecutionDir(ctx context.Context, u User, dir string, sh
 		where += " or one under " + strings.Join(shared, ", ")
 	}
 	return "", fmt.Errorf("%w: %s belongs to uid %d, not to %s (uid %d); %s",
-		ErrDirNotOwned, shown, owner, u.Name, u.UID, where)
+		ErrDirNotOwned, shown, st.Uid, u.Name, u.UID, where)
 }
 
 // UnderDir reports whether path is prefix or lies below it, comparing cleaned absolute paths

@@ -7,8 +7,9 @@ import (
 	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
 )
 
-// BenchmarkResolveExecutionDir is the per-submission cost of the directory guard (realpath and
-// find run as alice), to set against CheckExecutionDir's single test(1).
+// BenchmarkResolveExecutionDir is the per-submission cost of the directory guard and of one file
+// write, both with alice's file-system identity inside the agent, next to the cost of starting
+// one process as alice (what each step cost when it ran realpath, find, tee and mv).
 func BenchmarkResolveExecutionDir(b *testing.B) {
 	testenv.Require(b, "root", testenv.IsRoot(), "runs commands as alice: run as root")
 	c, err := New(Options{})
@@ -26,9 +27,16 @@ func BenchmarkResolveExecutionDir(b *testing.B) {
 			}
 		}
 	})
-	b.Run("check-only", func(b *testing.B) {
+	b.Run("write-file", func(b *testing.B) {
 		for b.Loop() {
-			if err := c.CheckExecutionDir(ctx, alice, dir); err != nil {
+			if _, err := c.WriteFile(ctx, alice, dir, "bench.sh", []byte("#!/bin/sh\ntrue\n")); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("one-process-as-user", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := c.RunAsUser(ctx, alice, dir, nil, "true"); err != nil {
 				b.Fatal(err)
 			}
 		}

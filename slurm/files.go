@@ -1,15 +1,15 @@
 package slurm
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // ErrInvalidFileName is returned for a file name that has no usable base name.
@@ -55,31 +55,27 @@ func SafeFileName(name string) (string, error) {
 // isControl reports C0 control characters and DEL.
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
-// CheckExecutionDir verifies, as the user, that dir is absolute, exists and is writable by the
-// user (test -d, test -w run with the user's identity, so ACLs, root-squashed NFS and group
-// permissions are judged the way the job will meet them). Errors wrap ErrRelativeDir or
-// ErrDirNotUsable and name the directory and user.
-func (c *Client) CheckExecutionDir(ctx context.Context, u User, dir string) error {
-	if !filepath.IsAbs(dir) {
-		return fmt.Errorf("%w: %q", ErrRelativeDir, dir)
-	}
-	// One process for both checks; dir is absolute, so test(1) cannot mistake it for an
-	// operator.
-	if _, err := c.RunAsUser(ctx, u, "", nil, "test", "-d", dir, "-a", "-w", dir); err != nil {
-		var ce *CommandError
-		if errors.As(err, &ce) {
-			return fmt.Errorf("%w: %s (user %s)", ErrDirNotUsable, dir, u.Name)
-		}
-		return fmt.Errorf("check execution directory %s as %s: %w", dir, u.Name, err)
-	}
-	return nil
+// FileWriteError is a file the user's identity could not write (permission, quota, full disk,
+// a name taken by a directory...): the submission's problem, reported to its owner.
+type FileWriteError struct {
+	Path string
+	User string
+	Err  error
 }
 
-// WriteFile writes content to dir/SafeFileName(name) as the user, which the user then owns, and
-// returns the path written. dir must be absolute. The write is atomic: tee (run with the user's
-// identity, content on stdin) writes a temporary file beside the target, then mv renames it over
-// the target, so two submissions writing the same name at once each leave a whole file, never a
-// mix of both.
+func (e *FileWriteError) Error() string {
+	return fmt.Sprintf("write %s as %s: %v", e.Path, e.User, e.Err)
+}
+
+func (e *FileWriteError) Unwrap() error { return e.Err }
+
+// WriteFile writes content to dir/SafeFileName(name) with the user's file-system identity (see
+// asUser: the kernel checks every step as the user, and the user owns the file), inside the
+// agent, and returns the path written. dir must be absolute. The write is atomic: a temporary
+// file is created beside the target (O_EXCL, O_NOFOLLOW, mode 0666 minus the umask, like a
+// shell redirection), written and renamed over the target, so two submissions writing the same
+// name at once each leave a whole file, never a mix of both. A failure the user's identity
+// meets is a *FileWriteError; the temporary file is removed.
 func (c *Client) WriteFile(ctx context.Context, u User, dir, name string, content []byte) (string, error) {
 	base, err := SafeFileName(name)
 	if err != nil {
@@ -88,17 +84,43 @@ func (c *Client) WriteFile(ctx context.Context, u User, dir, name string, conten
 	if !filepath.IsAbs(dir) {
 		return "", fmt.Errorf("write %s: %w: %q", base, ErrRelativeDir, dir)
 	}
+	if err := ctx.Err(); err != nil {
+		return "", fmt.Errorf("write %s: %w", base, err)
+	}
 	path := filepath.Join(dir, base)
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
 	tmp := filepath.Join(dir, "."+base+".jbg-"+hex.EncodeToString(rnd[:]))
-	if _, err := c.runAsUser(ctx, u, "", bytes.NewReader(content), io.Discard, "tee", "--", tmp); err != nil {
-		_, _ = c.RunAsUser(context.WithoutCancel(ctx), u, "", nil, "rm", "-f", "--", tmp)
+	var werr error
+	err = asUser(u, c.opts.AllowRoot, func() error {
+		werr = writeAndRename(tmp, path, content)
+		return nil
+	})
+	if err != nil {
 		return "", fmt.Errorf("write %s as %s: %w", path, u.Name, err)
 	}
-	if _, err := c.RunAsUser(ctx, u, "", nil, "mv", "-f", "-T", "--", tmp, path); err != nil {
-		_, _ = c.RunAsUser(context.WithoutCancel(ctx), u, "", nil, "rm", "-f", "--", tmp)
-		return "", fmt.Errorf("write %s as %s: %w", path, u.Name, err)
+	if werr != nil {
+		return "", &FileWriteError{Path: path, User: u.Name, Err: werr}
 	}
 	return path, nil
+}
+
+// writeAndRename writes content to the new file tmp and renames it to path; on failure tmp is
+// removed.
+func writeAndRename(tmp, path string, content []byte) error {
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o666)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(content)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+	}
+	return err
 }

@@ -293,7 +293,7 @@ func TestRealFilesLandInsideExecutionDir(t *testing.T) {
 func TestRealExecutionDirChecks(t *testing.T) {
 	c, alice := realSlurm(t, Options{})
 	ctx := context.Background()
-	if err := c.CheckExecutionDir(ctx, alice, userDir(t, alice)); err != nil {
+	if _, err := c.ResolveExecutionDir(ctx, alice, userDir(t, alice), nil); err != nil {
 		t.Errorf("alice's own dir refused: %v", err)
 	}
 	rootOnly := t.TempDir() // 0700, root's
@@ -304,16 +304,21 @@ func TestRealExecutionDirChecks(t *testing.T) {
 	t.Cleanup(func() { os.RemoveAll(readOnly) })
 	os.Chmod(readOnly, 0o755)
 	for _, dir := range []string{rootOnly, readOnly, "/nonexistent/jbg-dir"} {
-		err := c.CheckExecutionDir(ctx, alice, dir)
+		_, err := c.ResolveExecutionDir(ctx, alice, dir, nil)
 		if !errors.Is(err, ErrDirNotUsable) || !strings.Contains(err.Error(), dir) {
-			t.Errorf("CheckExecutionDir(%s) = %v, want ErrDirNotUsable naming it", dir, err)
+			t.Errorf("ResolveExecutionDir(%s) = %v, want ErrDirNotUsable naming it", dir, err)
 		}
 	}
-	if err := c.CheckExecutionDir(ctx, alice, "relative/dir"); !errors.Is(err, ErrRelativeDir) {
+	if _, err := c.ResolveExecutionDir(ctx, alice, "relative/dir", nil); !errors.Is(err, ErrRelativeDir) {
 		t.Errorf("relative dir err = %v", err)
 	}
-	if _, err := c.WriteFile(ctx, alice, readOnly, "f", []byte("x")); err == nil {
-		t.Error("WriteFile into a directory alice cannot write succeeded")
+	_, err = c.WriteFile(ctx, alice, readOnly, "f", []byte("x"))
+	var we *FileWriteError
+	if !errors.As(err, &we) || !errors.Is(err, os.ErrPermission) {
+		t.Errorf("WriteFile into a directory alice cannot write: %v, want a *FileWriteError for permission", err)
+	}
+	if entries, _ := os.ReadDir(readOnly); len(entries) != 0 {
+		t.Errorf("files left in the read-only directory: %v", entries)
 	}
 }
 

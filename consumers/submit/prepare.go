@@ -132,10 +132,10 @@ func (h *Handler) prepare(ctx context.Context, sub *jobbergate.PendingSubmission
 }
 
 // writeRejection returns the rejection for a WriteFile failure that is the submission's fault
-// (the write ran as the user and failed, or the name is refused).
+// (the write was refused to the user's identity, or the name is refused).
 func writeRejection(err error) (string, bool) {
-	var ce *slurm.CommandError
-	if errors.As(err, &ce) || errors.Is(err, slurm.ErrInvalidFileName) {
+	var we *slurm.FileWriteError
+	if errors.As(err, &we) || errors.Is(err, slurm.ErrInvalidFileName) {
 		return msgFiles + " -- " + err.Error(), true
 	}
 	return "", false
