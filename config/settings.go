@@ -61,6 +61,7 @@ type Settings struct {
 	LDAPTimeout           time.Duration `env:"LDAP_TIMEOUT" default:"10s" doc:"LDAP connect and request timeout"`
 	LDAPCacheTTL          time.Duration `env:"LDAP_CACHE_TTL" default:"0s" doc:"how long a cached e-mail mapping is trusted; 0 = forever (as the reference)"`
 	CommandMapperTimeout  time.Duration `env:"COMMAND_MAPPER_TIMEOUT" default:"10s" doc:"time limit of one command-mapper run"`
+	CommandMapperCacheTTL time.Duration `env:"COMMAND_MAPPER_CACHE_TTL" default:"5m" doc:"how long a user name from command-mapper is reused for the same e-mail; 0 = run the program every time (misses are never cached)"`
 	WriteSubmissionFiles  bool          `env:"WRITE_SUBMISSION_FILES" default:"true" doc:"write job-script files into the execution directory"`
 	MaxFileBytes          int           `env:"MAX_FILE_BYTES" default:"16777216" doc:"largest job-script file accepted (bytes); a larger one rejects the submission"`
 	MinSubmitUID          int           `env:"MIN_SUBMIT_UID" default:"1000" doc:"owners mapped to a uid from 1 to this minus 1 (system accounts) are rejected; 0 disables"`

@@ -260,6 +260,7 @@ func reportBench(b *testing.B, n, conc int, runs []benchRun) {
 	for _, h := range []struct{ name, metric string }{
 		{"handler", "jobbergate_agent_handler_seconds"},
 		{"sbatch", "jobbergate_agent_sbatch_seconds"},
+		{"step", "jobbergate_agent_submit_step_seconds"},
 		{"api", "jobbergate_agent_api_request_seconds"},
 	} {
 		agg := map[string]histDelta{}

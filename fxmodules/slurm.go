@@ -34,7 +34,7 @@ func MapperOptions(s *config.Settings) usermap.Options {
 			CAFile: s.LDAPCAFile, DialTimeout: s.LDAPTimeout, RequestTimeout: s.LDAPTimeout,
 			CacheTTL: s.LDAPCacheTTL,
 		},
-		Command: usermap.CommandConfig{Program: s.CommandMapperPath, Timeout: s.CommandMapperTimeout},
+		Command: usermap.CommandConfig{Program: s.CommandMapperPath, Timeout: s.CommandMapperTimeout, CacheTTL: s.CommandMapperCacheTTL},
 	}
 }
 

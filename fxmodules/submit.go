@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/fx"
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/broker"
@@ -27,7 +28,7 @@ func newSubmitSource(api *jobbergate.Client, t broker.Topology, s *config.Settin
 	return SourceResult{Source: TimedSource{Source: submit.NewSource(api, t), Interval: s.BridgePoll}}
 }
 
-// timedSlurm records sbatch latency.
+// timedSlurm records sbatch latency and the time of the handler's other Slurm-side steps.
 type timedSlurm struct {
 	submit.Slurm
 	m *telemetry.Metrics
@@ -38,6 +39,78 @@ func (t timedSlurm) Submit(ctx context.Context, req slurm.SubmitRequest) (slurm.
 	res, err := t.Slurm.Submit(ctx, req)
 	t.m.ObserveSbatch(time.Since(start), err)
 	return res, err
+}
+
+func (t timedSlurm) LookupUser(name string) (slurm.User, error) {
+	defer t.step("lookup_user", time.Now())
+	return t.Slurm.LookupUser(name)
+}
+
+func (t timedSlurm) ResolveExecutionDir(ctx context.Context, u slurm.User, dir string, shared []string) (string, error) {
+	defer t.step("check_dir", time.Now())
+	return t.Slurm.ResolveExecutionDir(ctx, u, dir, shared)
+}
+
+func (t timedSlurm) WriteFile(ctx context.Context, u slurm.User, dir, name string, content []byte) (string, error) {
+	defer t.step("write_file", time.Now())
+	return t.Slurm.WriteFile(ctx, u, dir, name, content)
+}
+
+func (t timedSlurm) JobState(ctx context.Context, id int64) (slurm.JobData, error) {
+	defer t.step("job_state", time.Now())
+	return t.Slurm.JobState(ctx, id)
+}
+
+func (t timedSlurm) step(name string, start time.Time) {
+	t.m.ObserveSubmitStep(name, time.Since(start))
+}
+
+// timedMapper records the user mapping's time.
+type timedMapper struct {
+	usermap.Mapper
+	m *telemetry.Metrics
+}
+
+func (t timedMapper) Username(ctx context.Context, email string) (string, error) {
+	start := time.Now()
+	defer func() { t.m.ObserveSubmitStep("map_user", time.Since(start)) }()
+	return t.Mapper.Username(ctx, email)
+}
+
+// timedRecords records the time of the submission record reads and writes.
+type timedRecords struct {
+	jetstream.KeyValue
+	m *telemetry.Metrics
+}
+
+func (t timedRecords) Get(ctx context.Context, key string) (jetstream.KeyValueEntry, error) {
+	start := time.Now()
+	defer func() { t.m.ObserveSubmitStep("record_get", time.Since(start)) }()
+	return t.KeyValue.Get(ctx, key)
+}
+
+func (t timedRecords) Create(ctx context.Context, key string, value []byte, opts ...jetstream.KVCreateOpt) (uint64, error) {
+	start := time.Now()
+	defer func() { t.m.ObserveSubmitStep("record_create", time.Since(start)) }()
+	return t.KeyValue.Create(ctx, key, value, opts...)
+}
+
+func (t timedRecords) Update(ctx context.Context, key string, value []byte, revision uint64) (uint64, error) {
+	start := time.Now()
+	defer func() { t.m.ObserveSubmitStep("record_update", time.Since(start)) }()
+	return t.KeyValue.Update(ctx, key, value, revision)
+}
+
+// timedPublisher records the time of the record's final (TTL) write.
+type timedPublisher struct {
+	jetstream.JetStream
+	m *telemetry.Metrics
+}
+
+func (t timedPublisher) Publish(ctx context.Context, subject string, data []byte, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	start := time.Now()
+	defer func() { t.m.ObserveSubmitStep("record_finish", time.Since(start)) }()
+	return t.JetStream.Publish(ctx, subject, data, opts...)
 }
 
 type submitParams struct {
@@ -66,9 +139,9 @@ func newSubmitTask(p submitParams) (TaskResult, error) {
 	h, err := submit.NewHandler(submit.Options{
 		API:                  p.API,
 		Slurm:                timedSlurm{Slurm: p.Slurm, m: p.Metrics},
-		Mapper:               p.Mapper,
-		Claims:               claims,
-		JetStream:            p.Broker.JS,
+		Mapper:               timedMapper{Mapper: p.Mapper, m: p.Metrics},
+		Claims:               timedRecords{KeyValue: claims, m: p.Metrics},
+		JetStream:            timedPublisher{JetStream: p.Broker.JS, m: p.Metrics},
 		DefaultWorkDir:       p.Settings.DefaultWorkDir,
 		WriteSubmissionFiles: p.Settings.WriteSubmissionFiles,
 		MaxFileBytes:         int64(p.Settings.MaxFileBytes),

@@ -107,7 +107,7 @@ func TestWriteFileReplacesPlantedSymlink(t *testing.T) {
 // Group permissions are judged with exactly the groups the user is given.
 func TestResolveExecutionDirJudgesGroups(t *testing.T) {
 	u := nobody(t)
-	const group = 4242 // a group nobody is not in
+	const group = 4242                                 // a group nobody is not in
 	dir, err := os.MkdirTemp("/tmp", "jbg-group-dir-") // under /tmp: nobody can reach it
 	if err != nil {
 		t.Fatal(err)

@@ -22,6 +22,7 @@ type Metrics struct {
 	handleTime   *prometheus.HistogramVec // consumer
 	apiTime      *prometheus.HistogramVec // call, code
 	sbatchTime   *prometheus.HistogramVec // result
+	stepTime     *prometheus.HistogramVec // step
 	influxRows   prometheus.Counter
 	uploadChunks *prometheus.CounterVec // result
 }
@@ -52,6 +53,11 @@ func New() *Metrics {
 			Help:    "sbatch latency, by result (ok, error).",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 12),
 		}, []string{"result"}),
+		stepTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "jobbergate_agent_submit_step_seconds",
+			Help:    "Time of each step of the submit path outside sbatch and the API calls (user mapping, directory check, file writes, job state read, submission record reads and writes), by step.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}, []string{"step"}),
 		influxRows: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "jobbergate_agent_influx_points_read_total",
 			Help: "Points read from InfluxDB for job metrics.",
@@ -61,7 +67,7 @@ func New() *Metrics {
 			Help: "Metric upload chunks sent to the API, by result (ok, error).",
 		}, []string{"result"}),
 	}
-	reg.MustRegister(m.messages, m.handleTime, m.apiTime, m.sbatchTime, m.influxRows, m.uploadChunks)
+	reg.MustRegister(m.messages, m.handleTime, m.apiTime, m.sbatchTime, m.stepTime, m.influxRows, m.uploadChunks)
 	return m
 }
 
@@ -119,6 +125,14 @@ func (m *Metrics) ObserveSbatch(d time.Duration, err error) {
 		result = "error"
 	}
 	m.sbatchTime.WithLabelValues(result).Observe(d.Seconds())
+}
+
+// ObserveSubmitStep records one step of the submit path.
+func (m *Metrics) ObserveSubmitStep(step string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.stepTime.WithLabelValues(step).Observe(d.Seconds())
 }
 
 // AddInfluxPoints counts points read from InfluxDB.

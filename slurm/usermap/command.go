@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -20,6 +21,8 @@ const (
 	DefaultCommandNotFoundExitCode = 2
 	DefaultCommandPath             = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 	maxCommandOutput               = 4096
+	// maxCachedNames bounds the cache; past it expired entries go, then all of them.
+	maxCachedNames = 100_000
 )
 
 // CommandConfig configures command-mapper.
@@ -34,6 +37,10 @@ type CommandConfig struct {
 	NotFoundExitCode int
 	// Path is the PATH given to the program ("": DefaultCommandPath).
 	Path string
+	// CacheTTL is how long a user name the program gave is reused for the same e-mail without
+	// running it again (0: every lookup runs the program). "No user" answers and failures are
+	// never cached, so a user added at the site is found on the next lookup.
+	CacheTTL time.Duration
 }
 
 // Command is command-mapper: it asks a site program for the user name.
@@ -42,11 +49,20 @@ type CommandConfig struct {
 // ignored) -> that name; exit NotFoundExitCode, or exit 0 with empty output, or output that is
 // not exactly one valid user name -> a not-found error (its first stderr line is in the
 // detail). Any other exit status, a signal, a timeout or a failure to start -> transient error.
-// Output beyond 4 KiB is cut. Results are not cached. Safe for concurrent use (one process per
-// lookup).
+// Output beyond 4 KiB is cut. User names found are kept for CacheTTL (in memory). Safe for
+// concurrent use (one process per lookup not answered from the cache).
 type Command struct {
 	cfg    CommandConfig
 	logger *slog.Logger
+	now    func() time.Time
+
+	mu    sync.Mutex
+	cache map[string]cachedName
+}
+
+type cachedName struct {
+	name    string
+	expires time.Time
 }
 
 // NewCommand checks that cfg.Program is an absolute path to an executable regular file. A nil
@@ -77,14 +93,58 @@ func NewCommand(cfg CommandConfig, logger *slog.Logger) (*Command, error) {
 	if cfg.Path == "" {
 		cfg.Path = DefaultCommandPath
 	}
-	return &Command{cfg: cfg, logger: logger}, nil
+	return &Command{cfg: cfg, logger: logger, now: time.Now, cache: map[string]cachedName{}}, nil
 }
 
-// Username runs the program for email; see Command for the answers.
+func (c *Command) cached(email string) (string, bool) {
+	if c.cfg.CacheTTL <= 0 {
+		return "", false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.cache[email]
+	if !ok || !c.now().Before(e.expires) {
+		return "", false
+	}
+	return e.name, true
+}
+
+func (c *Command) remember(email, name string) {
+	if c.cfg.CacheTTL <= 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	if len(c.cache) >= maxCachedNames {
+		for k, e := range c.cache {
+			if !now.Before(e.expires) {
+				delete(c.cache, k)
+			}
+		}
+		if len(c.cache) >= maxCachedNames {
+			clear(c.cache)
+		}
+	}
+	c.cache[email] = cachedName{name: name, expires: now.Add(c.cfg.CacheTTL)}
+}
+
+// Username runs the program for email (unless the cache answers); see Command for the answers.
 func (c *Command) Username(ctx context.Context, email string) (string, error) {
 	if err := requireEmail(email); err != nil {
 		return "", err
 	}
+	if name, ok := c.cached(email); ok {
+		return name, nil
+	}
+	name, err := c.run(ctx, email)
+	if err == nil {
+		c.remember(email, name)
+	}
+	return name, err
+}
+
+func (c *Command) run(ctx context.Context, email string) (string, error) {
 	if strings.HasPrefix(email, "-") {
 		// A valid address may start with '-'; the site program would read it as an option.
 		return "", NotFoundf("owner email %q starts with '-', which the mapper command could take for an option", email)

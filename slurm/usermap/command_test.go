@@ -176,3 +176,44 @@ func TestNewCommandValidation(t *testing.T) {
 		}
 	}
 }
+
+// Names found are reused for CacheTTL; "no user" answers are never cached.
+func TestCommandMapperCache(t *testing.T) {
+	runs := filepath.Join(t.TempDir(), "runs")
+	script := "#!/bin/sh\necho x >> " + runs + "\ncase \"$1\" in alice@*) echo alice ;; *) exit 2 ;; esac\n"
+	count := func() int {
+		b, _ := os.ReadFile(runs)
+		return strings.Count(string(b), "x")
+	}
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name     string
+		ttl      time.Duration
+		wantRuns int // after 3 lookups of alice and 2 of an unknown address
+	}{
+		{"cached for an hour", time.Hour, 1 + 2},
+		{"expired at once", time.Nanosecond, 3 + 2},
+		{"no cache", 0, 3 + 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			os.Remove(runs)
+			m, err := usermap.NewCommand(usermap.CommandConfig{Program: writeProgram(t, script), CacheTTL: tc.ttl}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 3 {
+				if u, err := m.Username(ctx, "alice@example.org"); err != nil || u != "alice" {
+					t.Fatalf("Username(alice) = %q, %v", u, err)
+				}
+			}
+			for range 2 {
+				if _, err := m.Username(ctx, "nobody@example.org"); !usermap.IsNotFound(err) {
+					t.Fatalf("Username(nobody) err = %v, want not found", err)
+				}
+			}
+			if got := count(); got != tc.wantRuns {
+				t.Errorf("program ran %d times, want %d", got, tc.wantRuns)
+			}
+		})
+	}
+}
