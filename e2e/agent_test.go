@@ -276,3 +276,13 @@ func tail(path string, n int) ([]string, error) {
 	}
 	return lines, nil
 }
+
+// pid returns the running agent's process id, 0 when none runs.
+func (a *agentProc) pid() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.cmd == nil || a.cmd.Process == nil {
+		return 0
+	}
+	return a.cmd.Process.Pid
+}

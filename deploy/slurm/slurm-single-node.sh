@@ -75,12 +75,17 @@ die() {
 	exit 1
 }
 
-# pid_alive FILE: the process named in FILE runs.
+# pid_alive FILE: the process named in FILE runs and is the daemon the file is named after
+# (slurmctld.pid -> slurmctld, sns-mariadbd.pid -> mariadbd): a pid file left by a daemon that
+# was killed may name a pid the kernel gave to another process since.
 pid_alive() {
-	local pid
+	local pid want
 	[[ -s $1 ]] || return 1
 	pid=$(<"$1")
-	[[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null
+	[[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+	want=$(basename "$1" .pid)
+	want=${want#sns-}
+	[[ $(cat "/proc/$pid/comm" 2>/dev/null) == "$want" ]]
 }
 
 # stop_pid NAME FILE: SIGTERM, then SIGKILL after 10 s (slurmd may ignore SIGTERM while the

@@ -1,0 +1,91 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat times (100 on Linux).
+var clockTicks = func() float64 {
+	if out, err := exec.Command("getconf", "CLK_TCK").Output(); err == nil {
+		if v, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64); err == nil && v > 0 {
+			return v
+		}
+	}
+	return 100
+}()
+
+// procCPU is the CPU time of one process: its own (user+system) and that of its children it
+// waited for (the commands it ran).
+type procCPU struct{ self, children time.Duration }
+
+// readProcCPU reads /proc/<pid>/stat; ok is false when the process is gone.
+func readProcCPU(pid int) (procCPU, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return procCPU{}, false
+	}
+	// The command name (field 2) may hold spaces: fields are counted after its ')'.
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 15 {
+		return procCPU{}, false
+	}
+	tick := func(i int) time.Duration { // i: field number in proc(5), 14 = utime
+		v, _ := strconv.ParseFloat(f[i-3], 64)
+		return time.Duration(v / clockTicks * float64(time.Second))
+	}
+	return procCPU{self: tick(14) + tick(15), children: tick(16) + tick(17)}, true
+}
+
+// daemonCPU sums the CPU time of the running processes with these exact names.
+func daemonCPU(names ...string) time.Duration {
+	var sum time.Duration
+	for _, n := range names {
+		out, _ := exec.Command("pgrep", "-x", n).Output()
+		for _, p := range strings.Fields(string(out)) {
+			pid, _ := strconv.Atoi(p)
+			if c, ok := readProcCPU(pid); ok {
+				sum += c.self
+			}
+		}
+	}
+	return sum
+}
+
+// cpuSnap is the CPU time of the parties of a benchmark phase at one moment.
+type cpuSnap struct {
+	agent  procCPU       // the agent process (zero in a bare phase)
+	test   procCPU       // this test process (bare sbatch runs as its children)
+	slurm  time.Duration // slurmctld and munged
+	taken  bool
+	hasAgt bool
+}
+
+func takeCPU(agentPid int) cpuSnap {
+	s := cpuSnap{taken: true, slurm: daemonCPU("slurmctld", "munged")}
+	if agentPid > 0 {
+		s.agent, s.hasAgt = readProcCPU(agentPid)
+	}
+	s.test, _ = readProcCPU(os.Getpid())
+	return s
+}
+
+// cpuUse is what a phase cost, from two snapshots.
+type cpuUse struct {
+	agentSelf, commands, slurm, test time.Duration
+}
+
+func cpuBetween(a, b cpuSnap) cpuUse {
+	u := cpuUse{slurm: b.slurm - a.slurm, test: b.test.self - a.test.self}
+	if a.hasAgt && b.hasAgt {
+		u.agentSelf = b.agent.self - a.agent.self
+		u.commands = b.agent.children - a.agent.children
+	}
+	u.commands += b.test.children - a.test.children
+	return u
+}
