@@ -131,19 +131,9 @@ func (e *JobParseError) Unwrap() error { return e.Err }
 // *JobParseError (errors.Join of them); the other jobs are still returned. A document that is
 // not JSON or has no "jobs" list returns no jobs and an error.
 func ParseJobsJSON(data []byte, keep func(id int64) bool) ([]JobData, error) {
-	var list []byte
-	found := false
-	err := jsonscan.ObjectMembers(data, func(key, value []byte) bool {
-		if string(key) == "jobs" {
-			list, found = value, true
-		}
-		return true
-	})
+	list, err := jobsList(data)
 	if err != nil {
-		return nil, fmt.Errorf("parse slurm JSON: %w", err)
-	}
-	if !found || string(list) == "null" {
-		return nil, fmt.Errorf("%w from %.200q", ErrNoJobsKey, data)
+		return nil, err
 	}
 	var out []JobData
 	var errs []error
@@ -171,20 +161,43 @@ func ParseJobsJSON(data []byte, keep func(id int64) bool) ([]JobData, error) {
 	return out, errors.Join(errs...)
 }
 
-// quickJobID returns the job_id member of a job object without reading the rest; ok is false
-// when it cannot be read that way (the full parse then decides).
-func quickJobID(raw []byte) (id int64, ok bool) {
-	_ = jsonscan.ObjectMembers(raw, func(key, value []byte) bool {
-		if string(key) != "job_id" {
-			return true
+// jobsList returns the text of the "jobs" member of a squeue/scontrol JSON document.
+func jobsList(data []byte) ([]byte, error) {
+	var list []byte
+	found := false
+	err := jsonscan.ObjectMembers(data, func(key, value []byte) bool {
+		if string(key) == "jobs" {
+			list, found = value, true
 		}
-		var f flexInt
-		if json.Unmarshal(value, &f) == nil && f.Set {
-			id, ok = f.Value, true
-		}
-		return false
+		return true
 	})
-	return id, ok
+	if err != nil {
+		return nil, fmt.Errorf("parse slurm JSON: %w", err)
+	}
+	if !found || string(list) == "null" {
+		return nil, fmt.Errorf("%w from %.200q", ErrNoJobsKey, data)
+	}
+	return list, nil
+}
+
+// quickJobID returns the job_id member of a job object without decoding the rest (the last
+// one when it is repeated, as the full parse takes it); ok is false when it cannot be read that
+// way (the full parse then decides).
+func quickJobID(raw []byte) (id int64, ok bool) {
+	var last []byte
+	if jsonscan.ObjectMembers(raw, func(key, value []byte) bool {
+		if string(key) == "job_id" {
+			last = value
+		}
+		return true
+	}) != nil || last == nil {
+		return 0, false
+	}
+	var f flexInt
+	if json.Unmarshal(last, &f) != nil || !f.Set {
+		return 0, false
+	}
+	return f.Value, true
 }
 
 // DecodeJobsJSON is ParseJobsJSON reading the document from r.

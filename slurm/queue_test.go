@@ -25,13 +25,16 @@ func TestQueueJobsReadsEveryJobOnce(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(got) != len(want) {
-				t.Fatalf("%d jobs, want %d", len(got), len(want))
+			if got.Len() != len(want) {
+				t.Fatalf("%d jobs, want %d", got.Len(), len(want))
 			}
 			for _, w := range want {
-				if got[w.JobID] != w {
-					t.Errorf("job %d = %+v\nwant %+v", w.JobID, got[w.JobID], w)
+				if j, ok, err := got.Job(w.JobID); !ok || err != nil || j != w {
+					t.Errorf("job %d = %+v, %v, %v\nwant %+v", w.JobID, j, ok, err, w)
 				}
+			}
+			if _, ok, err := got.Job(987654321); ok || err != nil {
+				t.Errorf("a job the queue does not hold: ok %v, err %v", ok, err)
 			}
 			if calls := squeue.Calls(t); len(calls) != 1 || !slices.Equal(calls[0].Args, []string{"--json"}) {
 				t.Errorf("squeue calls = %+v, want one squeue --json", calls)
@@ -59,22 +62,32 @@ func TestQueueJobsLargeQueue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != n || got[n].Comment != SubmissionMarker(n) || got[1].StateReason != "Held" {
-		t.Fatalf("%d jobs, last %+v", len(got), got[n])
+	last, _, _ := got.Job(n)
+	first, _, _ := got.Job(1)
+	if got.Len() != n || last.Comment != SubmissionMarker(n) || first.StateReason != "Held" {
+		t.Fatalf("%d jobs, last %+v", got.Len(), last)
 	}
 }
 
-func TestQueueJobsOneUnreadableJob(t *testing.T) {
-	doc := `{"jobs": [{"job_id": 7, "job_state": "RUNNING"}, {"job_id": 8, "job_state": []}, {"job_id": 9, "job_state": "PENDING"}]}`
+// One unreadable job object never hides the others: a bad object with a readable id fails only
+// when that job is asked for; one without a readable id is named in QueueJobs' error.
+func TestQueueJobsUnreadableJobs(t *testing.T) {
+	doc := `{"jobs": [{"job_id": 7, "job_state": "RUNNING"}, {"job_id": 8, "job_state": []}, {"job_state": "RUNNING"}, {"job_id": 9, "job_state": "PENDING"}]}`
 	squeue := slurmtest.New(t, "squeue", slurmtest.Response{Stdout: doc})
 	c := fakeClient(t, nil, squeue, nil, nil)
 	got, err := c.QueueJobs(context.Background())
 	var pe *JobParseError
-	if !errors.As(err, &pe) || pe.JobID != 8 {
-		t.Fatalf("err = %v, want a *JobParseError for job 8", err)
+	if got == nil || !errors.As(err, &pe) {
+		t.Fatalf("QueueJobs = %v, %v; want a queue and a *JobParseError for the object without id", got, err)
 	}
-	if len(got) != 2 || got[7].JobState != "RUNNING" || got[9].JobState != "PENDING" {
-		t.Errorf("jobs = %+v, want 7 and 9", got)
+	for id, want := range map[int64]string{7: "RUNNING", 9: "PENDING"} {
+		if j, ok, err := got.Job(id); !ok || err != nil || j.JobState != want {
+			t.Errorf("job %d = %+v, %v, %v; want %s", id, j, ok, err, want)
+		}
+	}
+	_, ok, err := got.Job(8)
+	if !ok || !errors.As(err, &pe) || pe.JobID != 8 {
+		t.Errorf("job 8: ok %v, err %v; want held but unreadable", ok, err)
 	}
 }
 
@@ -110,14 +123,15 @@ func TestQueueJobsFallsBackToScontrolAll(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	j4, _, _ := got.Job(4)
 	lines := 0
 	for _, l := range strings.Split(out, "\n") {
 		if strings.TrimSpace(l) != "" {
 			lines++
 		}
 	}
-	if len(got) != lines || got[4].JobState != "RUNNING" {
-		t.Errorf("%d jobs (want %d), job 4 = %+v", len(got), lines, got[4])
+	if got.Len() != lines || j4.JobState != "RUNNING" {
+		t.Errorf("%d jobs (want %d), job 4 = %+v", got.Len(), lines, j4)
 	}
 	if calls := scontrol.Calls(t); len(calls) != 1 || !slices.Equal(calls[0].Args, []string{"show", "job", "-o"}) {
 		t.Errorf("scontrol calls = %+v, want one show job -o", calls)
@@ -129,8 +143,8 @@ func TestQueueJobsEmptyQueueWithScontrol(t *testing.T) {
 	scontrol := slurmtest.New(t, "scontrol", slurmtest.Response{Stdout: "No jobs in the system\n"})
 	c := fakeClient(t, nil, squeue, scontrol, nil)
 	got, err := c.QueueJobs(context.Background())
-	if err != nil || got == nil || len(got) != 0 {
-		t.Errorf("QueueJobs = %v, %v; want an empty map", got, err)
+	if err != nil || got == nil || got.Len() != 0 {
+		t.Errorf("QueueJobs = %v, %v; want an empty queue", got, err)
 	}
 }
 

@@ -14,9 +14,10 @@
 //
 //   - Handler is a consumers.BatchHandler: for a batch it scancels the jobs of CANCELLED
 //     submissions, takes every job's state from one read of the whole queue
-//     (slurm.Client.QueueJobs, one squeue --json), and PUTs slurm id, state, info and reason per submission, several PUTs at a
-//     time. CANCELLED submissions without a Slurm job are reported as the reference does (state
-//     CANCELLED, info "{}", its fixed reason), which makes the API mark them ABORTED.
+//     (slurm.Client.QueueJobs, one squeue --json), and PUTs slurm id, state, info and reason
+//     per submission, several PUTs at a time. CANCELLED submissions without a Slurm job are
+//     reported as the reference does (state CANCELLED, info "{}", its fixed reason), which
+//     makes the API mark them ABORTED.
 //
 // Change detection. The handler remembers, per submission and per process (in memory, lost on
 // restart, which only costs one extra PUT per job), a SHA-256 digest of the last state, reason
@@ -30,8 +31,8 @@
 // Slurm snapshot. squeue --json prints every job (Slurm 22.05 ignores its filters), so the
 // handler reads the whole queue once and keeps it for SnapshotMaxAge: the batches of one cycle
 // share it, one Slurm process per cycle whatever the number of jobs (BenchmarkUpdateCycle:
-// 10,000 jobs, one squeue). The document is walked with internal/jsonscan and only the members
-// the agent needs are decoded. A job missing from a snapshot read earlier is looked for in a new
+// 10,000 jobs, one squeue). The document is indexed by job id with internal/jsonscan, and only
+// the jobs of active submissions are decoded (slurm.Queue), so other users' jobs cost one walk. A job missing from a snapshot read earlier is looked for in a new
 // read first (it may have been submitted since); still missing, it is asked of accounting with
 // one slurm.Client.ResolveGone call per batch (sacct; UNKNOWN when accounting does not know it).
 // Scancels force a new read so the cancelled state is reported.

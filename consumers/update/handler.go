@@ -30,10 +30,10 @@ var (
 // Slurm is what the handler needs from Slurm; *slurm.Client implements it. Methods may be called
 // from several goroutines.
 type Slurm interface {
-	// QueueJobs reads every job slurmctld holds with one Slurm call. Jobs whose object could
-	// not be read are missing and named in the error (*slurm.JobParseError); a nil map with an
-	// error means nothing was read.
-	QueueJobs(ctx context.Context) (map[int64]slurm.JobData, error)
+	// QueueJobs reads every job slurmctld holds with one Slurm call. A nil queue with an error
+	// means nothing was read; next to a queue, the error names job objects without a readable
+	// id (*slurm.JobParseError).
+	QueueJobs(ctx context.Context) (*slurm.Queue, error)
 	// ResolveGone looks up, with one call, jobs slurmctld no longer holds: as accounting knows
 	// them, else UNKNOWN. Ids it could not decide are missing and the error says why.
 	ResolveGone(ctx context.Context, ids []int64) (map[int64]slurm.JobData, error)
@@ -94,10 +94,9 @@ type Handler struct {
 
 // snapshot is one read of the queue plus what accounting said of jobs missing from it.
 type snapshot struct {
-	at         time.Time
-	queue      map[int64]slurm.JobData // every job slurmctld held
-	unreadable error                   // the *slurm.JobParseError of the read, if any
-	gone       map[int64]slurm.JobData // looked up with ResolveGone
+	at    time.Time
+	queue *slurm.Queue            // every job slurmctld held
+	gone  map[int64]slurm.JobData // looked up with ResolveGone
 }
 
 // NewHandler returns a Handler.
@@ -250,17 +249,26 @@ func (h *Handler) read(ctx context.Context, ids []int64, fresh bool) (map[int64]
 				}
 				return nil, err
 			}
-			s = &snapshot{at: now, queue: queue, unreadable: err, gone: map[int64]slurm.JobData{}}
+			if err != nil {
+				// Objects without a readable id cannot be any of ours: named, not fatal.
+				h.log.Warn("some job objects in squeue's output could not be read", "error", err)
+			}
+			s = &snapshot{at: now, queue: queue, gone: map[int64]slurm.JobData{}}
 			h.snap = s
 		}
 		res := make(map[int64]slurm.JobData, len(ids))
 		var missing []int64
+		var errs []error
 		for _, id := range ids {
-			if j, ok := s.queue[id]; ok {
+			if j, ok, err := s.queue.Job(id); ok {
+				if err != nil {
+					errs = append(errs, err) // held but unreadable: neither reported nor gone
+					continue
+				}
 				res[id] = j
 			} else if j, ok := s.gone[id]; ok {
 				res[id] = j
-			} else if !unreadable(s.unreadable, id) {
+			} else {
 				missing = append(missing, id)
 			}
 		}
@@ -270,14 +278,15 @@ func (h *Handler) read(ctx context.Context, ids []int64, fresh bool) (map[int64]
 			reused = false
 			continue
 		}
-		return h.resolveGone(ctx, s, res, missing)
+		res, err := h.resolveGone(ctx, s, res, missing)
+		return res, errors.Join(append(errs, err)...)
 	}
 }
 
 // resolveGone adds to res what accounting says of missing (ids the snapshot s does not hold),
 // remembering it in s.
 func (h *Handler) resolveGone(ctx context.Context, s *snapshot, res map[int64]slurm.JobData, missing []int64) (map[int64]slurm.JobData, error) {
-	err := s.unreadable
+	var err error
 	if len(missing) > 0 {
 		h.slurmReads.Add(1)
 		gone, gerr := h.slurm.ResolveGone(ctx, missing)
@@ -288,26 +297,6 @@ func (h *Handler) resolveGone(ctx context.Context, s *snapshot, res map[int64]sl
 		err = errors.Join(err, gerr)
 	}
 	return res, err
-}
-
-// unreadable reports whether err names job id as unreadable.
-func unreadable(err error, id int64) bool {
-	if err == nil {
-		return false
-	}
-	var errs []error
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = j.Unwrap()
-	} else {
-		errs = []error{err}
-	}
-	for _, e := range errs {
-		var pe *slurm.JobParseError
-		if errors.As(e, &pe) && pe.JobID == id {
-			return true
-		}
-	}
-	return false
 }
 
 // putAll sends the PUTs of items (skipping unchanged ones) with bounded concurrency and fills in

@@ -2,11 +2,13 @@ package update
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -73,20 +75,41 @@ func (f *fakeSlurm) set(j slurm.JobData) {
 	f.jobs[j.JobID] = j
 }
 
-func (f *fakeSlurm) QueueJobs(context.Context) (map[int64]slurm.JobData, error) {
+func (f *fakeSlurm) QueueJobs(context.Context) (*slurm.Queue, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.reads++
 	if f.readErr != nil {
 		return nil, f.readErr
 	}
-	jobs := maps.Clone(f.jobs)
-	var errs []error
-	for _, id := range f.unreadable {
-		delete(jobs, id)
-		errs = append(errs, &slurm.JobParseError{JobID: id, Err: slurm.ErrInvalidJobState})
+	var doc strings.Builder
+	doc.WriteString(`{"jobs":[`)
+	first := true
+	for _, j := range f.jobs {
+		if !first {
+			doc.WriteString(",")
+		}
+		first = false
+		if slices.Contains(f.unreadable, j.JobID) {
+			fmt.Fprintf(&doc, `{"job_id":%d,"job_state":[]}`, j.JobID)
+			continue
+		}
+		doc.WriteString(fakeJobObject(j))
 	}
-	return jobs, errors.Join(errs...)
+	doc.WriteString("]}")
+	return slurm.IndexJobsJSON([]byte(doc.String()))
+}
+
+// fakeJobObject is j as a squeue --json job object: its JobInfo with the fields the parser reads.
+func fakeJobObject(j slurm.JobData) string {
+	obj := map[string]json.RawMessage{}
+	_ = json.Unmarshal([]byte(j.JobInfo), &obj)
+	for k, v := range map[string]any{"job_id": j.JobID, "job_state": j.JobState, "state_reason": j.StateReason} {
+		b, _ := json.Marshal(v)
+		obj[k] = b
+	}
+	b, _ := json.Marshal(obj)
+	return string(b)
 }
 
 // ResolveGone answers UNKNOWN for every id, as Slurm without accounting does.
