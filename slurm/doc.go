@@ -8,9 +8,17 @@
 // (SLURM_*, SBATCH_*, SQUEUE_*..., except SLURM_CONF), so that output formats stay the ones this
 // package parses.
 //
-// Job state is read in batches: one squeue --json call serves any number of job ids (on Slurm
-// 22.05 squeue --json ignores its filters and returns every job slurmctld holds, so the result is
-// filtered here). The parsers accept the JSON shapes of Slurm 22.05 to 24.11.
+// File-system work for a user (resolving and checking the execution directory, writing job
+// files) runs inside the agent on a locked OS thread that takes the user's fsuid, fsgid and
+// groups for the duration (asUser): the kernel judges every step as the user, as it would for a
+// process of the user's, without starting one (27 us to check a directory, 0.3 ms to write a
+// file, against 0.8 ms for one process).
+//
+// Job state is read in batches: QueueJobs reads every job with one squeue --json call (on Slurm
+// 22.05 squeue --json ignores its filters and returns every job slurmctld holds), indexes it by
+// job id in one pass and decodes a job when it is asked for; JobStates serves a set of ids from
+// one call. A single new job is read with scontrol show job <id> (JobState), whose cost does not
+// grow with the queue. The parsers accept the JSON shapes of Slurm 22.05 to 24.11.
 //
 // Jobs slurmctld no longer holds (finished more than MinJobAge ago) are looked up in accounting
 // with one sacct call per batch: sacct --json with slurmdbd, sacct -X -P when slurmdbd has no
