@@ -204,7 +204,7 @@ func FuzzMetricRowsDecode(f *testing.F) {
 // FuzzMetricRowRoundTrip encodes one row built from fuzzed fields and decodes it back.
 func FuzzMetricRowRoundTrip(f *testing.F) {
 	f.Add(int64(1714557600), "vm", -5, 0, 2400000.0, 1.5, 99.5, 12.0)
-	f.Add(int64(-1), "", math.MinInt32, math.MaxInt32, math.Inf(1), math.NaN(), -0.0, math.SmallestNonzeroFloat64)
+	f.Add(int64(-1), "", math.MinInt32, math.MaxInt32, math.Inf(1), math.NaN(), math.Copysign(0, -1), math.SmallestNonzeroFloat64)
 	f.Fuzz(func(t *testing.T, tm int64, host string, step, task int, a, b, c, d float64) {
 		row := MetricRow{Time: tm, Host: host, Step: step, Task: task, Values: [10]float64{a, b, c, d, a, b, c, d, a, b}}
 		enc, err := EncodeMetricRows([]MetricRow{row})
