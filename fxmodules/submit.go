@@ -24,8 +24,30 @@ import (
 // them at once in this process (the bridge leader, wherever it runs, enqueues them).
 var Submit = fx.Module("submit", fx.Provide(newSubmitTask))
 
-func newSubmitSource(api *jobbergate.Client, t broker.Topology, s *config.Settings) SourceResult {
-	return SourceResult{Source: TimedSource{Source: submit.NewSource(api, t), Interval: s.BridgePoll}}
+func newSubmitSource(api *jobbergate.Client, b *broker.Broker, t broker.Topology, s *config.Settings, logger *slog.Logger) SourceResult {
+	src := submit.NewSource(api, t, submit.SourceOptions{
+		Backlog:  submitBacklog(b, t),
+		Interval: s.BridgePoll,
+		Logger:   logger.With("component", "bridge"),
+	})
+	return SourceResult{Source: TimedSource{Source: src, Interval: s.BridgePoll}}
+}
+
+// submitBacklog reads the SUBMIT consumer's waiting messages and ack floor.
+func submitBacklog(b *broker.Broker, t broker.Topology) submit.Backlog {
+	return func(ctx context.Context) (uint64, uint64, error) {
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		cons, err := b.JS.Consumer(ctx, t.Submit.Stream, t.Submit.Consumer)
+		if err != nil {
+			return 0, 0, err
+		}
+		info, err := cons.Info(ctx)
+		if err != nil {
+			return 0, 0, err
+		}
+		return info.NumPending + uint64(info.NumAckPending), info.AckFloor.Consumer, nil
+	}
 }
 
 // timedSlurm records sbatch latency and the time of the handler's other Slurm-side steps.

@@ -123,7 +123,7 @@ func newE2E(t testing.TB, tune func(*broker.Limits)) *e2e {
 	}
 	// Submission ids unique per run, so markers never meet jobs of earlier runs.
 	e.subID = int(time.Now().Unix()%100_000)*10_000 + int(runSeq.Add(1))*1000
-	e.poller = bridge.NewPoller(e.b.JS, 300*time.Millisecond, testLogger(), NewSource(e.client, e.topo))
+	e.poller = bridge.NewPoller(e.b.JS, 300*time.Millisecond, testLogger(), NewSource(e.client, e.topo, SourceOptions{}))
 	t.Cleanup(e.cancelJobs)
 	return e
 }

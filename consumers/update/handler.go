@@ -55,8 +55,10 @@ type Options struct {
 	RefreshCycles int
 	// PutConcurrency bounds the PUTs in flight for one batch. Default 8.
 	PutConcurrency int
-	// SnapshotMaxAge is how long one read of the whole queue serves later batches (the batches
-	// of one cycle). Default 5 s; negative disables reuse (one queue read per batch).
+	// SnapshotMaxAge is how long one read of the whole queue serves later batches whose
+	// messages carry no cycle number (counted from the end of the read). Batches of the cycle
+	// the read was made for share it whatever its age. Default 5 s; negative disables reuse
+	// (one queue read per batch).
 	SnapshotMaxAge time.Duration
 	// ForgetAfter drops what is remembered about a submission not seen for that long (it was
 	// handled by another agent, or left the active list). Default 1 h.
@@ -94,7 +96,8 @@ type Handler struct {
 
 // snapshot is one read of the queue plus what accounting said of jobs missing from it.
 type snapshot struct {
-	at    time.Time
+	at    time.Time // when the read ended
+	cycle int64     // the newest cycle of the batch that read it; -1 without cycle numbers
 	queue *slurm.Queue            // every job slurmctld held
 	gone  map[int64]slurm.JobData // looked up with ResolveGone
 }
@@ -207,7 +210,7 @@ func (h *Handler) HandleBatch(ctx context.Context, msgs []*consumers.Message) []
 		for i, it := range toRead {
 			ids[i] = it.slurmID()
 		}
-		jobs, err := h.read(ctx, ids, len(toCancel) > 0)
+		jobs, err := h.read(ctx, ids, len(toCancel) > 0, batchCycle(toRead))
 		for _, it := range toRead {
 			j, ok := jobs[it.slurmID()]
 			if !ok {
@@ -228,16 +231,16 @@ func (h *Handler) HandleBatch(ctx context.Context, msgs []*consumers.Message) []
 }
 
 // read returns the state of ids. The whole queue is read with one Slurm call and kept as a
-// snapshot for SnapshotMaxAge, so the batches of one cycle share it (fresh forces a new read:
-// jobs were just cancelled); ids the queue does not hold are looked up with one ResolveGone call
+// snapshot that the later batches of the same cycle share (messages without cycle number: for
+// SnapshotMaxAge); a newer cycle, or fresh (jobs were just cancelled), forces a new read; ids the queue does not hold are looked up with one ResolveGone call
 // per batch and remembered in the snapshot. An id that could not be decided (its job object was
 // unreadable, accounting failed) is missing from the result and err says why.
-func (h *Handler) read(ctx context.Context, ids []int64, fresh bool) (map[int64]slurm.JobData, error) {
+func (h *Handler) read(ctx context.Context, ids []int64, fresh bool, cycle int64) (map[int64]slurm.JobData, error) {
 	h.snapMu.Lock()
 	defer h.snapMu.Unlock()
-	now := h.opts.Now()
 	s := h.snap
-	reused := !(fresh || s == nil || h.opts.SnapshotMaxAge < 0 || now.Sub(s.at) > h.opts.SnapshotMaxAge)
+	reused := !fresh && s != nil && h.opts.SnapshotMaxAge >= 0 &&
+		((cycle >= 0 && cycle <= s.cycle) || (cycle < 0 && h.opts.Now().Sub(s.at) <= h.opts.SnapshotMaxAge))
 	for {
 		if !reused {
 			h.slurmReads.Add(1)
@@ -253,7 +256,7 @@ func (h *Handler) read(ctx context.Context, ids []int64, fresh bool) (map[int64]
 				// Objects without a readable id cannot be any of ours: named, not fatal.
 				h.log.Warn("some job objects in squeue's output could not be read", "error", err)
 			}
-			s = &snapshot{at: now, queue: queue, gone: map[int64]slurm.JobData{}}
+			s = &snapshot{at: h.opts.Now(), cycle: cycle, queue: queue, gone: map[int64]slurm.JobData{}}
 			h.snap = s
 		}
 		res := make(map[int64]slurm.JobData, len(ids))
@@ -281,6 +284,17 @@ func (h *Handler) read(ctx context.Context, ids []int64, fresh bool) (map[int64]
 		res, err := h.resolveGone(ctx, s, res, missing)
 		return res, errors.Join(append(errs, err)...)
 	}
+}
+
+// batchCycle returns the newest cycle number among items, -1 when none carries one.
+func batchCycle(items []*item) int64 {
+	c := int64(-1)
+	for _, it := range items {
+		if it.hasCyc && it.cycle > c {
+			c = it.cycle
+		}
+	}
+	return c
 }
 
 // resolveGone adds to res what accounting says of missing (ids the snapshot s does not hold),
