@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/omnivector-solutions/jobbergate-agent-go/broker"
+	"github.com/omnivector-solutions/jobbergate-agent-go/broker/brokertest"
 	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
 )
 
@@ -23,18 +24,7 @@ func testLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard,
 
 func newBroker(t *testing.T) (*broker.Broker, broker.Topology) {
 	t.Helper()
-	b, err := broker.Start(context.Background(), broker.Options{Embedded: &broker.EmbeddedOptions{
-		StoreDir: t.TempDir(), ServerName: "test", NoListen: true}}, testLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close(context.Background()) })
-	topo, _ := broker.NewTopology("JBG_B")
-	topo.Limits.LeaseTTL = leaseTTL
-	if err := broker.Provision(context.Background(), b.JS, topo); err != nil {
-		t.Fatal(err)
-	}
-	return b, topo
+	return brokertest.Start(t, brokertest.Prefix("JBG_B"), brokertest.Limits(func(l *broker.Limits) { l.LeaseTTL = leaseTTL }))
 }
 
 // conn opens a separate in-process connection, so a test can cut one bridge off.

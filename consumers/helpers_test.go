@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/omnivector-solutions/jobbergate-agent-go/broker"
+	"github.com/omnivector-solutions/jobbergate-agent-go/broker/brokertest"
 )
 
 func testLogger() *slog.Logger {
@@ -25,24 +26,7 @@ func testLogger() *slog.Logger {
 // tune may change.
 func newBroker(t testing.TB, tune func(*broker.Limits)) (*broker.Broker, broker.Topology) {
 	t.Helper()
-	b, err := broker.Start(context.Background(), broker.Options{Embedded: &broker.EmbeddedOptions{
-		StoreDir: t.TempDir(), ServerName: "test", NoListen: true,
-	}}, testLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close(context.Background()) })
-	topo, err := broker.NewTopology("JBG_T")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if tune != nil {
-		tune(&topo.Limits)
-	}
-	if err := broker.Provision(context.Background(), b.JS, topo); err != nil {
-		t.Fatal(err)
-	}
-	return b, topo
+	return brokertest.Start(t, brokertest.Limits(tune))
 }
 
 // runRunner starts r and returns a stop function that cancels it and waits for Run to return.

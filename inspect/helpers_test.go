@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/omnivector-solutions/jobbergate-agent-go/broker"
+	"github.com/omnivector-solutions/jobbergate-agent-go/broker/brokertest"
 	"github.com/omnivector-solutions/jobbergate-agent-go/consumers"
 	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
 )
@@ -27,23 +28,10 @@ func testLogger() *slog.Logger {
 // provisions topology JBG_T with a short MaxDeliver.
 func newBroker(t testing.TB) (*broker.Broker, broker.Topology) {
 	t.Helper()
-	b, err := broker.Start(context.Background(), broker.Options{Embedded: &broker.EmbeddedOptions{
-		StoreDir: t.TempDir(), ServerName: "inspect-test", ListenPort: -1,
-	}}, testLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close(context.Background()) })
-	topo, err := broker.NewTopology("JBG_T")
-	if err != nil {
-		t.Fatal(err)
-	}
-	topo.Limits.MaxDeliver = 3
-	topo.Limits.AckWait = 5 * time.Second
-	if err := broker.Provision(context.Background(), b.JS, topo); err != nil {
-		t.Fatal(err)
-	}
-	return b, topo
+	return brokertest.Start(t, brokertest.Name("inspect-test"), brokertest.Listen(), brokertest.Limits(func(l *broker.Limits) {
+		l.MaxDeliver = 3
+		l.AckWait = 5 * time.Second
+	}))
 }
 
 func publish(t testing.TB, js jetstream.JetStream, subject, id, data string) uint64 {

@@ -14,7 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/omnivector-solutions/jobbergate-agent-go/broker"
+	"github.com/omnivector-solutions/jobbergate-agent-go/broker/brokertest"
 	"github.com/omnivector-solutions/jobbergate-agent-go/consumers"
 )
 
@@ -157,19 +157,8 @@ func TestHealthAndReadiness(t *testing.T) {
 }
 
 func TestQueueGaugesReadJetStream(t *testing.T) {
-	b, err := broker.Start(context.Background(), broker.Options{Embedded: &broker.EmbeddedOptions{StoreDir: t.TempDir(), NoListen: true}}, discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close(context.Background())
-	topo, err := broker.NewTopology("JBG_TEL")
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, topo := brokertest.Start(t, brokertest.Prefix("JBG_TEL"))
 	ctx := context.Background()
-	if err := broker.Provision(ctx, b.JS, topo); err != nil {
-		t.Fatal(err)
-	}
 	for _, id := range []string{"1", "2", "3"} {
 		if _, err := b.JS.Publish(ctx, topo.Submit.Subject(id), []byte("{}"), jetstream.WithMsgID("s-"+id)); err != nil {
 			t.Fatal(err)

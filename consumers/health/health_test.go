@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/omnivector-solutions/jobbergate-agent-go/bridge"
 	"github.com/omnivector-solutions/jobbergate-agent-go/broker"
+	"github.com/omnivector-solutions/jobbergate-agent-go/broker/brokertest"
 	"github.com/omnivector-solutions/jobbergate-agent-go/consumers"
 	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
@@ -109,16 +110,7 @@ func TestTwoAgentsOneStatusPerInterval(t *testing.T) {
 	const interval = time.Second
 	api := jobbergatetest.NewTestServer(t, jobbergatetest.Options{})
 	api.AddClient(jobbergatetest.Client{ID: testClientID, Secret: testSecret, Permissions: jobbergatetest.AgentScopes})
-	b, err := broker.Start(context.Background(), broker.Options{Embedded: &broker.EmbeddedOptions{
-		StoreDir: t.TempDir(), ServerName: "health-test", NoListen: true}}, testLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close(context.Background()) })
-	topo, _ := broker.NewTopology("JBG_HEALTH")
-	if err := broker.Provision(context.Background(), b.JS, topo); err != nil {
-		t.Fatal(err)
-	}
+	b, topo := brokertest.Start(t, brokertest.Name("health-test"), brokertest.Prefix("JBG_HEALTH"))
 	rec := &recorder{api: newAPIClient(t, api)}
 	stopA := startAgent(t, b, topo, rec, interval)
 	stopB := startAgent(t, b, topo, rec, interval)

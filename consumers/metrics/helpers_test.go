@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/omnivector-solutions/jobbergate-agent-go/bridge"
 	"github.com/omnivector-solutions/jobbergate-agent-go/broker"
+	"github.com/omnivector-solutions/jobbergate-agent-go/broker/brokertest"
 	"github.com/omnivector-solutions/jobbergate-agent-go/consumers"
 	"github.com/omnivector-solutions/jobbergate-agent-go/influx"
 	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
@@ -212,18 +213,10 @@ type env struct {
 func newEnv(t testing.TB, src influx.Source) *env {
 	t.Helper()
 	api, client := newAPI(t)
-	b, err := broker.Start(context.Background(), broker.Options{Embedded: &broker.EmbeddedOptions{
-		StoreDir: t.TempDir(), ServerName: "metrics-test", NoListen: true}}, testLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close(context.Background()) })
-	topo, _ := broker.NewTopology("JBG_MET")
-	topo.Limits.MaxDeliver = 3
-	topo.Limits.AckWait = 10 * time.Second
-	if err := broker.Provision(context.Background(), b.JS, topo); err != nil {
-		t.Fatal(err)
-	}
+	b, topo := brokertest.Start(t, brokertest.Name("metrics-test"), brokertest.Prefix("JBG_MET"), brokertest.Limits(func(l *broker.Limits) {
+		l.MaxDeliver = 3
+		l.AckWait = 10 * time.Second
+	}))
 	clk := newClock()
 	h, err := NewHandler(Options{Source: src, API: client, Sync: fastSync, Logger: testLogger()})
 	if err != nil {

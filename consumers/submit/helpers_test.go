@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/omnivector-solutions/jobbergate-agent-go/broker"
+	"github.com/omnivector-solutions/jobbergate-agent-go/broker/brokertest"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 	"github.com/omnivector-solutions/jobbergate-agent-go/slurm"
 	"github.com/omnivector-solutions/jobbergate-agent-go/slurm/usermap"
@@ -27,24 +28,7 @@ func testLogger() *slog.Logger {
 // newBroker starts an embedded broker on a temp store and provisions a topology.
 func newBroker(t testing.TB, tune func(*broker.Limits)) (*broker.Broker, broker.Topology) {
 	t.Helper()
-	b, err := broker.Start(context.Background(), broker.Options{Embedded: &broker.EmbeddedOptions{
-		StoreDir: t.TempDir(), ServerName: "test", NoListen: true,
-	}}, testLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close(context.Background()) })
-	topo, err := broker.NewTopology("JBG_SUBMIT_T")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if tune != nil {
-		tune(&topo.Limits)
-	}
-	if err := broker.Provision(context.Background(), b.JS, topo); err != nil {
-		t.Fatal(err)
-	}
-	return b, topo
+	return brokertest.Start(t, brokertest.Prefix("JBG_SUBMIT_T"), brokertest.Limits(tune))
 }
 
 func claimsBucket(t testing.TB, b *broker.Broker, topo broker.Topology) jetstream.KeyValue {

@@ -96,8 +96,8 @@ type Handler struct {
 
 // snapshot is one read of the queue plus what accounting said of jobs missing from it.
 type snapshot struct {
-	at    time.Time // when the read ended
-	cycle int64     // the newest cycle of the batch that read it; -1 without cycle numbers
+	at    time.Time               // when the read ended
+	cycle int64                   // the newest cycle of the batch that read it; -1 without cycle numbers
 	queue *slurm.Queue            // every job slurmctld held
 	gone  map[int64]slurm.JobData // looked up with ResolveGone
 }

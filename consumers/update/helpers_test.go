@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/omnivector-solutions/jobbergate-agent-go/bridge"
 	"github.com/omnivector-solutions/jobbergate-agent-go/broker"
+	"github.com/omnivector-solutions/jobbergate-agent-go/broker/brokertest"
 	"github.com/omnivector-solutions/jobbergate-agent-go/consumers"
 	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
@@ -170,18 +171,11 @@ func newEnvSync(t testing.TB, sl Slurm, tune func(*Options), syncInterval time.D
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := broker.Start(context.Background(), broker.Options{Embedded: &broker.EmbeddedOptions{
-		StoreDir: t.TempDir(), ServerName: "update-test", NoListen: true, SyncInterval: syncInterval}}, testLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close(context.Background()) })
-	topo, _ := broker.NewTopology("JBG_UPD")
-	topo.Limits.MaxDeliver = 3
-	topo.Limits.AckWait = 10 * time.Second
-	if err := broker.Provision(context.Background(), b.JS, topo); err != nil {
-		t.Fatal(err)
-	}
+	b, topo := brokertest.Start(t, brokertest.Name("update-test"), brokertest.Prefix("JBG_UPD"), brokertest.SyncInterval(syncInterval),
+		brokertest.Limits(func(l *broker.Limits) {
+			l.MaxDeliver = 3
+			l.AckWait = 10 * time.Second
+		}))
 	clk := &clock{now: time.Unix(1_800_000_000, 0)}
 	src := NewSource(client, topo, SourceOptions{Interval: cycleLen, Now: clk.Now})
 	opts := Options{API: client, Slurm: sl, Logger: testLogger(), SnapshotMaxAge: -1}
