@@ -19,8 +19,9 @@ const (
 	crashSubmissions = 300
 	crashKills       = 6
 	// crashTimeout bounds one scenario. A killed process's in-flight messages come back after
-	// the SUBMIT consumer's AckWait (60 s) and their claims go stale after twice that, so the
-	// last submissions a kill strands finish about two minutes after it; the kills themselves
+	// the SUBMIT consumer's AckWait (60 s); their claims are then reconciled at once, since the
+	// holder ran on this host and is gone with no sbatch left (submit.LocalHolderGone), so the
+	// last submissions a kill strands finish about a minute after it; the kills themselves
 	// come later when the machine is loaded (about 20 s alone, 90 s under load seen).
 	crashTimeout = 6 * time.Minute
 )

@@ -144,7 +144,6 @@ type submitParams struct {
 	Slurm    *slurm.Client
 	Mapper   usermap.Mapper
 	Metrics  *telemetry.Metrics
-	Identity Identity
 	Logger   *slog.Logger
 	// Extensions is the site's registry (Extensions), if any: its pending middleware wraps the handler.
 	Extensions *extend.Registry `optional:"true"`
@@ -169,7 +168,8 @@ func newSubmitTask(p submitParams) (TaskResult, error) {
 		MaxFileBytes:         int64(p.Settings.MaxFileBytes),
 		MinSubmitUID:         minSubmitUID(p.Settings.MinSubmitUID),
 		SharedExecutionDirs:  p.Settings.SharedExecutionDirs,
-		HolderID:             p.Identity.ID,
+		HolderID:             submit.NewHolderID(),
+		HolderGone:           submit.LocalHolderGone,
 		ClaimStaleAfter:      2 * p.Topology.Limits.AckWait,
 		Logger:               log,
 	})

@@ -11,9 +11,12 @@
 //   - with a job id: only reads the job's state and reports it again (no sbatch);
 //   - with a rejection message: sends the same rejection again;
 //   - with a claim and no job id, fresh and held by another process: waits (RetryAfter) for that
-//     process to finish or for the claim to go stale;
-//   - with a claim and no job id otherwise (stale, or this process's own claim after a failed
-//     attempt): reconciles against Slurm. Every job carries --comment=jobbergate-submission:<id>;
+//     process to finish or for the claim to go stale, unless Options.HolderGone says the holder
+//     can no longer create the job (LocalHolderGone: it ran on this host and pid namespace, its
+//     pid is gone and no process carries the submission's marker, i.e. no orphaned sbatch);
+//   - with a claim and no job id otherwise (stale, holder gone, or this process's own claim
+//     after a failed attempt; holder ids are unique to a process's life, NewHolderID, so a
+//     restarted agent never takes its predecessor's claims for its own): reconciles against Slurm. Every job carries --comment=jobbergate-submission:<id>;
 //     a job found that way is recorded and reported (the lowest id if several, logged as an
 //     error), and only when none exists is the claim taken over (CAS) and sbatch run.
 //

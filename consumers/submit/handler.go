@@ -138,7 +138,10 @@ func (h *Handler) handle(ctx context.Context, log *slog.Logger, sub *jobbergate.
 		}
 		if rec.Holder != h.o.HolderID {
 			age := h.o.Now().Sub(rec.ClaimedAt)
-			if age < h.o.ClaimStaleAfter {
+			if age < h.o.ClaimStaleAfter && h.o.HolderGone != nil && h.o.HolderGone(rec.Holder, sub.ID) {
+				log.Info("claim holder has exited and left no sbatch running: reconciling now",
+					"holder", rec.Holder, "claimed_at", rec.ClaimedAt)
+			} else if age < h.o.ClaimStaleAfter {
 				wait := h.o.ClaimStaleAfter - max(age, 0) + rand.N(time.Second)
 				return retryAfter(wait, fmt.Errorf("submission %d is claimed by %s since %s", sub.ID, rec.Holder, rec.ClaimedAt.Format(time.RFC3339)))
 			}

@@ -61,7 +61,8 @@ func newUnitEnv(t *testing.T, kv jetstream.KeyValue, js jetstream.JetStream, wri
 		API: e.api, Slurm: e.sl, Claims: kv, JetStream: js, HolderID: "me/1", WriteSubmissionFiles: write,
 		Mapper: mapMapper{"alice@x": "alice", "root@x": "root", "ghost@x": "ghost"},
 		Logger: testLogger(), ClaimStaleAfter: time.Minute, RecordBackoff: time.Millisecond,
-		Now: func() time.Time { return e.now },
+		Now:        func() time.Time { return e.now },
+		HolderGone: func(holder string, _ int) bool { return holder == "gone/3" },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -160,6 +161,15 @@ func TestDecisions(t *testing.T) {
 			setup: func(e *unitEnv) {
 				e.sl.findErr = errors.New("squeue --json: boom")
 				putRecord(t, e.kv, Record{Holder: "other/2", ClaimedAt: e.now.Add(-time.Hour)}, e)
+			}},
+		{name: "fresh claim of a holder known gone is reconciled at once", sub: newSubmission("alice@x", nil), want: "ack", submits: 1, submitted: 1,
+			setup: func(e *unitEnv) {
+				putRecord(t, e.kv, Record{Holder: "gone/3", ClaimedAt: e.now.Add(-10 * time.Second)}, e)
+			}},
+		{name: "fresh claim of a holder known gone, job found by marker", sub: newSubmission("alice@x", nil), want: "ack", submitted: 1,
+			setup: func(e *unitEnv) {
+				e.sl.marked[int64(e.pending)] = []int64{555}
+				putRecord(t, e.kv, Record{Holder: "gone/3", ClaimedAt: e.now.Add(-10 * time.Second)}, e)
 			}},
 		{name: "stale claim without job is taken over", sub: newSubmission("alice@x", nil), want: "ack", submits: 1, submitted: 1,
 			setup: func(e *unitEnv) { putRecord(t, e.kv, Record{Holder: "other/2", ClaimedAt: e.now.Add(-time.Hour)}, e) }},

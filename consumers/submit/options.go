@@ -72,9 +72,13 @@ type Options struct {
 	// and hands the written entrypoint to sbatch. When false the entrypoint goes to sbatch on
 	// stdin and submissions with supporting files are rejected (the reference's rule).
 	WriteSubmissionFiles bool
-	// HolderID identifies this process in claims, e.g. "<host>/<pid>". It must differ between
+	// HolderID identifies this process in claims (NewHolderID). It must differ between
 	// processes sharing the bucket.
 	HolderID string
+	// HolderGone, when set, is asked about a claim without job id held by another process that
+	// is not stale yet: true means that holder can no longer create the job (LocalHolderGone),
+	// so the claim is reconciled at once instead of after ClaimStaleAfter.
+	HolderGone func(holder string, submissionID int) bool
 	// ClaimStaleAfter is how old a claim without job id must be before another process
 	// reconciles it against Slurm. Set it to twice the SUBMIT consumer's AckWait. Default
 	// DefaultClaimStaleAfter.
