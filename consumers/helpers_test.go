@@ -60,15 +60,7 @@ func publish(t testing.TB, js jetstream.JetStream, subject, id string, data stri
 
 func streamMsgs(t testing.TB, js jetstream.JetStream, name string) uint64 {
 	t.Helper()
-	s, err := js.Stream(context.Background(), name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info.State.Msgs
+	return brokertest.StreamMsgs(t, js, name)
 }
 
 // recorder counts handler calls per subject and remembers delivery times.

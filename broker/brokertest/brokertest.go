@@ -5,10 +5,13 @@ package brokertest
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/broker"
 )
@@ -79,4 +82,44 @@ func Start(tb testing.TB, opts ...Option) (*broker.Broker, broker.Topology) {
 		}
 	}
 	return b, topo
+}
+
+// StreamMsgs returns the number of messages stream name holds.
+func StreamMsgs(tb testing.TB, js jetstream.JetStream, name string) uint64 {
+	tb.Helper()
+	s, err := js.Stream(context.Background(), name)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
+// DeadLetters returns the reasons of the dead letters in stream dead, by submission id.
+func DeadLetters(tb testing.TB, js jetstream.JetStream, dead string) map[string]string {
+	tb.Helper()
+	ctx := context.Background()
+	s, err := js.Stream(ctx, dead)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out := map[string]string{}
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out[m.Header.Get(broker.HeaderSubmissionID)] = m.Header.Get(broker.HeaderDeadReason)
+	}
+	return out
 }

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/omnivector-solutions/jobbergate-agent-go/bridge"
 	"github.com/omnivector-solutions/jobbergate-agent-go/broker"
 	"github.com/omnivector-solutions/jobbergate-agent-go/broker/brokertest"
@@ -219,15 +218,7 @@ func (e *env) cycle(t testing.TB) bridge.CycleStats {
 
 func (e *env) streamMsgs(t testing.TB, name string) uint64 {
 	t.Helper()
-	s, err := e.b.JS.Stream(context.Background(), name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info.State.Msgs
+	return brokertest.StreamMsgs(t, e.b.JS, name)
 }
 
 // drain waits until the UPDATE queue is empty (every message acked or dead-lettered).
@@ -248,26 +239,7 @@ func (e *env) runCycle(t testing.TB) bridge.CycleStats {
 // deadLetters returns the dead letters' reasons by submission id.
 func (e *env) deadLetters(t testing.TB) map[string]string {
 	t.Helper()
-	out := map[string]string{}
-	s, err := e.b.JS.Stream(context.Background(), e.topo.Dead)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
-		m, err := s.GetMsg(context.Background(), seq)
-		if err != nil {
-			if err == jetstream.ErrMsgNotFound {
-				continue
-			}
-			t.Fatal(err)
-		}
-		out[m.Header.Get(broker.HeaderSubmissionID)] = m.Header.Get(broker.HeaderDeadReason)
-	}
-	return out
+	return brokertest.DeadLetters(t, e.b.JS, e.topo.Dead)
 }
 
 func (e *env) submission(t testing.TB, id int) jobbergatetest.Submission {
