@@ -29,13 +29,15 @@
 // carries the complete current job_info.
 //
 // Slurm snapshot. squeue --json prints every job (Slurm 22.05 ignores its filters), so the
-// handler reads the whole queue once and keeps it for SnapshotMaxAge: the batches of one cycle
-// share it, one Slurm process per cycle whatever the number of jobs (BenchmarkUpdateCycle:
-// 10,000 jobs, one squeue). The document is indexed by job id with internal/jsonscan, and only
-// the jobs of active submissions are decoded (slurm.Queue), so other users' jobs cost one walk. A job missing from a snapshot read earlier is looked for in a new
-// read first (it may have been submitted since); still missing, it is asked of accounting with
-// one slurm.Client.ResolveGone call per batch (sacct; UNKNOWN when accounting does not know it).
-// Scancels force a new read so the cancelled state is reported.
+// handler reads the whole queue once per update cycle and every batch of that cycle shares the
+// read: one Slurm process per cycle whatever the number of jobs (BenchmarkUpdateCycle: 10,000
+// jobs, one squeue). The document is indexed by job id with internal/jsonscan, and only the
+// jobs of active submissions are decoded (slurm.Queue), so other users' jobs cost one walk. The
+// cycle's read comes after the cycle's listing of active submissions, so a job missing from it
+// is gone; it is asked of accounting with one slurm.Client.ResolveGone call per batch (sacct;
+// UNKNOWN when accounting does not know it either). Messages without a cycle number share a read
+// for SnapshotMaxAge, and a job missing from such a read is first looked for in a new one (it
+// may have been submitted since). Scancels force a new read so the cancelled state is reported.
 //
 // Decisions. 409 (slurm id mismatch), 400 (no longer updatable), 403, 404 and other 4xx answers
 // terminate the message with the API's detail (it lands in DEAD); 5xx, timeouts and Slurm

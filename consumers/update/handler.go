@@ -232,15 +232,19 @@ func (h *Handler) HandleBatch(ctx context.Context, msgs []*consumers.Message) []
 
 // read returns the state of ids. The whole queue is read with one Slurm call and kept as a
 // snapshot that the later batches of the same cycle share (messages without cycle number: for
-// SnapshotMaxAge); a newer cycle, or fresh (jobs were just cancelled), forces a new read; ids the queue does not hold are looked up with one ResolveGone call
-// per batch and remembered in the snapshot. An id that could not be decided (its job object was
+// SnapshotMaxAge); a newer cycle, or fresh (jobs were just cancelled), forces a new read. Ids
+// the queue does not hold are looked up with one ResolveGone call per batch and remembered in
+// the snapshot. An id that could not be decided (its job object was
 // unreadable, accounting failed) is missing from the result and err says why.
 func (h *Handler) read(ctx context.Context, ids []int64, fresh bool, cycle int64) (map[int64]slurm.JobData, error) {
 	h.snapMu.Lock()
 	defer h.snapMu.Unlock()
 	s := h.snap
+	// A read made for this cycle (or a later one) came after this cycle's listing of active
+	// submissions, so every job of the batch existed when it was made.
+	sameCycle := s != nil && cycle >= 0 && cycle <= s.cycle
 	reused := !fresh && s != nil && h.opts.SnapshotMaxAge >= 0 &&
-		((cycle >= 0 && cycle <= s.cycle) || (cycle < 0 && h.opts.Now().Sub(s.at) <= h.opts.SnapshotMaxAge))
+		(sameCycle || (cycle < 0 && h.opts.Now().Sub(s.at) <= h.opts.SnapshotMaxAge))
 	for {
 		if !reused {
 			h.slurmReads.Add(1)
@@ -275,9 +279,10 @@ func (h *Handler) read(ctx context.Context, ids []int64, fresh bool, cycle int64
 				missing = append(missing, id)
 			}
 		}
-		// A job missing from an earlier read may have been submitted since: read again before
-		// asking accounting, which would call a job it does not know yet UNKNOWN.
-		if len(missing) > 0 && reused {
+		// A job missing from a read kept by age may have been submitted since: read again
+		// before asking accounting, which would call a job it does not know yet UNKNOWN. A job
+		// missing from its cycle's read is gone.
+		if len(missing) > 0 && reused && !sameCycle {
 			reused = false
 			continue
 		}

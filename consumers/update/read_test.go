@@ -90,4 +90,10 @@ func TestReadOncePerCycle(t *testing.T) {
 	if _, err := h.read(ctx, []int64{1, 2}, false, 8); err != nil || sl.reads != 2 {
 		t.Fatalf("cycle 8: %v, %d reads; want a new read", err, sl.reads)
 	}
+	// A job missing from its own cycle's read is gone (the read came after the cycle listed
+	// it): accounting is asked without reading the queue again.
+	got, err := h.read(ctx, []int64{1, 9}, false, 8)
+	if err != nil || sl.reads != 2 || got[9].JobState != slurm.StateUnknown || !slices.Equal(sl.gone, []int64{9}) {
+		t.Fatalf("gone job in cycle 8: %+v, %v, %d reads, gone %v; want no new read and accounting for 9", got, err, sl.reads, sl.gone)
+	}
 }
