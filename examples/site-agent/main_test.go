@@ -158,8 +158,10 @@ func TestSiteAgentExtensions(t *testing.T) {
 		st, err := os.Stat(stamp)
 		return err == nil && st.ModTime().After(first.ModTime())
 	}, "the stamp task ran only once")
-	// The audit middleware saw both pending submissions and a batch of active ones.
-	testenv.Eventually(t, 30*time.Second, func() bool {
+	// The audit middleware saw both pending submissions and a batch of active ones. The active
+	// batch comes with the next 10 s update cycle, after one squeue --json of every job slurmctld
+	// holds, which takes seconds when other tests have left thousands of jobs there.
+	testenv.Eventually(t, 90*time.Second, func() bool {
 		a := audit.String()
 		return strings.Contains(a, `"submission_id":"`+strconv.Itoa(okID)+`"`) &&
 			strings.Contains(a, `"submission_id":"`+strconv.Itoa(badID)+`"`) &&
