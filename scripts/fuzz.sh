@@ -21,15 +21,16 @@ while IFS=: read -r file name; do
   echo "fuzz: $pkg $name ($fuzztime)"
   log=$(mktemp)
   ok=0
-  for attempt in 1 2; do
+  for attempt in 1 2 3; do
     if go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" -fuzzminimizetime "${FUZZMINIMIZETIME:-5s}" "$pkg" >"$log" 2>&1; then
       ok=1
       break
     fi
     # Go's fuzz coordinator can report a bare "context deadline exceeded" as a failure when
     # -fuzztime runs out (golang/go#75804, fixed in Go 1.27): no input is written and nothing
-    # failed. Only that exact outcome is tried once more; any other failure counts at once.
-    if [ "$attempt" = 1 ] && deadline_race "$log"; then
+    # failed. Only that exact outcome is tried again (up to three runs in all); any other failure
+    # counts at once.
+    if [ "$attempt" -lt 3 ] && deadline_race "$log"; then
       echo "fuzz: $name hit the fuzz engine's deadline race (golang/go#75804); running it again"
       continue
     fi
