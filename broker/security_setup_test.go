@@ -1,7 +1,6 @@
 package broker_test
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -17,12 +16,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nkeys"
+
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
 )
 
 // The example public keys in deploy/nats; the tests replace them with keys they generate.
@@ -34,24 +34,6 @@ const (
 )
 
 var exampleFiles = []string{"cluster-node.conf", "accounts.conf", "perms-JBG_C1.conf", "perms-JBG_C2.conf", "leaf.conf"}
-
-// syncBuffer is an io.Writer safe for the concurrent loggers of servers and clients.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // nkeyUser is a generated nkey user: its public key and a seed file readable by the owner only.
 type nkeyUser struct {
@@ -204,7 +186,7 @@ type exampleCluster struct {
 	c1Leaf    nkeyUser
 	urls      []string // tls:// client URLs of the three nodes
 	leafURL   string   // nats:// loopback URL of the leaf
-	log       *syncBuffer
+	log       *testenv.SyncBuffer
 	logger    *slog.Logger
 	leafPorts []int
 }
@@ -212,7 +194,7 @@ type exampleCluster struct {
 func startExampleCluster(t *testing.T) *exampleCluster {
 	t.Helper()
 	dir := t.TempDir()
-	c := &exampleCluster{tlsDir: filepath.Join(dir, "tls"), log: &syncBuffer{}}
+	c := &exampleCluster{tlsDir: filepath.Join(dir, "tls"), log: &testenv.SyncBuffer{}}
 	c.logger = slog.New(slog.NewTextHandler(c.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if err := os.Mkdir(c.tlsDir, 0o700); err != nil {
 		t.Fatal(err)

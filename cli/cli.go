@@ -47,6 +47,22 @@ func (e *cliEnv) load() (*config.Settings, error) {
 	return config.Load(config.Source{Environ: e.environ, Dotenv: e.envFile})
 }
 
+// loadOrReport loads the settings; when they are invalid it prints every problem (one line
+// each) or the error to stderr and returns false (the caller exits with exitConfig).
+func (e *cliEnv) loadOrReport() (*config.Settings, bool) {
+	s, err := e.load()
+	if err == nil {
+		return s, true
+	}
+	var problems config.Problems
+	if errors.As(err, &problems) {
+		fmt.Fprintf(e.stderr, "jobbergate-agent: %d invalid setting(s):\n%s\n", len(problems), problems)
+	} else {
+		fmt.Fprintf(e.stderr, "jobbergate-agent: %v\n", err)
+	}
+	return nil, false
+}
+
 func commands() []command {
 	return []command{
 		{"run", "run the agent (default)", runCmd},

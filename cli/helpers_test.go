@@ -70,7 +70,7 @@ func requireSlurm(t *testing.T) {
 // runningAgent is an agent started with Run in this process.
 type runningAgent struct {
 	t      *testing.T
-	logs   *syncBuffer
+	logs   *testenv.SyncBuffer
 	cancel context.CancelFunc
 	done   chan int
 }
@@ -79,7 +79,7 @@ type runningAgent struct {
 // "agent started".
 func startAgent(t *testing.T, env []string, opts ...Option) *runningAgent {
 	t.Helper()
-	a := &runningAgent{t: t, logs: &syncBuffer{}, done: make(chan int, 1)}
+	a := &runningAgent{t: t, logs: &testenv.SyncBuffer{}, done: make(chan int, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	go func() {

@@ -2,9 +2,7 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"flag"
-	"fmt"
 	"log/slog"
 	"os"
 	"syscall"
@@ -12,7 +10,6 @@ import (
 
 	"go.uber.org/fx"
 
-	"github.com/omnivector-solutions/jobbergate-agent-go/config"
 	"github.com/omnivector-solutions/jobbergate-agent-go/fxmodules"
 	"github.com/omnivector-solutions/jobbergate-agent-go/internal/buildinfo"
 	"github.com/omnivector-solutions/jobbergate-agent-go/internal/logging"
@@ -32,14 +29,8 @@ func runCmd(ctx context.Context, env *cliEnv, args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	s, err := env.load()
-	if err != nil {
-		var problems config.Problems
-		if errors.As(err, &problems) {
-			fmt.Fprintf(env.stderr, "jobbergate-agent: %d invalid setting(s):\n%s\n", len(problems), problems)
-		} else {
-			fmt.Fprintf(env.stderr, "jobbergate-agent: %v\n", err)
-		}
+	s, ok := env.loadOrReport()
+	if !ok {
 		return exitConfig
 	}
 	logger := logging.New(env.stderr, s.LogLevel, s.LogFormat)

@@ -7,31 +7,12 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate/jobbergatetest"
 )
-
-// syncBuffer is a bytes.Buffer safe for the agent's goroutines to write while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // agentEnv returns the settings of an embedded agent talking to the development API.
 func agentEnv(t *testing.T, api *jobbergatetest.Server, roles string) []string {
@@ -54,7 +35,7 @@ func agentEnv(t *testing.T, api *jobbergatetest.Server, roles string) []string {
 func TestRunStartsAndStopsCleanly(t *testing.T) {
 	api := jobbergatetest.NewTestServer(t, jobbergatetest.Options{})
 	env := agentEnv(t, api, "bridge")
-	var stderr syncBuffer
+	var stderr testenv.SyncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {

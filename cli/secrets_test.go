@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,18 +15,6 @@ import (
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate/jobbergatetest"
 )
-
-// closedPort returns a loopback address nobody listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
 
 // TestSecretsNeverReachLogs runs a full agent (every role) configured with an OIDC client
 // secret, an LDAP password, a NATS password, a Sentry DSN key and an InfluxDB Flux token, makes
@@ -91,7 +78,7 @@ func TestSecretsNeverReachLogs(t *testing.T) {
 		"JOBBERGATE_AGENT_TASK_JOBS_INTERVAL_SECONDS=10",
 		"JOBBERGATE_AGENT_SLURM_USER_MAPPER=ldap-cached-mapper",
 		"JOBBERGATE_AGENT_LDAP_DOMAIN=127.0.0.1",
-		"JOBBERGATE_AGENT_LDAP_PORT=" + strings.Split(closedPort(t), ":")[1],
+		"JOBBERGATE_AGENT_LDAP_PORT=" + strings.Split(freeAddr(t), ":")[1],
 		"JOBBERGATE_AGENT_LDAP_TLS_MODE=plain",
 		"JOBBERGATE_AGENT_LDAP_BIND_DN=cn=agent,dc=example,dc=org",
 		"JOBBERGATE_AGENT_LDAP_SEARCH_BASE=dc=example,dc=org",

@@ -59,7 +59,7 @@ func TestSelfUpdateSwapsTheBinary(t *testing.T) {
 		"JOBBERGATE_AGENT_TASK_SELF_UPDATE_INTERVAL_SECONDS=10",
 		"JOBBERGATE_AGENT_SELF_UPDATE_COMMAND="+update+" {version}",
 		"PATH=/usr/bin:/bin")
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	cmd := exec.Command(agent, "--env-file", "none", "run")
 	cmd.Env, cmd.Stdout, cmd.Stderr = env, logs, logs
 	add(3)

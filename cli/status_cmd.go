@@ -89,14 +89,8 @@ func (c *inspectConn) close() { c.nc.Close() }
 
 // openInspect loads the settings and connects; on failure it prints why and returns the exit code.
 func openInspect(env *cliEnv, timeout time.Duration) (*inspectConn, int) {
-	s, err := env.load()
-	if err != nil {
-		var problems config.Problems
-		if errors.As(err, &problems) {
-			fmt.Fprintf(env.stderr, "jobbergate-agent: %d invalid setting(s):\n%s\n", len(problems), problems)
-		} else {
-			fmt.Fprintf(env.stderr, "jobbergate-agent: %v\n", err)
-		}
+	s, ok := env.loadOrReport()
+	if !ok {
 		return nil, exitConfig
 	}
 	topo, err := fxmodules.Topology(s)

@@ -302,7 +302,7 @@ func TestStatusOfRunningAgent(t *testing.T) {
 	api := jobbergatetest.NewTestServer(t, jobbergatetest.Options{})
 	addr := freeAddr(t)
 	env := append(agentEnv(t, api, "bridge"), "JOBBERGATE_AGENT_NATS_LISTEN="+addr)
-	var stderr syncBuffer
+	var stderr testenv.SyncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() { done <- Run(ctx, []string{"--env-file", "none", "run"}, env, io.Discard, &stderr) }()

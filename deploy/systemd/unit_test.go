@@ -4,7 +4,6 @@ package systemd_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -12,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -90,23 +88,6 @@ func TestUnitStopAndRestartPolicy(t *testing.T) {
 	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // setprivCaps turns "CAP_SETUID CAP_KILL" into setpriv's "-all,+setuid,+kill".
 func setprivCaps(bounding string) string {
 	spec := "-all"
@@ -177,7 +158,7 @@ func TestUnitCapabilitiesSuffice(t *testing.T) {
 				"JOBBERGATE_AGENT_BRIDGE_POLL_INTERVAL=1s",
 				"JOBBERGATE_AGENT_SINGLE_USER_SUBMITTER=alice",
 			}
-			var logs syncBuffer
+			var logs testenv.SyncBuffer
 			cmd.Stdout, cmd.Stderr = &logs, &logs
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)

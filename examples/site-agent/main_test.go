@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,24 +18,6 @@ import (
 )
 
 const startSlurm = "run `deploy/slurm/slurm-single-node.sh start` as root (creates alice and bob)"
-
-// syncBuffer is a bytes.Buffer safe for the agent's goroutines to write while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestLocalPartMapper(t *testing.T) {
 	u, err := user.Current()
@@ -77,7 +58,7 @@ func TestSiteAgentExtensions(t *testing.T) {
 	alice, err := user.Lookup("alice")
 	testenv.Require(t, "slurm", err == nil, "no local user alice: "+startSlurm)
 
-	var audit syncBuffer
+	var audit testenv.SyncBuffer
 	stamp := filepath.Join(t.TempDir(), "site", "alive")
 	reg, err := newRegistry(siteConfig{AuditOut: &audit, StampFile: stamp, StampEvery: 500 * time.Millisecond})
 	if err != nil {
@@ -116,7 +97,7 @@ func TestSiteAgentExtensions(t *testing.T) {
 		"JOBBERGATE_AGENT_TASK_JOBS_INTERVAL_SECONDS=10",
 		"JOBBERGATE_AGENT_SLURM_USER_MAPPER=" + LocalPartMapper,
 	}
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {
