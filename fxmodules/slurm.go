@@ -15,12 +15,22 @@ import (
 // mappers) and the mapper SLURM_USER_MAPPER names.
 var Slurm = fx.Module("slurm", fx.Provide(newSlurm, usermap.NewDefaultRegistry, newMapper))
 
-func newSlurm(s *config.Settings, logger *slog.Logger) (*slurm.Client, error) {
-	return slurm.New(slurm.Options{
+// stateSessions is how many long-lived scontrol processes read job states: each saves a process
+// start per read (the submit path reads every new job's state), and two keep up with the
+// default SUBMIT_CONCURRENCY (a read takes a few milliseconds, sbatch ten times more).
+const stateSessions = 2
+
+func newSlurm(lc fx.Lifecycle, s *config.Settings, logger *slog.Logger) (*slurm.Client, error) {
+	c, err := slurm.New(slurm.Options{
 		SbatchPath: s.SbatchPath, SqueuePath: s.SqueuePath, ScontrolPath: s.ScontrolPath,
 		ScancelPath: s.ScancelPath, GetExtraGroups: s.GetExtraGroups, AllowRoot: s.AllowRootSubmit,
-		Logger: logger.With("component", "slurm"),
+		StateSessions: stateSessions, Logger: logger.With("component", "slurm"),
 	})
+	if err != nil {
+		return nil, err
+	}
+	lc.Append(fx.StopHook(c.Close))
+	return c, nil
 }
 
 // MapperOptions maps the settings to the user mappers' options.

@@ -33,16 +33,22 @@ type Options struct {
 	// AgentEnv is the environment of commands run as the agent, before Slurm's input variables
 	// are removed. Nil means os.Environ().
 	AgentEnv []string
+	// StateSessions is how many long-lived scontrol processes read single job states (see
+	// JobState); 0, the default, starts one scontrol per read. Sessions only save process
+	// start-up: whatever they cannot answer cleanly is read with a scontrol of its own.
+	StateSessions int
 
 	Logger *slog.Logger // default: discards
 }
 
 // Client runs Slurm commands. It is safe for concurrent use; its only mutable state is the
-// accounting mode, probed once and cached (see AccountingMode).
+// accounting mode, probed once and cached (see AccountingMode), and the pool of state-reading
+// scontrol sessions (see Options.StateSessions), ended by Close.
 type Client struct {
 	opts   Options
 	logger *slog.Logger
 	acct   *accountingProbe
+	states *scontrolPool // nil without sessions
 }
 
 // New checks the options (program paths must be absolute) and returns a Client. The programs
@@ -73,7 +79,32 @@ func New(opts Options) (*Client, error) {
 	if opts.Accounting < AccountingAuto || opts.Accounting > AccountingNone {
 		return nil, fmt.Errorf("unknown accounting mode %d", int(opts.Accounting))
 	}
-	return &Client{opts: opts, logger: logger, acct: &accountingProbe{}}, nil
+	if opts.StateSessions < 0 {
+		return nil, fmt.Errorf("state sessions must not be negative: %d", opts.StateSessions)
+	}
+	c := &Client{opts: opts, logger: logger, acct: &accountingProbe{}}
+	if opts.StateSessions > 0 {
+		c.states = newScontrolPool(opts.ScontrolPath, c.agentEnviron(), opts.StateSessions, logger)
+	}
+	return c, nil
+}
+
+// Close ends the state-reading scontrol sessions (a read still running ends its session when
+// it is done). The client stays usable: later reads start their own scontrol.
+func (c *Client) Close() error {
+	if c.states != nil {
+		c.states.close()
+	}
+	return nil
+}
+
+// agentEnviron is the environment of commands run as the agent.
+func (c *Client) agentEnviron() []string {
+	env := c.opts.AgentEnv
+	if env == nil {
+		env = os.Environ()
+	}
+	return agentEnv(env)
 }
 
 // LookupUser resolves a local user with the client's group and root options.
@@ -103,18 +134,10 @@ func (c *Client) runAsUser(ctx context.Context, u User, dir string, stdin io.Rea
 // runAsAgent runs program with the agent's identity and its environment minus Slurm's input
 // variables.
 func (c *Client) runAsAgent(ctx context.Context, program string, args ...string) (string, error) {
-	env := c.opts.AgentEnv
-	if env == nil {
-		env = os.Environ()
-	}
-	return run(ctx, runSpec{env: agentEnv(env), path: program, args: args})
+	return run(ctx, runSpec{env: c.agentEnviron(), path: program, args: args})
 }
 
 // runAsAgentStream is runAsAgent with the standard output handed to consume as it is written.
 func (c *Client) runAsAgentStream(ctx context.Context, consume func(io.Reader) error, program string, args ...string) (string, error) {
-	env := c.opts.AgentEnv
-	if env == nil {
-		env = os.Environ()
-	}
-	return run(ctx, runSpec{env: agentEnv(env), path: program, args: args, consume: consume})
+	return run(ctx, runSpec{env: c.agentEnviron(), path: program, args: args, consume: consume})
 }

@@ -328,9 +328,17 @@ func (c *Client) JobState(ctx context.Context, id int64) (JobData, error) {
 	return res[id], nil
 }
 
-// scontrolJob reads one job with scontrol show job <id> -o; ok is false when slurmctld does not
-// hold it.
+// scontrolJob reads one job with scontrol show job <id> -o, in a state session when the client
+// has them and it answers with the job, else with a scontrol of its own; ok is false when
+// slurmctld does not hold it.
 func (c *Client) scontrolJob(ctx context.Context, id int64) (JobData, bool, error) {
+	if c.states != nil {
+		if lines, ok := c.states.showJob(ctx, id); ok {
+			if j, found, err := jobFromScontrol(lines, id); err == nil && found {
+				return j, true, nil
+			}
+		}
+	}
 	out, err := c.runAsAgent(ctx, c.opts.ScontrolPath, "show", "job", strconv.FormatInt(id, 10), "-o")
 	if err != nil {
 		var ce *CommandError
@@ -339,7 +347,13 @@ func (c *Client) scontrolJob(ctx context.Context, id int64) (JobData, bool, erro
 		}
 		return JobData{}, false, fmt.Errorf("scontrol show job %d: %w", id, err)
 	}
-	for _, line := range strings.Split(out, "\n") {
+	return jobFromScontrol(strings.Split(out, "\n"), id)
+}
+
+// jobFromScontrol returns job id from scontrol -o lines (an array job prints one per task);
+// found is false when none is it.
+func jobFromScontrol(lines []string, id int64) (JobData, bool, error) {
+	for _, line := range lines {
 		if strings.TrimSpace(line) == "" {
 			continue
 		}

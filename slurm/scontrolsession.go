@@ -1,0 +1,327 @@
+package slurm
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Timings and limits of the long-lived scontrol sessions.
+const (
+	// sessionQueryTimeout bounds one show job in a session (slurmctld's own message timeout is
+	// 10 s by default); past it the session is killed and the read falls back to its own scontrol.
+	sessionQueryTimeout = 20 * time.Second
+	// sessionStartTimeout bounds the start-up handshake (scontrol's version command, local).
+	sessionStartTimeout = 10 * time.Second
+	// sessionMaxQueries retires a session after that many reads, so that no scontrol process
+	// lives for ever whatever it accumulates.
+	sessionMaxQueries = 20000
+	// scontrolPrompt is what interactive scontrol prints before reading a command; with readline
+	// it is followed by the echoed command, without it by the next output.
+	scontrolPrompt = "scontrol: "
+)
+
+// errSessionBroken is a session that can no longer be trusted: it exited, timed out or printed
+// something outside its protocol. It is killed and replaced on the next read.
+var errSessionBroken = errors.New("scontrol session broken")
+
+// scontrolPool holds up to n long-lived interactive scontrol processes (scontrol -o reading
+// commands on its standard input, run as the agent like every state read) to read single jobs
+// without starting a process per read: on a login node, starting scontrol costs about as much
+// CPU as the read itself. A pool is only an accelerator: showJob reports ok=false whenever it
+// has no clean answer (no session free before ctx ends, a session broken or timed out, a job id
+// slurmctld does not hold, any error message) and the caller then runs its own scontrol, which
+// gives the authoritative answer or error. Safe for concurrent use.
+type scontrolPool struct {
+	path   string
+	env    []string
+	logger *slog.Logger
+
+	idle  chan *scontrolSession // sessions ready for a read
+	slots chan struct{}         // one token per session that may still be started
+
+	queryTimeout time.Duration // sessionQueryTimeout; shorter in tests
+	answered     atomic.Int64  // reads a session answered (ok=true)
+
+	mu       sync.Mutex
+	closed   bool
+	disabled bool // the program did not speak the protocol: never try again
+}
+
+// newScontrolPool returns a pool of at most n sessions of program; none is started before the
+// first read.
+func newScontrolPool(program string, env []string, n int, logger *slog.Logger) *scontrolPool {
+	p := &scontrolPool{path: program, env: env, logger: logger, queryTimeout: sessionQueryTimeout,
+		idle: make(chan *scontrolSession, n), slots: make(chan struct{}, n)}
+	for range n {
+		p.slots <- struct{}{}
+	}
+	return p
+}
+
+// showJob returns scontrol's lines for "show job id" (the lines that start with JobId=) when a
+// session answered cleanly with at least one such line; ok is false otherwise.
+func (p *scontrolPool) showJob(ctx context.Context, id int64) (lines []string, ok bool) {
+	s, err := p.acquire(ctx)
+	if err != nil {
+		return nil, false
+	}
+	lines, err = s.showJob(ctx, id, p.queryTimeout)
+	p.release(s, err)
+	if err != nil || len(lines) == 0 {
+		return nil, false
+	}
+	p.answered.Add(1)
+	return lines, true
+}
+
+// acquire returns an idle session, or starts one if the pool is not full, or waits for one to
+// be released until ctx ends.
+func (p *scontrolPool) acquire(ctx context.Context) (*scontrolSession, error) {
+	if p.unusable() {
+		return nil, errSessionBroken
+	}
+	select { // an idle session first: start a new one only when none is
+	case s := <-p.idle:
+		return s, nil
+	default:
+	}
+	select {
+	case s := <-p.idle:
+		return s, nil
+	case <-p.slots:
+		s, err := startScontrolSession(p.path, p.env)
+		if err == nil {
+			return s, nil
+		}
+		p.slots <- struct{}{}
+		if errors.Is(err, errNoProtocol) {
+			p.mu.Lock()
+			p.disabled = true
+			p.mu.Unlock()
+			p.logger.Warn("long-lived scontrol sessions unavailable, every job state read starts its own scontrol",
+				"scontrol", p.path, "error", err)
+		} else {
+			p.logger.Debug("scontrol session did not start", "error", err)
+		}
+		return nil, err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// release gives s back to the pool, or ends it (freeing its slot) when err says it is broken,
+// it has served its share, or the pool is closed.
+func (p *scontrolPool) release(s *scontrolSession, err error) {
+	if err == nil && s.queries < sessionMaxQueries && !p.unusable() {
+		p.idle <- s
+		// Close may have run between the check and the send: drain what it missed.
+		if p.unusable() {
+			p.drain()
+		}
+		return
+	}
+	if err != nil {
+		p.logger.Debug("scontrol session ended", "error", err, "stderr", s.stderrTail())
+	}
+	s.kill()
+	p.slots <- struct{}{}
+}
+
+func (p *scontrolPool) unusable() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closed || p.disabled
+}
+
+// drain kills the idle sessions.
+func (p *scontrolPool) drain() {
+	for {
+		select {
+		case s := <-p.idle:
+			s.kill()
+			p.slots <- struct{}{}
+		default:
+			return
+		}
+	}
+}
+
+// close kills the idle sessions; busy ones are killed when released. Reads after close report
+// ok=false.
+func (p *scontrolPool) close() {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	p.drain()
+}
+
+// errNoProtocol is a program that does not behave as interactive scontrol.
+var errNoProtocol = errors.New("not an interactive scontrol")
+
+// scontrolSession is one interactive scontrol -o process. Each command is followed by
+// "version", whose one-line answer (read at start) marks the end of the command's output: a
+// job line never equals it. Not safe for concurrent use: the pool hands it to one reader at
+// a time.
+type scontrolSession struct {
+	cmd     *exec.Cmd
+	in      io.WriteCloser
+	lines   chan string // standard output, line by line; closed at EOF
+	stderr  *tailBuffer
+	delim   string
+	queries int
+	waited  chan struct{}
+}
+
+// startScontrolSession starts program -o as the agent, in a process group of its own (a
+// terminal's Ctrl-C is for the agent, which stops its readers first), and learns its version
+// line. If the agent dies, scontrol reads end-of-file and exits.
+func startScontrolSession(program string, env []string) (*scontrolSession, error) {
+	cmd := exec.Command(program, "-o")
+	cmd.Env = env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	s := &scontrolSession{cmd: cmd, in: in, lines: make(chan string, 64), stderr: &tailBuffer{max: 2048},
+		waited: make(chan struct{})}
+	cmd.Stderr = s.stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", program, err)
+	}
+	go func() {
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
+		for sc.Scan() {
+			s.lines <- sc.Text()
+		}
+		close(s.lines)
+		_ = cmd.Wait()
+		close(s.waited)
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), sessionStartTimeout)
+	defer cancel()
+	if _, err := io.WriteString(in, "version\n"); err != nil {
+		s.kill()
+		return nil, fmt.Errorf("%w: %s: %v", errNoProtocol, program, err)
+	}
+	for {
+		line, err := s.next(ctx)
+		if err != nil {
+			tail := s.stderrTail()
+			s.kill()
+			return nil, fmt.Errorf("%w: %s: no version line (%v) %s", errNoProtocol, program, err, tail)
+		}
+		line = strings.TrimSpace(stripPrompts(line))
+		if line == "" || line == "version" {
+			continue
+		}
+		if !strings.HasPrefix(line, "slurm") {
+			s.kill()
+			return nil, fmt.Errorf("%w: %s answered version with %q", errNoProtocol, program, line)
+		}
+		s.delim = line
+		return s, nil
+	}
+}
+
+// showJob sends "show job id" and returns the lines that start with JobId= printed before the
+// version line. Anything but that exchange is errSessionBroken.
+func (s *scontrolSession) showJob(ctx context.Context, id int64, timeout time.Duration) ([]string, error) {
+	s.queries++
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if _, err := io.WriteString(s.in, "show job "+strconv.FormatInt(id, 10)+"\nversion\n"); err != nil {
+		return nil, fmt.Errorf("%w: %v", errSessionBroken, err)
+	}
+	var jobs []string
+	for {
+		line, err := s.next(ctx)
+		if err != nil {
+			return nil, err
+		}
+		line = stripPrompts(line)
+		switch {
+		case strings.TrimSpace(line) == s.delim:
+			return jobs, nil
+		case strings.HasPrefix(line, "JobId="):
+			jobs = append(jobs, line)
+		}
+	}
+}
+
+// next returns the next output line, or errSessionBroken when the process ended or ctx did
+// (the session then holds an unread answer and cannot be reused).
+func (s *scontrolSession) next(ctx context.Context) (string, error) {
+	select {
+	case line, ok := <-s.lines:
+		if !ok {
+			return "", fmt.Errorf("%w: scontrol exited", errSessionBroken)
+		}
+		return line, nil
+	case <-ctx.Done():
+		return "", fmt.Errorf("%w: %w", errSessionBroken, ctx.Err())
+	}
+}
+
+// kill ends the process (and anything it started: its process group) and waits for it.
+func (s *scontrolSession) kill() {
+	_ = s.in.Close()
+	if s.cmd.Process != nil {
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		_ = s.cmd.Process.Kill()
+	}
+	go func() { // the reader exits at EOF; unblock it if it waits on a full channel
+		for range s.lines {
+		}
+	}()
+	<-s.waited
+}
+
+func (s *scontrolSession) stderrTail() string { return s.stderr.String() }
+
+// stripPrompts removes the prompts interactive scontrol puts in front of a line.
+func stripPrompts(line string) string {
+	for strings.HasPrefix(line, scontrolPrompt) {
+		line = line[len(scontrolPrompt):]
+	}
+	return line
+}
+
+// tailBuffer keeps the last max bytes written to it. Safe for concurrent use.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = append(t.b[:0], t.b[len(t.b)-t.max:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.TrimSpace(string(t.b))
+}

@@ -1,0 +1,236 @@
+package slurm
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// fakeInteractiveScontrol writes a shell script that answers like scontrol -o: with arguments
+// it is a one-shot "show job N -o" (printing a line with JobState=ONESHOT); without, it reads
+// commands on stdin, printing its prompt (glued to the output, like a scontrol built without
+// readline) and answering "version" with "slurm 23.02.7" and "show job N" with jobLine(N).
+// show job 13 is never answered (a hung slurmctld).
+func fakeInteractiveScontrol(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "scontrol")
+	script := `#!/bin/sh
+if [ "$1" = show ]; then
+	echo "JobId=$3 JobName=x UserId=alice(1001) JobState=ONESHOT Reason=None"
+	exit 0
+fi
+while IFS= read -r cmd; do
+	printf 'scontrol: '
+	case "$cmd" in
+	version) echo "slurm 23.02.7" ;;
+	"show job 13") sleep 60 ;;
+	"show job "*) echo "JobId=${cmd#show job } JobName=x UserId=alice(1001) JobState=SESSION Reason=None" ;;
+	*) echo "invalid keyword: $cmd" >&2 ;;
+	esac
+done
+`
+	if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func sessionClient(t *testing.T, scontrol string, n int) *Client {
+	t.Helper()
+	c, err := New(Options{ScontrolPath: scontrol, SacctPath: "/nonexistent/sacct", StateSessions: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func TestStateSessionAnswersWithoutNewProcess(t *testing.T) {
+	c := sessionClient(t, fakeInteractiveScontrol(t), 1)
+	for _, id := range []int64{7, 8, 9} {
+		j, err := c.JobState(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.JobID != id || j.JobState != "SESSION" || j.UserName != "alice" {
+			t.Errorf("JobState(%d) = %+v, want the session's answer", id, j)
+		}
+	}
+	if got := c.states.answered.Load(); got != 3 {
+		t.Errorf("session answered %d reads, want 3", got)
+	}
+}
+
+func TestStateSessionHungFallsBackAndRecovers(t *testing.T) {
+	c := sessionClient(t, fakeInteractiveScontrol(t), 1)
+	c.states.queryTimeout = 300 * time.Millisecond
+	j, err := c.JobState(context.Background(), 13)
+	if err != nil || j.JobState != "ONESHOT" {
+		t.Fatalf("JobState(13) = %+v, %v; want the one-shot scontrol's answer after the session timed out", j, err)
+	}
+	// The hung session was killed; the next read starts a new one.
+	j, err = c.JobState(context.Background(), 14)
+	if err != nil || j.JobState != "SESSION" {
+		t.Fatalf("JobState(14) = %+v, %v; want a new session's answer", j, err)
+	}
+}
+
+func TestStateSessionKilledProcessIsReplaced(t *testing.T) {
+	c := sessionClient(t, fakeInteractiveScontrol(t), 1)
+	if j, err := c.JobState(context.Background(), 7); err != nil || j.JobState != "SESSION" {
+		t.Fatalf("JobState = %+v, %v", j, err)
+	}
+	s := <-c.states.idle
+	if err := s.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-s.waited
+	c.states.idle <- s
+	// The dead session fails this read, which falls back; the one after gets a new session.
+	if j, err := c.JobState(context.Background(), 8); err != nil || j.JobID != 8 {
+		t.Fatalf("JobState after kill = %+v, %v", j, err)
+	}
+	if j, err := c.JobState(context.Background(), 9); err != nil || j.JobState != "SESSION" {
+		t.Fatalf("JobState with a new session = %+v, %v", j, err)
+	}
+}
+
+func TestStateSessionNotSpokenDisablesPool(t *testing.T) {
+	// A program that answers anything with one job line and exits (an old wrapper script):
+	// the handshake fails, the pool turns itself off, every read is one-shot.
+	p := filepath.Join(t.TempDir(), "scontrol")
+	script := "#!/bin/sh\necho \"JobId=${3:-0} JobName=x UserId=bob(1002) JobState=ONESHOT Reason=None\"\n"
+	if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c := sessionClient(t, p, 2)
+	for _, id := range []int64{21, 22} {
+		j, err := c.JobState(context.Background(), id)
+		if err != nil || j.JobID != id || j.JobState != "ONESHOT" {
+			t.Fatalf("JobState(%d) = %+v, %v", id, j, err)
+		}
+	}
+	if !c.states.unusable() {
+		t.Error("pool still enabled after a handshake without a version line")
+	}
+	if got := c.states.answered.Load(); got != 0 {
+		t.Errorf("answered = %d, want 0", got)
+	}
+}
+
+func TestStateSessionClosedPoolFallsBack(t *testing.T) {
+	c := sessionClient(t, fakeInteractiveScontrol(t), 1)
+	if j, err := c.JobState(context.Background(), 7); err != nil || j.JobState != "SESSION" {
+		t.Fatalf("JobState = %+v, %v", j, err)
+	}
+	s := <-c.states.idle
+	c.states.idle <- s
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-s.waited:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close left the session's process running")
+	}
+	if j, err := c.JobState(context.Background(), 8); err != nil || j.JobState != "ONESHOT" {
+		t.Fatalf("JobState after Close = %+v, %v; want a one-shot read", j, err)
+	}
+}
+
+func TestNewRejectsNegativeStateSessions(t *testing.T) {
+	if _, err := New(Options{StateSessions: -1}); err == nil || !strings.Contains(err.Error(), "negative") {
+		t.Errorf("New(StateSessions: -1) err = %v", err)
+	}
+}
+
+func TestStripPrompts(t *testing.T) {
+	for in, want := range map[string]string{
+		"scontrol: show job 5":           "show job 5",
+		"scontrol: scontrol: slurm 22.05": "slurm 22.05",
+		"JobId=5 JobName=a ":             "JobId=5 JobName=a ",
+		"scontrol: ":                     "",
+	} {
+		if got := stripPrompts(in); got != want {
+			t.Errorf("stripPrompts(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// On the real Slurm: a session reads what a one-shot scontrol reads, sees changes made between
+// reads, and leaves unknown ids to the one-shot path (UnknownJob).
+// infoKeys returns the keys of a JobInfo JSON object in their order.
+func infoKeys(t *testing.T, info string) []string {
+	t.Helper()
+	dec := json.NewDecoder(strings.NewReader(info))
+	if _, err := dec.Token(); err != nil {
+		t.Fatalf("JobInfo %q: %v", info, err)
+	}
+	var keys []string
+	for dec.More() {
+		k, err := dec.Token()
+		if err != nil {
+			t.Fatalf("JobInfo %q: %v", info, err)
+		}
+		keys = append(keys, k.(string))
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			t.Fatalf("JobInfo %q: %v", info, err)
+		}
+	}
+	return keys
+}
+
+func TestRealStateSessionMatchesOneShot(t *testing.T) {
+	oneShot, alice := realSlurm(t, Options{})
+	c, _ := realSlurm(t, Options{StateSessions: 1})
+	t.Cleanup(func() { _ = c.Close() })
+	ctx := context.Background()
+	dir := userDir(t, alice)
+	res, err := c.Submit(ctx, SubmitRequest{User: alice, Dir: dir, Script: []byte("#!/bin/sh\nsleep 300\n"),
+		ExtraArgs: []string{"--hold", "--output=/dev/null"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancelAtEnd(t, c, res.JobID)
+	want, err := oneShot.JobState(ctx, res.JobID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.JobState(ctx, res.JobID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.states.answered.Load() != 1 {
+		t.Fatalf("the session did not answer (answered=%d): check scontrol's interactive mode", c.states.answered.Load())
+	}
+	if got.JobState != "PENDING" || got.UserName != "alice" || got.JobState != want.JobState || got.StateReason != want.StateReason {
+		t.Errorf("session read %+v, one-shot read %+v", got, want)
+	}
+	// Same fields in the same order (values such as LastSchedEval may move between reads).
+	if a, b := infoKeys(t, got.JobInfo), infoKeys(t, want.JobInfo); strings.Join(a, " ") != strings.Join(b, " ") {
+		t.Errorf("session JobInfo fields differ from one-shot:\n%v\n%v", a, b)
+	}
+	if got.Comment != want.Comment || got.CurrentWorkingDirectory != dir {
+		t.Errorf("session read comment %q dir %q, one-shot %q %q", got.Comment, got.CurrentWorkingDirectory, want.Comment, want.CurrentWorkingDirectory)
+	}
+	if err := c.Cancel(ctx, res.JobID); err != nil {
+		t.Fatal(err)
+	}
+	got, err = c.JobState(ctx, res.JobID)
+	if err != nil || got.JobState != "CANCELLED" {
+		t.Errorf("after scancel the session read %+v, %v; want CANCELLED", got, err)
+	}
+	const unknown = 3_999_999_997
+	if j, err := c.JobState(ctx, unknown); err != nil || j != UnknownJob(unknown) {
+		t.Errorf("JobState(unknown) = %+v, %v", j, err)
+	}
+	if c.states.answered.Load() != 2 {
+		t.Errorf("answered = %d, want 2 (the unknown id is the one-shot path's)", c.states.answered.Load())
+	}
+}
