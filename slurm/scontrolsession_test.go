@@ -151,10 +151,10 @@ func TestNewRejectsNegativeStateSessions(t *testing.T) {
 
 func TestStripPrompts(t *testing.T) {
 	for in, want := range map[string]string{
-		"scontrol: show job 5":           "show job 5",
+		"scontrol: show job 5":            "show job 5",
 		"scontrol: scontrol: slurm 22.05": "slurm 22.05",
-		"JobId=5 JobName=a ":             "JobId=5 JobName=a ",
-		"scontrol: ":                     "",
+		"JobId=5 JobName=a ":              "JobId=5 JobName=a ",
+		"scontrol: ":                      "",
 	} {
 		if got := stripPrompts(in); got != want {
 			t.Errorf("stripPrompts(%q) = %q, want %q", in, got, want)
