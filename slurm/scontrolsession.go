@@ -26,6 +26,9 @@ const (
 	// sessionMaxQueries retires a session after that many reads, so that no scontrol process
 	// lives for ever whatever it accumulates.
 	sessionMaxQueries = 20000
+	// sessionMaxAge retires a session after that long, so that a Slurm upgrade on the login
+	// node reaches the state reads within the hour.
+	sessionMaxAge = time.Hour
 	// scontrolPrompt is what interactive scontrol prints before reading a command; with readline
 	// it is followed by the echoed command, without it by the next output.
 	scontrolPrompt = "scontrol: "
@@ -123,7 +126,7 @@ func (p *scontrolPool) acquire(ctx context.Context) (*scontrolSession, error) {
 // release gives s back to the pool, or ends it (freeing its slot) when err says it is broken,
 // it has served its share, or the pool is closed.
 func (p *scontrolPool) release(s *scontrolSession, err error) {
-	if err == nil && s.queries < sessionMaxQueries && !p.unusable() {
+	if err == nil && s.queries < sessionMaxQueries && time.Since(s.started) < sessionMaxAge && !p.unusable() {
 		p.idle <- s
 		// Close may have run between the check and the send: drain what it missed.
 		if p.unusable() {
@@ -180,6 +183,7 @@ type scontrolSession struct {
 	stderr  *tailBuffer
 	delim   string
 	queries int
+	started time.Time
 	waited  chan struct{}
 }
 
@@ -199,7 +203,7 @@ func startScontrolSession(program string, env []string) (*scontrolSession, error
 		return nil, err
 	}
 	s := &scontrolSession{cmd: cmd, in: in, lines: make(chan string, 64), stderr: &tailBuffer{max: 2048},
-		waited: make(chan struct{})}
+		waited: make(chan struct{}), started: time.Now()}
 	cmd.Stderr = s.stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", program, err)

@@ -234,3 +234,30 @@ func TestRealStateSessionMatchesOneShot(t *testing.T) {
 		t.Errorf("answered = %d, want 2 (the unknown id is the one-shot path's)", c.states.answered.Load())
 	}
 }
+
+func TestStateSessionRetiredAfterMaxAge(t *testing.T) {
+	c := sessionClient(t, fakeInteractiveScontrol(t), 1)
+	if j, err := c.JobState(context.Background(), 7); err != nil || j.JobState != "SESSION" {
+		t.Fatalf("JobState = %+v, %v", j, err)
+	}
+	old := <-c.states.idle
+	old.started = time.Now().Add(-sessionMaxAge - time.Minute)
+	c.states.idle <- old
+	// The old session still answers this read, then is retired.
+	if j, err := c.JobState(context.Background(), 8); err != nil || j.JobState != "SESSION" {
+		t.Fatalf("JobState = %+v, %v", j, err)
+	}
+	select {
+	case <-old.waited:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a session past sessionMaxAge was not ended")
+	}
+	if j, err := c.JobState(context.Background(), 9); err != nil || j.JobState != "SESSION" {
+		t.Fatalf("JobState with a new session = %+v, %v", j, err)
+	}
+	if s := <-c.states.idle; s == old {
+		t.Error("the retired session is back in the pool")
+	} else {
+		c.states.idle <- s
+	}
+}
