@@ -18,7 +18,11 @@
 // 22.05 squeue --json ignores its filters and returns every job slurmctld holds), indexes it by
 // job id in one pass and decodes a job when it is asked for; JobStates serves a set of ids from
 // one call. A single new job is read with scontrol show job <id> (JobState), whose cost does not
-// grow with the queue. The parsers accept the JSON shapes of Slurm 22.05 to 24.11.
+// grow with the queue; with Options.StateSessions that read goes to one of a few long-lived
+// interactive scontrol -o processes (each command followed by "version", whose line ends the
+// answer), which saves a process start per read, about half the read's CPU on a login node.
+// Anything a session cannot answer cleanly (an unknown id, an error, a timeout, a scontrol that
+// does not speak the protocol) is read again with a scontrol of its own. The parsers accept the JSON shapes of Slurm 22.05 to 24.11.
 //
 // Jobs slurmctld no longer holds (finished more than MinJobAge ago) are looked up in accounting
 // with one sacct call per batch: sacct --json with slurmdbd, sacct -X -P when slurmdbd has no
