@@ -29,6 +29,9 @@ const (
 	// sessionMaxAge retires a session after that long, so that a Slurm upgrade on the login
 	// node reaches the state reads within the hour.
 	sessionMaxAge = time.Hour
+	// sessionMinPause and sessionMaxPause bound the pause after a session failed to start.
+	sessionMinPause = 30 * time.Second
+	sessionMaxPause = 30 * time.Minute
 	// scontrolPrompt is what interactive scontrol prints before reading a command; with readline
 	// it is followed by the echoed command, without it by the next output.
 	scontrolPrompt = "scontrol: "
@@ -56,9 +59,10 @@ type scontrolPool struct {
 	queryTimeout time.Duration // sessionQueryTimeout; shorter in tests
 	answered     atomic.Int64  // reads a session answered (ok=true)
 
-	mu       sync.Mutex
-	closed   bool
-	disabled bool // the program did not speak the protocol: never try again
+	mu      sync.Mutex
+	closed  bool
+	pauseTo time.Time     // no session is started before then (after failed starts)
+	pause   time.Duration // the next pause; doubles with each failed start in a row
 }
 
 // newScontrolPool returns a pool of at most n sessions of program; none is started before the
@@ -91,7 +95,7 @@ func (p *scontrolPool) showJob(ctx context.Context, id int64) (lines []string, o
 // acquire returns an idle session, or starts one if the pool is not full, or waits for one to
 // be released until ctx ends.
 func (p *scontrolPool) acquire(ctx context.Context) (*scontrolSession, error) {
-	if p.unusable() {
+	if p.unusable() || p.paused() {
 		return nil, errSessionBroken
 	}
 	select { // an idle session first: start a new one only when none is
@@ -104,19 +108,20 @@ func (p *scontrolPool) acquire(ctx context.Context) (*scontrolSession, error) {
 		return s, nil
 	case <-p.slots:
 		s, err := startScontrolSession(p.path, p.env)
+		p.mu.Lock()
+		defer p.mu.Unlock()
 		if err == nil {
+			p.pause = 0
 			return s, nil
 		}
 		p.slots <- struct{}{}
-		if errors.Is(err, errNoProtocol) {
-			p.mu.Lock()
-			p.disabled = true
-			p.mu.Unlock()
-			p.logger.Warn("long-lived scontrol sessions unavailable, every job state read starts its own scontrol",
-				"scontrol", p.path, "error", err)
-		} else {
-			p.logger.Debug("scontrol session did not start", "error", err)
-		}
+		// A scontrol that cannot start (configless and slurmctld down, a wrapper that does not
+		// read commands) is left alone for a while, doubling up to sessionMaxPause; reads
+		// meanwhile start their own scontrol.
+		p.pause = min(max(2*p.pause, sessionMinPause), sessionMaxPause)
+		p.pauseTo = time.Now().Add(p.pause)
+		p.logger.Warn("scontrol session did not start; job state reads start their own scontrol for a while",
+			"scontrol", p.path, "error", err, "retry_in", p.pause)
 		return nil, err
 	case <-ctx.Done():
 		return nil, ctx.Err()
@@ -144,7 +149,14 @@ func (p *scontrolPool) release(s *scontrolSession, err error) {
 func (p *scontrolPool) unusable() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.closed || p.disabled
+	return p.closed
+}
+
+// paused reports whether starting sessions is paused after failed starts.
+func (p *scontrolPool) paused() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return time.Now().Before(p.pauseTo)
 }
 
 // drain kills the idle sessions.

@@ -100,9 +100,9 @@ func TestStateSessionKilledProcessIsReplaced(t *testing.T) {
 	}
 }
 
-func TestStateSessionNotSpokenDisablesPool(t *testing.T) {
+func TestStateSessionNotSpokenPausesPool(t *testing.T) {
 	// A program that answers anything with one job line and exits (an old wrapper script):
-	// the handshake fails, the pool turns itself off, every read is one-shot.
+	// the handshake fails, the pool pauses, every read meanwhile is one-shot.
 	p := filepath.Join(t.TempDir(), "scontrol")
 	script := "#!/bin/sh\necho \"JobId=${3:-0} JobName=x UserId=bob(1002) JobState=ONESHOT Reason=None\"\n"
 	if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
@@ -115,8 +115,11 @@ func TestStateSessionNotSpokenDisablesPool(t *testing.T) {
 			t.Fatalf("JobState(%d) = %+v, %v", id, j, err)
 		}
 	}
-	if !c.states.unusable() {
-		t.Error("pool still enabled after a handshake without a version line")
+	if !c.states.paused() {
+		t.Error("pool not paused after a handshake without a version line")
+	}
+	if p := c.states.pause; p != sessionMinPause {
+		t.Errorf("pause = %s, want %s after one failed start", p, sessionMinPause)
 	}
 	if got := c.states.answered.Load(); got != 0 {
 		t.Errorf("answered = %d, want 0", got)
