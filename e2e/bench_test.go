@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -121,11 +122,20 @@ func benchSubmit(b *testing.B, n, conc int) {
 			r.steps = measureSteps(w, int64(*last.SlurmJobID), 20)
 		}
 		w.cancelJobs()
+		// The agent is stopped (SIGSTOP) while bare sbatch runs: its update cycle would
+		// otherwise read the whole queue and report the cancelled jobs meanwhile, taking CPU
+		// from bare sbatch.
+		if err := syscall.Kill(a.pid(), syscall.SIGSTOP); err != nil {
+			b.Fatalf("pause the agent: %v", err)
+		}
 		b.StartTimer()
 		c0 = takeCPU(0)
 		r.bareWall, r.bareLat = benchBare(b, w, n, conc)
 		r.bareCPU = cpuBetween(c0, takeCPU(0))
 		b.StopTimer()
+		if err := syscall.Kill(a.pid(), syscall.SIGCONT); err != nil {
+			b.Fatalf("resume the agent: %v", err)
+		}
 		w.cancelJobs()
 		runs = append(runs, r)
 		b.StartTimer()

@@ -42,6 +42,25 @@ func readProcCPU(pid int) (procCPU, bool) {
 	return procCPU{self: tick(14) + tick(15), children: tick(16) + tick(17)}, true
 }
 
+// liveChildrenCPU sums the CPU time (own and reaped children's) of pid's running children.
+func liveChildrenCPU(pid int) time.Duration {
+	var sum time.Duration
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, t.Name()))
+		if err != nil {
+			continue
+		}
+		for _, c := range strings.Fields(string(b)) {
+			child, _ := strconv.Atoi(c)
+			if cpu, ok := readProcCPU(child); ok {
+				sum += cpu.self + cpu.children
+			}
+		}
+	}
+	return sum
+}
+
 // daemonCPU sums the CPU time of the running processes with these exact names.
 func daemonCPU(names ...string) time.Duration {
 	var sum time.Duration
@@ -70,6 +89,10 @@ func takeCPU(agentPid int) cpuSnap {
 	s := cpuSnap{taken: true, slurm: daemonCPU("slurmctld", "munged")}
 	if agentPid > 0 {
 		s.agent, s.hasAgt = readProcCPU(agentPid)
+		// Long-lived children (the state-reading scontrol sessions) count only once reaped:
+		// add what the running ones used so far. One that exits between two snapshots moves
+		// its whole time into children, so the difference stays right.
+		s.agent.children += liveChildrenCPU(agentPid)
 	}
 	s.test, _ = readProcCPU(os.Getpid())
 	return s

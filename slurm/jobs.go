@@ -351,19 +351,29 @@ func (c *Client) scontrolJob(ctx context.Context, id int64) (JobData, bool, erro
 }
 
 // jobFromScontrol returns job id from scontrol -o lines (an array job prints one per task);
-// found is false when none is it.
+// found is false when none is it. scontrol prints values as they are, so a value with a newline
+// (a job name set by its owner) continues on the next line: a line that does not start with
+// JobId= is joined to the record before it. Only the first record of job id is parsed.
 func jobFromScontrol(lines []string, id int64) (JobData, bool, error) {
+	var records []string
 	for _, line := range lines {
-		if strings.TrimSpace(line) == "" {
-			continue
+		switch {
+		case strings.HasPrefix(line, "JobId="):
+			records = append(records, line)
+		case len(records) > 0:
+			records[len(records)-1] += "\n" + line
 		}
-		j, err := ParseScontrolLine(line)
+	}
+	prefix := "JobId=" + strconv.FormatInt(id, 10)
+	for _, rec := range records {
+		if rec != prefix && !strings.HasPrefix(rec, prefix+" ") {
+			continue // another task of an array, or a line forged by a value
+		}
+		j, err := ParseScontrolLine(strings.TrimRight(rec, "\n"))
 		if err != nil {
 			return JobData{}, false, err
 		}
-		if j.JobID == id {
-			return j, true, nil
-		}
+		return j, true, nil
 	}
 	return JobData{}, false, nil
 }

@@ -3,6 +3,8 @@ package slurm
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -21,8 +23,14 @@ const (
 	// sessionQueryTimeout bounds one show job in a session (slurmctld's own message timeout is
 	// 10 s by default); past it the session is killed and the read falls back to its own scontrol.
 	sessionQueryTimeout = 20 * time.Second
-	// sessionStartTimeout bounds the start-up handshake (scontrol's version command, local).
+	// sessionStartTimeout bounds the start-up handshake (a local command).
 	sessionStartTimeout = 10 * time.Second
+	// sessionAcquireWait is how long a read waits for a busy session before it starts its own
+	// scontrol instead (a session read takes milliseconds; a longer wait means one is stuck).
+	sessionAcquireWait = time.Second
+	// sessionKillWait bounds the wait for a killed session to exit (a process stuck in an
+	// uninterruptible sleep, on a hung file system, does not die at once); it is reaped later.
+	sessionKillWait = 5 * time.Second
 	// sessionMaxQueries retires a session after that many reads, so that no scontrol process
 	// lives for ever whatever it accumulates.
 	sessionMaxQueries = 20000
@@ -37,17 +45,23 @@ const (
 	scontrolPrompt = "scontrol: "
 )
 
-// errSessionBroken is a session that can no longer be trusted: it exited, timed out or printed
-// something outside its protocol. It is killed and replaced on the next read.
+// errSessionBroken is a session that can no longer be trusted: it exited, timed out or could
+// not be started. It is killed and replaced on a later read.
 var errSessionBroken = errors.New("scontrol session broken")
+
+// errUnclean is an answer that held something besides job lines (a field value with a newline
+// in it, an error message on the standard output): the session is still in step, but the read
+// falls back to a scontrol of its own.
+var errUnclean = errors.New("scontrol session answer not clean")
 
 // scontrolPool holds up to n long-lived interactive scontrol processes (scontrol -o reading
 // commands on its standard input, run as the agent like every state read) to read single jobs
 // without starting a process per read: on a login node, starting scontrol costs about as much
 // CPU as the read itself. A pool is only an accelerator: showJob reports ok=false whenever it
-// has no clean answer (no session free before ctx ends, a session broken or timed out, a job id
-// slurmctld does not hold, any error message) and the caller then runs its own scontrol, which
-// gives the authoritative answer or error. Safe for concurrent use.
+// has no clean answer (no session free within sessionAcquireWait, a session broken or timed
+// out, a job id slurmctld does not hold, anything but job lines in the answer) and the caller
+// then runs its own scontrol, which gives the authoritative answer or error. Safe for
+// concurrent use.
 type scontrolPool struct {
 	path   string
 	env    []string
@@ -92,10 +106,10 @@ func (p *scontrolPool) showJob(ctx context.Context, id int64) (lines []string, o
 	return lines, true
 }
 
-// acquire returns an idle session, or starts one if the pool is not full, or waits for one to
-// be released until ctx ends.
+// acquire returns an idle session, or starts one if the pool is not full, or waits up to
+// sessionAcquireWait for one to be released.
 func (p *scontrolPool) acquire(ctx context.Context) (*scontrolSession, error) {
-	if p.unusable() || p.paused() {
+	if p.isClosed() {
 		return nil, errSessionBroken
 	}
 	select { // an idle session first: start a new one only when none is
@@ -103,50 +117,77 @@ func (p *scontrolPool) acquire(ctx context.Context) (*scontrolSession, error) {
 		return s, nil
 	default:
 	}
+	slots := p.slots
+	if p.paused() {
+		slots = nil // no new session for now; a running one may still be released
+	}
+	wait := time.NewTimer(sessionAcquireWait)
+	defer wait.Stop()
 	select {
 	case s := <-p.idle:
 		return s, nil
-	case <-p.slots:
-		s, err := startScontrolSession(p.path, p.env)
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		if err == nil {
-			p.pause = 0
-			return s, nil
-		}
-		p.slots <- struct{}{}
-		// A scontrol that cannot start (configless and slurmctld down, a wrapper that does not
-		// read commands) is left alone for a while, doubling up to sessionMaxPause; reads
-		// meanwhile start their own scontrol.
-		p.pause = min(max(2*p.pause, sessionMinPause), sessionMaxPause)
-		p.pauseTo = time.Now().Add(p.pause)
-		p.logger.Warn("scontrol session did not start; job state reads start their own scontrol for a while",
-			"scontrol", p.path, "error", err, "retry_in", p.pause)
-		return nil, err
+	case <-slots:
+		return p.start()
+	case <-wait.C:
+		return nil, fmt.Errorf("%w: no session free within %s", errSessionBroken, sessionAcquireWait)
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 }
 
+// start starts a session in the slot the caller took, or gives the slot back.
+func (p *scontrolPool) start() (*scontrolSession, error) {
+	if p.isClosed() {
+		p.slots <- struct{}{}
+		return nil, errSessionBroken
+	}
+	s, err := startScontrolSession(p.path, p.env)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err == nil {
+		p.pause = 0
+		return s, nil
+	}
+	p.slots <- struct{}{}
+	// A scontrol that cannot start (configless and slurmctld down, a wrapper that does not read
+	// commands) is left alone for a while, doubling up to sessionMaxPause; reads meanwhile
+	// start their own scontrol.
+	p.pause = min(max(2*p.pause, sessionMinPause), sessionMaxPause)
+	p.pauseTo = time.Now().Add(p.pause)
+	p.logger.Warn("scontrol session did not start; job state reads start their own scontrol for a while",
+		"scontrol", p.path, "error", err, "retry_in", p.pause)
+	return nil, err
+}
+
 // release gives s back to the pool, or ends it (freeing its slot) when err says it is broken,
 // it has served its share, or the pool is closed.
 func (p *scontrolPool) release(s *scontrolSession, err error) {
-	if err == nil && s.queries < sessionMaxQueries && time.Since(s.started) < sessionMaxAge && !p.unusable() {
+	healthy := err == nil || errors.Is(err, errUnclean)
+	if healthy && s.queries < sessionMaxQueries && time.Since(s.started) < sessionMaxAge && !p.isClosed() {
 		p.idle <- s
 		// Close may have run between the check and the send: drain what it missed.
-		if p.unusable() {
+		if p.isClosed() {
 			p.drain()
 		}
 		return
 	}
-	if err != nil {
+	if !healthy {
 		p.logger.Debug("scontrol session ended", "error", err, "stderr", s.stderrTail())
 	}
-	s.kill()
+	p.end(s)
+}
+
+// end kills s and frees its slot.
+func (p *scontrolPool) end(s *scontrolSession) {
+	if !s.kill() {
+		p.logger.Warn("scontrol session did not exit after SIGKILL; it is reaped when it does",
+			"pid", s.cmd.Process.Pid, "waited", sessionKillWait)
+	}
 	p.slots <- struct{}{}
 }
 
-func (p *scontrolPool) unusable() bool {
+// isClosed reports whether close was called.
+func (p *scontrolPool) isClosed() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.closed
@@ -159,20 +200,19 @@ func (p *scontrolPool) paused() bool {
 	return time.Now().Before(p.pauseTo)
 }
 
-// drain kills the idle sessions.
+// drain ends the idle sessions.
 func (p *scontrolPool) drain() {
 	for {
 		select {
 		case s := <-p.idle:
-			s.kill()
-			p.slots <- struct{}{}
+			p.end(s)
 		default:
 			return
 		}
 	}
 }
 
-// close kills the idle sessions; busy ones are killed when released. Reads after close report
+// close ends the idle sessions; busy ones are ended when released. Reads after close report
 // ok=false.
 func (p *scontrolPool) close() {
 	p.mu.Lock()
@@ -181,27 +221,23 @@ func (p *scontrolPool) close() {
 	p.drain()
 }
 
-// errNoProtocol is a program that does not behave as interactive scontrol.
-var errNoProtocol = errors.New("not an interactive scontrol")
-
-// scontrolSession is one interactive scontrol -o process. Each command is followed by
-// "version", whose one-line answer (read at start) marks the end of the command's output: a
-// job line never equals it. Not safe for concurrent use: the pool hands it to one reader at
-// a time.
+// scontrolSession is one interactive scontrol -o process. Each command is followed by "show
+// hostnames <nonce>", a local command that prints the fresh random nonce alone on a line: that
+// line, which no job's output can forge, ends the command's answer. Not safe for concurrent
+// use: the pool hands it to one reader at a time.
 type scontrolSession struct {
 	cmd     *exec.Cmd
 	in      io.WriteCloser
 	lines   chan string // standard output, line by line; closed at EOF
 	stderr  *tailBuffer
-	delim   string
 	queries int
 	started time.Time
-	waited  chan struct{}
+	waited  chan struct{} // closed once the process was reaped
 }
 
 // startScontrolSession starts program -o as the agent, in a process group of its own (a
-// terminal's Ctrl-C is for the agent, which stops its readers first), and learns its version
-// line. If the agent dies, scontrol reads end-of-file and exits.
+// terminal's Ctrl-C is for the agent, which stops its readers first), and checks that it
+// answers a nonce. If the agent dies, scontrol reads end-of-file and exits.
 func startScontrolSession(program string, env []string) (*scontrolSession, error) {
 	cmd := exec.Command(program, "-o")
 	cmd.Env = env
@@ -212,6 +248,7 @@ func startScontrolSession(program string, env []string) (*scontrolSession, error
 	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
+		_ = in.Close()
 		return nil, err
 	}
 	s := &scontrolSession{cmd: cmd, in: in, lines: make(chan string, 64), stderr: &tailBuffer{max: 2048},
@@ -232,51 +269,56 @@ func startScontrolSession(program string, env []string) (*scontrolSession, error
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), sessionStartTimeout)
 	defer cancel()
-	if _, err := io.WriteString(in, "version\n"); err != nil {
+	if _, err := s.exchange(ctx, ""); err != nil && !errors.Is(err, errUnclean) {
+		tail := s.stderrTail()
 		s.kill()
-		return nil, fmt.Errorf("%w: %s: %v", errNoProtocol, program, err)
+		return nil, fmt.Errorf("%s -o did not answer as interactive scontrol: %w (stderr: %q)", program, err, tail)
 	}
-	for {
-		line, err := s.next(ctx)
-		if err != nil {
-			tail := s.stderrTail()
-			s.kill()
-			return nil, fmt.Errorf("%w: %s: no version line (%v) %s", errNoProtocol, program, err, tail)
-		}
-		line = strings.TrimSpace(stripPrompts(line))
-		if line == "" || line == "version" {
-			continue
-		}
-		if !strings.HasPrefix(line, "slurm") {
-			s.kill()
-			return nil, fmt.Errorf("%w: %s answered version with %q", errNoProtocol, program, line)
-		}
-		s.delim = line
-		return s, nil
-	}
+	return s, nil
 }
 
-// showJob sends "show job id" and returns the lines that start with JobId= printed before the
-// version line. Anything but that exchange is errSessionBroken.
+// showJob sends "show job id" and returns the lines that start with JobId=. An answer with any
+// other line is errUnclean (the session stays in step); anything else is errSessionBroken.
 func (s *scontrolSession) showJob(ctx context.Context, id int64, timeout time.Duration) ([]string, error) {
 	s.queries++
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	if _, err := io.WriteString(s.in, "show job "+strconv.FormatInt(id, 10)+"\nversion\n"); err != nil {
-		return nil, fmt.Errorf("%w: %v", errSessionBroken, err)
+	return s.exchange(ctx, "show job "+strconv.FormatInt(id, 10))
+}
+
+// exchange sends command (none when empty) and a fresh nonce, and collects the JobId= lines
+// printed before the nonce comes back.
+func (s *scontrolSession) exchange(ctx context.Context, command string) ([]string, error) {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	nonce := "jbg" + hex.EncodeToString(b[:])
+	msg := "show hostnames " + nonce + "\n"
+	if command != "" {
+		msg = command + "\n" + msg
+	}
+	if _, err := io.WriteString(s.in, msg); err != nil {
+		return nil, fmt.Errorf("%w: %w", errSessionBroken, err)
 	}
 	var jobs []string
+	unclean := false
 	for {
 		line, err := s.next(ctx)
 		if err != nil {
 			return nil, err
 		}
 		line = stripPrompts(line)
-		switch {
-		case strings.TrimSpace(line) == s.delim:
+		switch trimmed := strings.TrimSpace(line); {
+		case trimmed == nonce:
+			if unclean {
+				return nil, fmt.Errorf("%w: %d job line(s) and other output", errUnclean, len(jobs))
+			}
 			return jobs, nil
+		case trimmed == "" || trimmed == command || trimmed == "show hostnames "+nonce:
+			// a bare prompt, or readline's echo of what was sent
 		case strings.HasPrefix(line, "JobId="):
 			jobs = append(jobs, line)
+		default:
+			unclean = true
 		}
 	}
 }
@@ -295,18 +337,28 @@ func (s *scontrolSession) next(ctx context.Context) (string, error) {
 	}
 }
 
-// kill ends the process (and anything it started: its process group) and waits for it.
-func (s *scontrolSession) kill() {
+// kill ends the process (and anything it started: its process group, unless it was already
+// reaped and its ids may belong to others) and waits up to sessionKillWait for it to be
+// reaped; it reports whether it was.
+func (s *scontrolSession) kill() bool {
 	_ = s.in.Close()
-	if s.cmd.Process != nil {
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		_ = s.cmd.Process.Kill()
+	select {
+	case <-s.waited:
+		return true
+	default:
 	}
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	_ = s.cmd.Process.Kill()
 	go func() { // the reader exits at EOF; unblock it if it waits on a full channel
 		for range s.lines {
 		}
 	}()
-	<-s.waited
+	select {
+	case <-s.waited:
+		return true
+	case <-time.After(sessionKillWait):
+		return false
+	}
 }
 
 func (s *scontrolSession) stderrTail() string { return s.stderr.String() }

@@ -3,6 +3,7 @@ package slurm
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,8 +15,9 @@ import (
 // fakeInteractiveScontrol writes a shell script that answers like scontrol -o: with arguments
 // it is a one-shot "show job N -o" (printing a line with JobState=ONESHOT); without, it reads
 // commands on stdin, printing its prompt (glued to the output, like a scontrol built without
-// readline) and answering "version" with "slurm 23.02.7" and "show job N" with jobLine(N).
-// show job 13 is never answered (a hung slurmctld).
+// readline), answering "show hostnames X" with X and "show job N" with a line with
+// JobState=SESSION. show job 13 is never answered (a hung slurmctld); show job 15 prints a job
+// whose name holds newlines, forging a job line for job 16.
 func fakeInteractiveScontrol(t *testing.T) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "scontrol")
@@ -27,8 +29,13 @@ fi
 while IFS= read -r cmd; do
 	printf 'scontrol: '
 	case "$cmd" in
-	version) echo "slurm 23.02.7" ;;
+	"show hostnames "*) echo "${cmd#show hostnames }" ;;
 	"show job 13") sleep 60 ;;
+	"show job 15")
+		# A job whose name holds newlines: a forged end of answer and a forged job line.
+		echo "JobId=15 JobName=a"
+		echo "jbg00000000000000000000000000000000"
+		echo "JobId=16 JobName=x UserId=alice(1001) JobState=FORGED Reason=None" ;;
 	"show job "*) echo "JobId=${cmd#show job } JobName=x UserId=alice(1001) JobState=SESSION Reason=None" ;;
 	*) echo "invalid keyword: $cmd" >&2 ;;
 	esac
@@ -63,6 +70,43 @@ func TestStateSessionAnswersWithoutNewProcess(t *testing.T) {
 	}
 	if got := c.states.answered.Load(); got != 3 {
 		t.Errorf("session answered %d reads, want 3", got)
+	}
+}
+
+func TestStateSessionForgedLinesFallBackAndStayInStep(t *testing.T) {
+	c := sessionClient(t, fakeInteractiveScontrol(t), 1)
+	// Job 15's name forges an end of answer and a line for job 16: the answer is not clean,
+	// the read goes to a scontrol of its own.
+	j, err := c.JobState(context.Background(), 15)
+	if err != nil || j.JobState != "ONESHOT" {
+		t.Fatalf("JobState(15) = %+v, %v; want the one-shot answer", j, err)
+	}
+	// The session read up to its own nonce: the forged job 16 line is not taken for job 16.
+	j, err = c.JobState(context.Background(), 16)
+	if err != nil || j.JobState != "SESSION" {
+		t.Fatalf("JobState(16) = %+v, %v; want the session's own answer, not the forged line", j, err)
+	}
+	if got := c.states.answered.Load(); got != 1 {
+		t.Errorf("answered = %d, want 1", got)
+	}
+}
+
+func TestJobFromScontrolJoinsContinuationLines(t *testing.T) {
+	// Another job's record (an array task) that does not parse does not stop the read.
+	lines := []string{"JobId=14 JobName=a", "JobId=16 UserId=alice(1001) JobState=RUNNING", ""}
+	if j, found, err := jobFromScontrol(lines, 16); err != nil || !found || j.JobState != "RUNNING" {
+		t.Fatalf("job 16 = %+v, found=%v, err=%v", j, found, err)
+	}
+	lines = []string{"JobId=15 JobName=a", "b UserId=alice(1001) JobState=PENDING Reason=Held", ""}
+	j, found, err := jobFromScontrol(lines, 15)
+	if err != nil || !found || j.JobState != "PENDING" || j.UserName != "alice" {
+		t.Fatalf("job 15 = %+v, found=%v, err=%v; want the continuation joined", j, found, err)
+	}
+	if !strings.Contains(j.JobInfo, `"JobName":"a\nb"`) {
+		t.Errorf("JobInfo %s: want JobName a\\nb", j.JobInfo)
+	}
+	if _, found, err := jobFromScontrol([]string{"garbage", ""}, 15); err != nil || found {
+		t.Errorf("no JobId line: found=%v err=%v", found, err)
 	}
 }
 
@@ -262,5 +306,41 @@ func TestStateSessionRetiredAfterMaxAge(t *testing.T) {
 		t.Error("the retired session is back in the pool")
 	} else {
 		c.states.idle <- s
+	}
+}
+
+// On the real Slurm: a job whose name holds newlines (its owner chose it) forges an end of
+// answer and another job's line; the session read of it falls back, and the next read of the
+// other job gets that job's own state, not the forged one.
+func TestRealStateSessionForgedJobName(t *testing.T) {
+	c, alice := realSlurm(t, Options{StateSessions: 1})
+	t.Cleanup(func() { _ = c.Close() })
+	ctx := context.Background()
+	dir := userDir(t, alice)
+	victim, err := c.Submit(ctx, SubmitRequest{User: alice, Dir: dir, Script: []byte("#!/bin/sh\nsleep 300\n"),
+		ExtraArgs: []string{"--hold", "--output=/dev/null"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancelAtEnd(t, c, victim.JobID)
+	forged := fmt.Sprintf("x\njbg00000000000000000000000000000000\nJobId=%d JobName=y UserId=alice(1001) JobState=COMPLETED Reason=None", victim.JobID)
+	hostile, err := c.Submit(ctx, SubmitRequest{User: alice, Dir: dir, Script: []byte("#!/bin/sh\nsleep 300\n"),
+		ExtraArgs: []string{"--hold", "--output=/dev/null", "--job-name=" + forged}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancelAtEnd(t, c, hostile.JobID)
+	// The hostile job's own line is cut where its name forges a new job line, so its read
+	// fails (the one-shot read parses the same output); it never reads as the forged state.
+	j, err := c.JobState(ctx, hostile.JobID)
+	if err == nil || !strings.Contains(err.Error(), "job_state") {
+		t.Errorf("JobState(hostile) = %+v, %v; want the missing-state parse error", j, err)
+	}
+	j, err = c.JobState(ctx, victim.JobID)
+	if err != nil || j.JobState != "PENDING" {
+		t.Errorf("JobState(victim) = %+v, %v; want its own PENDING, not the forged COMPLETED", j, err)
+	}
+	if got := c.states.answered.Load(); got != 1 {
+		t.Errorf("answered = %d, want 1 (the victim's read; the hostile one falls back)", got)
 	}
 }
