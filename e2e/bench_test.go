@@ -100,6 +100,14 @@ func benchSubmit(b *testing.B, n, conc int) {
 	}, "the bridge's first listing of active submissions")
 	time.Sleep(2 * time.Second)
 
+	// The agent is stopped while bare sbatch runs (below); a failure there must not leave it
+	// stopped for its own clean-up.
+	b.Cleanup(func() {
+		if pid := a.pid(); pid > 0 {
+			_ = syscall.Kill(pid, syscall.SIGCONT)
+		}
+	})
+
 	var runs []benchRun
 	b.ResetTimer()
 	for range b.N {
@@ -125,7 +133,11 @@ func benchSubmit(b *testing.B, n, conc int) {
 		// The agent is stopped (SIGSTOP) while bare sbatch runs: its update cycle would
 		// otherwise read the whole queue and report the cancelled jobs meanwhile, taking CPU
 		// from bare sbatch.
-		if err := syscall.Kill(a.pid(), syscall.SIGSTOP); err != nil {
+		pid := a.pid()
+		if pid <= 0 {
+			b.Fatal("agent not running")
+		}
+		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 			b.Fatalf("pause the agent: %v", err)
 		}
 		b.StartTimer()
@@ -133,7 +145,7 @@ func benchSubmit(b *testing.B, n, conc int) {
 		r.bareWall, r.bareLat = benchBare(b, w, n, conc)
 		r.bareCPU = cpuBetween(c0, takeCPU(0))
 		b.StopTimer()
-		if err := syscall.Kill(a.pid(), syscall.SIGCONT); err != nil {
+		if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
 			b.Fatalf("resume the agent: %v", err)
 		}
 		w.cancelJobs()
