@@ -417,6 +417,12 @@ type stepCost struct {
 func measureSteps(w *world, job int64, k int) []stepCost {
 	ctx := context.Background()
 	u, dir := w.users["alice"], w.dirs["alice"]
+	session, err := slurm.New(slurm.Options{StateSessions: 1})
+	if err != nil {
+		return []stepCost{{name: "state session client", err: err}}
+	}
+	defer session.Close()
+	_, _ = session.JobState(ctx, job) // starts the session: the steps below time reads only
 	steps := []struct {
 		name string
 		fn   func() error
@@ -428,6 +434,7 @@ func measureSteps(w *world, job int64, k int) []stepCost {
 			return err
 		}},
 		{"job state (scontrol show job)", func() error { _, err := w.sl.JobState(ctx, job); return err }},
+		{"job state (scontrol session)", func() error { _, err := session.JobState(ctx, job); return err }},
 	}
 	var out []stepCost
 	for _, s := range steps {
