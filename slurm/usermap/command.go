@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // Defaults of CommandConfig.
@@ -50,14 +52,16 @@ type CommandConfig struct {
 // not exactly one valid user name -> a not-found error (its first stderr line is in the
 // detail). Any other exit status, a signal, a timeout or a failure to start -> transient error.
 // Output beyond 4 KiB is cut. User names found are kept for CacheTTL (in memory). Safe for
-// concurrent use (one process per lookup not answered from the cache).
+// concurrent use (with a cache, lookups of one e-mail that miss it at the same time share one
+// process; without, one process per lookup).
 type Command struct {
 	cfg    CommandConfig
 	logger *slog.Logger
 	now    func() time.Time
 
-	mu    sync.Mutex
-	cache map[string]cachedName
+	mu     sync.Mutex
+	cache  map[string]cachedName
+	flight singleflight.Group // one run per e-mail at a time when caching
 }
 
 type cachedName struct {
@@ -137,11 +141,26 @@ func (c *Command) Username(ctx context.Context, email string) (string, error) {
 	if name, ok := c.cached(email); ok {
 		return name, nil
 	}
-	name, err := c.run(ctx, email)
-	if err == nil {
-		c.remember(email, name)
+	if c.cfg.CacheTTL <= 0 {
+		return c.run(ctx, email)
 	}
-	return name, err
+	// Lookups of the same e-mail that miss the cache together (a burst of one user's
+	// submissions) share one run. It runs detached from any one caller's ctx (bounded by the
+	// program timeout), so a caller that gives up does not fail the others.
+	ch := c.flight.DoChan(email, func() (any, error) {
+		name, err := c.run(context.WithoutCancel(ctx), email)
+		if err == nil {
+			c.remember(email, name)
+		}
+		return name, err
+	})
+	select {
+	case r := <-ch:
+		name, _ := r.Val.(string)
+		return name, r.Err
+	case <-ctx.Done():
+		return "", fmt.Errorf("user mapper command %s for email=%s: %w", c.cfg.Program, email, ctx.Err())
+	}
 }
 
 func (c *Command) run(ctx context.Context, email string) (string, error) {

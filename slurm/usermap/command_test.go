@@ -3,9 +3,11 @@ package usermap_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -215,5 +217,55 @@ func TestCommandMapperCache(t *testing.T) {
 				t.Errorf("program ran %d times, want %d", got, tc.wantRuns)
 			}
 		})
+	}
+}
+
+// With a cache, lookups of one e-mail that miss it together share one run; a caller that
+// gives up returns at once without failing the others.
+func TestCommandMapperConcurrentMissesShareOneRun(t *testing.T) {
+	runs := filepath.Join(t.TempDir(), "runs")
+	script := "#!/bin/sh\necho x >> " + runs + "\nsleep 0.5\necho alice\n"
+	m, err := usermap.NewCommand(usermap.CommandConfig{Program: writeProgram(t, script), CacheTTL: time.Hour}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone, cancel := context.WithCancel(context.Background())
+	const n = 8
+	errs := make(chan error, n+1)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			u, err := m.Username(context.Background(), "alice@example.org")
+			if err == nil && u != "alice" {
+				err = fmt.Errorf("got %q", u)
+			}
+			errs <- err
+		})
+	}
+	quit := make(chan error, 1)
+	go func() {
+		_, err := m.Username(gone, "alice@example.org")
+		quit <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-quit:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("cancelled caller err = %v, want context.Canceled", err)
+		}
+	case <-time.After(300 * time.Millisecond):
+		t.Error("a cancelled caller waited for the shared run")
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("Username: %v", err)
+		}
+	}
+	b, _ := os.ReadFile(runs)
+	if got := strings.Count(string(b), "x"); got != 1 {
+		t.Errorf("program ran %d times for %d concurrent lookups, want 1", got, n+1)
 	}
 }
