@@ -211,6 +211,18 @@ func TestStripPrompts(t *testing.T) {
 
 // On the real Slurm: a session reads what a one-shot scontrol reads, sees changes made between
 // reads, and leaves unknown ids to the one-shot path (UnknownJob).
+// submitHeld submits a held sleep job as u in dir (cancelled at the end of the test).
+func submitHeld(t *testing.T, c *Client, u User, dir string, extra ...string) SubmitResult {
+	t.Helper()
+	res, err := c.Submit(context.Background(), SubmitRequest{User: u, Dir: dir, Script: []byte("#!/bin/sh\nsleep 300\n"),
+		ExtraArgs: append([]string{"--hold", "--output=/dev/null"}, extra...)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancelAtEnd(t, c, res.JobID)
+	return res
+}
+
 // infoKeys returns the keys of a JobInfo JSON object in their order.
 func infoKeys(t *testing.T, info string) []string {
 	t.Helper()
@@ -239,12 +251,7 @@ func TestRealStateSessionMatchesOneShot(t *testing.T) {
 	t.Cleanup(func() { _ = c.Close() })
 	ctx := context.Background()
 	dir := userDir(t, alice)
-	res, err := c.Submit(ctx, SubmitRequest{User: alice, Dir: dir, Script: []byte("#!/bin/sh\nsleep 300\n"),
-		ExtraArgs: []string{"--hold", "--output=/dev/null"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cancelAtEnd(t, c, res.JobID)
+	res := submitHeld(t, c, alice, dir)
 	want, err := oneShot.JobState(ctx, res.JobID)
 	if err != nil {
 		t.Fatal(err)
@@ -317,19 +324,9 @@ func TestRealStateSessionForgedJobName(t *testing.T) {
 	t.Cleanup(func() { _ = c.Close() })
 	ctx := context.Background()
 	dir := userDir(t, alice)
-	victim, err := c.Submit(ctx, SubmitRequest{User: alice, Dir: dir, Script: []byte("#!/bin/sh\nsleep 300\n"),
-		ExtraArgs: []string{"--hold", "--output=/dev/null"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cancelAtEnd(t, c, victim.JobID)
+	victim := submitHeld(t, c, alice, dir)
 	forged := fmt.Sprintf("x\njbg00000000000000000000000000000000\nJobId=%d JobName=y UserId=alice(1001) JobState=COMPLETED Reason=None", victim.JobID)
-	hostile, err := c.Submit(ctx, SubmitRequest{User: alice, Dir: dir, Script: []byte("#!/bin/sh\nsleep 300\n"),
-		ExtraArgs: []string{"--hold", "--output=/dev/null", "--job-name=" + forged}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cancelAtEnd(t, c, hostile.JobID)
+	hostile := submitHeld(t, c, alice, dir, "--job-name="+forged)
 	// The hostile job's own line is cut where its name forges a new job line, so its read
 	// fails (the one-shot read parses the same output); it never reads as the forged state.
 	j, err := c.JobState(ctx, hostile.JobID)
