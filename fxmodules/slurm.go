@@ -24,7 +24,7 @@ func newSlurm(lc fx.Lifecycle, s *config.Settings, logger *slog.Logger) (*slurm.
 	c, err := slurm.New(slurm.Options{
 		SbatchPath: s.SbatchPath, SqueuePath: s.SqueuePath, ScontrolPath: s.ScontrolPath,
 		ScancelPath: s.ScancelPath, GetExtraGroups: s.GetExtraGroups, AllowRoot: s.AllowRootSubmit,
-		StateSessions: stateSessions, Logger: logger.With("component", "slurm"),
+		StateSessions: stateSessions, LocalReads: true, Logger: logger.With("component", "slurm"),
 	})
 	if err != nil {
 		return nil, err

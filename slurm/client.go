@@ -37,6 +37,11 @@ type Options struct {
 	// JobState); 0, the default, starts one scontrol per read. Sessions only save process
 	// start-up: whatever they cannot answer cleanly is read with a scontrol of its own.
 	StateSessions int
+	// LocalReads lets single-job state reads skip Slurm's federation lookup: the client asks
+	// slurmctld itself at most once an hour (scontrol show federation) and, while the cluster
+	// is in no federation, passes --local, which gives the same answer with one slurmctld
+	// request less per read (see federation.go). Off by default: plain scontrol show job.
+	LocalReads bool
 
 	Logger *slog.Logger // default: discards
 }
@@ -49,6 +54,7 @@ type Client struct {
 	logger *slog.Logger
 	acct   *accountingProbe
 	states *scontrolPool // nil without sessions
+	fed    federationProbe
 }
 
 // New checks the options (program paths must be absolute) and returns a Client. The programs
@@ -85,6 +91,7 @@ func New(opts Options) (*Client, error) {
 	c := &Client{opts: opts, logger: logger, acct: &accountingProbe{}}
 	if opts.StateSessions > 0 {
 		c.states = newScontrolPool(opts.ScontrolPath, c.agentEnviron(), opts.StateSessions, logger)
+		c.states.flags = func() []string { return c.stateReadFlags(context.Background()) }
 	}
 	return c, nil
 }

@@ -66,6 +66,8 @@ type scontrolPool struct {
 	path   string
 	env    []string
 	logger *slog.Logger
+	// flags, when set, gives the extra flags of a session about to start (--local).
+	flags func() []string
 
 	idle  chan *scontrolSession // sessions ready for a read
 	slots chan struct{}         // one token per session that may still be started
@@ -141,7 +143,11 @@ func (p *scontrolPool) start() (*scontrolSession, error) {
 		p.slots <- struct{}{}
 		return nil, errSessionBroken
 	}
-	s, err := startScontrolSession(p.path, p.env)
+	var flags []string
+	if p.flags != nil {
+		flags = p.flags()
+	}
+	s, err := startScontrolSession(p.path, p.env, flags...)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err == nil {
@@ -235,11 +241,11 @@ type scontrolSession struct {
 	waited  chan struct{} // closed once the process was reaped
 }
 
-// startScontrolSession starts program -o as the agent, in a process group of its own (a
-// terminal's Ctrl-C is for the agent, which stops its readers first), and checks that it
+// startScontrolSession starts program with flags and -o as the agent, in a process group of its
+// own (a terminal's Ctrl-C is for the agent, which stops its readers first), and checks that it
 // answers a nonce. If the agent dies, scontrol reads end-of-file and exits.
-func startScontrolSession(program string, env []string) (*scontrolSession, error) {
-	cmd := exec.Command(program, "-o")
+func startScontrolSession(program string, env []string, flags ...string) (*scontrolSession, error) {
+	cmd := exec.Command(program, append(flags, "-o")...)
 	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	in, err := cmd.StdinPipe()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -209,8 +210,6 @@ func TestStripPrompts(t *testing.T) {
 	}
 }
 
-// On the real Slurm: a session reads what a one-shot scontrol reads, sees changes made between
-// reads, and leaves unknown ids to the one-shot path (UnknownJob).
 // submitHeld submits a held sleep job as u in dir (cancelled at the end of the test).
 func submitHeld(t *testing.T, c *Client, u User, dir string, extra ...string) SubmitResult {
 	t.Helper()
@@ -245,9 +244,18 @@ func infoKeys(t *testing.T, info string) []string {
 	return keys
 }
 
+// On the real Slurm: a session reads what a one-shot scontrol reads, sees changes made between
+// reads, and leaves unknown ids to the one-shot path (UnknownJob); with LocalReads (the test
+// cluster is in no federation) the session and the one-shot reads pass --local.
 func TestRealStateSessionMatchesOneShot(t *testing.T) {
+	for _, local := range []bool{false, true} {
+		t.Run(fmt.Sprintf("LocalReads=%v", local), func(t *testing.T) { testRealStateSession(t, local) })
+	}
+}
+
+func testRealStateSession(t *testing.T, local bool) {
 	oneShot, alice := realSlurm(t, Options{})
-	c, _ := realSlurm(t, Options{StateSessions: 1})
+	c, _ := realSlurm(t, Options{StateSessions: 1, LocalReads: local})
 	t.Cleanup(func() { _ = c.Close() })
 	ctx := context.Background()
 	dir := userDir(t, alice)
@@ -262,6 +270,11 @@ func TestRealStateSessionMatchesOneShot(t *testing.T) {
 	}
 	if c.states.answered.Load() != 1 {
 		t.Fatalf("the session did not answer (answered=%d): check scontrol's interactive mode", c.states.answered.Load())
+	}
+	s := <-c.states.idle
+	c.states.idle <- s
+	if got := slices.Contains(s.cmd.Args, "--local"); got != local {
+		t.Errorf("session started as %q; want --local: %v", s.cmd.Args, local)
 	}
 	if got.JobState != "PENDING" || got.UserName != "alice" || got.JobState != want.JobState || got.StateReason != want.StateReason {
 		t.Errorf("session read %+v, one-shot read %+v", got, want)
