@@ -130,8 +130,8 @@ func (r *Runner) Run(ctx context.Context) error {
 	r.cfg.setDefaults(info.Config.AckWait)
 	log := r.logger.With("stream", r.cfg.Stream, "consumer", r.cfg.Consumer)
 
-	// Handlers outlive ctx by up to ShutdownGrace.
-	hctx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
+	// Handlers outlive ctx by up to ShutdownGrace; Stopping tells them when ctx is done.
+	hctx, cancelHandlers := context.WithCancel(WithStopping(context.WithoutCancel(ctx), ctx.Done()))
 	defer cancelHandlers()
 
 	var reaperDone chan struct{}

@@ -309,6 +309,33 @@ func TestGracefulStopWaitsForHandlers(t *testing.T) {
 	}
 }
 
+// A handler still running when shutdown begins sees Stopping close while its ctx stays live.
+func TestStoppingClosesBeforeHandlerContext(t *testing.T) {
+	b, topo := newBroker(t, nil)
+	if Stopping(context.Background()) != nil {
+		t.Fatal("Stopping outside a runner must be nil (never closes)")
+	}
+	started := make(chan struct{}, 1)
+	var sawStopping, ctxLive atomic.Bool
+	r := NewRunner(b.JS, ConfigFor(topo, topo.Submit, 1), HandlerFunc(func(ctx context.Context, m *Message) Decision {
+		started <- struct{}{}
+		select {
+		case <-Stopping(ctx):
+			sawStopping.Store(true)
+			ctxLive.Store(ctx.Err() == nil)
+		case <-time.After(5 * time.Second):
+		}
+		return Ack()
+	}), testLogger())
+	stop := runRunner(t, r)
+	publish(t, b.JS, topo.Submit.Subject("s"), "s", "x")
+	<-started
+	stop()
+	if !sawStopping.Load() || !ctxLive.Load() {
+		t.Fatalf("handler saw Stopping: %v, with its ctx live: %v; want both", sawStopping.Load(), ctxLive.Load())
+	}
+}
+
 func TestBatchHandler(t *testing.T) {
 	b, topo := newBroker(t, nil)
 	for i := range 23 {

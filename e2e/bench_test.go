@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omnivector-solutions/jobbergate-agent-go/fxmodules"
 	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate/jobbergatetest"
 	"github.com/omnivector-solutions/jobbergate-agent-go/slurm"
@@ -28,6 +30,9 @@ const (
 	// benchAgentEnv adds agent settings for experiments, e.g. "NATS_SYNC_ALWAYS=false"
 	// (comma separated, without the JOBBERGATE_AGENT_ prefix).
 	benchAgentEnv = "JBG_E2E_BENCH_AGENT_ENV"
+	// benchAPIDelayEnv delays every agent request to the development API (a duration such as
+	// "50ms"): the round trip to a Jobbergate API in another data centre. Default none.
+	benchAPIDelayEnv = "JBG_E2E_BENCH_API_DELAY"
 	// benchPoll is the agent's BRIDGE_POLL_INTERVAL in the benchmark.
 	benchPoll = time.Second
 	// benchJobsInterval is the agent's TASK_JOBS_INTERVAL_SECONDS in the benchmark: the default.
@@ -81,6 +86,7 @@ type benchRun struct {
 
 func benchSubmit(b *testing.B, n, conc int) {
 	w := newWorld(b, "e2e-bench")
+	delay := benchAPIDelay(b, w)
 	metricsAddr := freeLoopbackAddr(b)
 	// The update path at its default interval, as on a login node (the e2e world's 10 s would
 	// put a squeue --json of the whole queue in the burst every 10 s).
@@ -154,7 +160,22 @@ func benchSubmit(b *testing.B, n, conc int) {
 	}
 	b.StopTimer()
 	a.stop()
-	reportBench(b, n, conc, runs)
+	reportBench(b, n, conc, delay, runs)
+}
+
+// benchAPIDelay applies $JBG_E2E_BENCH_API_DELAY to every request of the agent to w's API and
+// returns it (0 when unset).
+func benchAPIDelay(b *testing.B, w *world) time.Duration {
+	v := os.Getenv(benchAPIDelayEnv)
+	if v == "" {
+		return 0
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		b.Fatalf("%s=%q: want a duration such as 50ms", benchAPIDelayEnv, v)
+	}
+	w.api.DelayNext("", "/", d, math.MaxInt32)
+	return d
 }
 
 // benchAgent creates n submissions at once and waits until all are SUBMITTED. It returns the
@@ -253,7 +274,7 @@ func benchBare(b *testing.B, w *world, n, conc int) (time.Duration, []time.Durat
 	return wall, lat
 }
 
-func reportBench(b *testing.B, n, conc int, runs []benchRun) {
+func reportBench(b *testing.B, n, conc int, delay time.Duration, runs []benchRun) {
 	var agentWall, bareWall, steady, bareSteady time.Duration
 	var agentLat, bareLat []time.Duration
 	var first time.Duration
@@ -288,8 +309,8 @@ func reportBench(b *testing.B, n, conc int, runs []benchRun) {
 	b.ReportMetric(ms(pct(bareLat, 99)), "sbatch-p99-ms")
 
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "N=%d, concurrency %d, BRIDGE_POLL_INTERVAL=%s, TASK_JOBS_INTERVAL_SECONDS=%d, %d run(s), extra agent settings %q\n",
-		n, conc, benchPoll, benchJobsInterval, len(runs), os.Getenv(benchAgentEnv))
+	fmt.Fprintf(&sb, "N=%d, concurrency %d, BRIDGE_POLL_INTERVAL=%s, TASK_JOBS_INTERVAL_SECONDS=%d, %d run(s), extra agent settings %q, API delay %s\n",
+		n, conc, benchPoll, benchJobsInterval, len(runs), os.Getenv(benchAgentEnv), delay)
 	fmt.Fprintf(&sb, "%-12s %10s %10s %10s %10s %10s\n", "", "subs/s", "wall", "p50", "p95", "p99")
 	row := func(name string, rate float64, wall time.Duration, lat []time.Duration) {
 		fmt.Fprintf(&sb, "%-12s %10.1f %10s %10s %10s %10s\n", name, rate, wall.Round(time.Millisecond),
@@ -309,10 +330,13 @@ func reportBench(b *testing.B, n, conc int, runs []benchRun) {
 		per(agentCPU.agentSelf+agentCPU.commands+agentCPU.slurm+agentCPU.test), per(agentCPU.agentSelf), per(agentCPU.commands), per(agentCPU.slurm), per(agentCPU.test))
 	fmt.Fprintf(&sb, "                    bare sbatch %s (sbatch processes %s, slurmctld+munged %s, test %s)\n",
 		per(bareCPU.commands+bareCPU.slurm+bareCPU.test), per(bareCPU.commands), per(bareCPU.slurm), per(bareCPU.test))
-	// Where the agent's time went: the slot time is concurrency x wall; each histogram's sum is
-	// time spent in that step over all slots.
+	// Where the agent's time went: the slot time is SUBMIT_CONCURRENCY (the Slurm slots) x
+	// wall; each histogram's sum is time spent in that step over all deliveries. Up to
+	// SubmitInFlight deliveries are handled at once, so the submit handler's time includes
+	// waiting for a Slurm slot and may exceed the slot time.
 	slot := float64(conc) * agentWall.Seconds()
-	fmt.Fprintf(&sb, "agent time by step (sum over the %d slots, %.1f slot-s in all):\n", conc, slot)
+	fmt.Fprintf(&sb, "agent time by step (%d Slurm slots x wall = %.1f slot-s; up to %d deliveries in flight, so handler time includes waiting for a slot):\n",
+		conc, slot, fxmodules.SubmitInFlight(conc))
 	sums := map[string]float64{} // by step and series
 	for _, h := range []struct{ name, metric string }{
 		{"handler", "jobbergate_agent_handler_seconds"},
@@ -351,7 +375,7 @@ func reportBench(b *testing.B, n, conc int, runs []benchRun) {
 		}
 	}
 	if submitSum > 0 {
-		fmt.Fprintf(&sb, "submit handler outside sbatch and its API calls: %.1fs (%.0f%% of handler time, mean %s per submission)\n",
+		fmt.Fprintf(&sb, "submit handler outside sbatch and its API calls (waiting for a Slurm slot included): %.1fs (%.0f%% of handler time, mean %s per submission)\n",
 			submitSum-inPath, 100*(submitSum-inPath)/submitSum,
 			time.Duration((submitSum-inPath)/total*float64(time.Second)).Round(time.Millisecond))
 	}

@@ -171,15 +171,26 @@ func newSubmitTask(p submitParams) (TaskResult, error) {
 		HolderID:             submit.NewHolderID(),
 		HolderGone:           submit.LocalHolderGone,
 		ClaimStaleAfter:      2 * p.Topology.Limits.AckWait,
+		SlurmConcurrency:     p.Settings.SubmitConc,
 		Logger:               log,
 	})
 	if err != nil {
 		return TaskResult{}, err
 	}
-	r := consumers.NewRunner(p.Broker.JS, consumers.ConfigFor(p.Topology, p.Topology.Submit, p.Settings.SubmitConc),
+	r := consumers.NewRunner(p.Broker.JS, consumers.ConfigFor(p.Topology, p.Topology.Submit, SubmitInFlight(p.Settings.SubmitConc)),
 		p.Extensions.WrapPending(h), log, p.Metrics.Middleware("submit"), telemetry.DebugMeasure(log, "submit"))
 	return TaskResult{Task: Task{Name: "submit", Run: r.Run}}, nil
 }
+
+// submitPrefetch is how many submissions per Slurm slot a process handles at once: while
+// SUBMIT_CONCURRENCY of them are in sbatch, the others are mapped, downloaded, written or
+// reported, so the API's round trips do not leave the slots idle.
+const submitPrefetch = 4
+
+// SubmitInFlight returns how many SUBMIT messages a process handles at once for
+// SUBMIT_CONCURRENCY n (n of them in their Slurm stage at most): submitPrefetch times n, at
+// most n+256.
+func SubmitInFlight(n int) int { return min(submitPrefetch*n, n+256) }
 
 // minSubmitUID maps MIN_SUBMIT_UID (0 disables the check) to submit.Options.MinSubmitUID (0
 // means the default there, a negative value disables).

@@ -25,6 +25,14 @@
 // rewritten with a per-key TTL (Options.DoneTTL), so records expire once the submission has left
 // CREATED, while a message enqueued again in the meantime still finds them.
 //
+// Slurm slots. Options.SlurmConcurrency (SUBMIT_CONCURRENCY) bounds the deliveries in their
+// Slurm stage, the claim, sbatch, the job id record and the state read, so slurmctld is not
+// flooded; the runner hands the handler more deliveries than that (fxmodules.SubmitInFlight), and
+// the rest of the work (mapping, downloads, file writes, the report to the API) runs outside the
+// slots. With an API one round trip away, sbatch then never waits for the network. A delivery
+// still waiting for a slot when the runner begins to shut down (consumers.Stopping) is left for
+// redelivery without running sbatch.
+//
 // Decisions (consumers.Decision): a payload that does not decode is dead-lettered; permanent
 // problems of the submission (owner not mappable, bad execution directory, unknown local user or
 // root, no entrypoint, a file that does not exist, sbatch refusing the job) reject it; transient

@@ -36,6 +36,8 @@ type Handler struct {
 
 	mu       sync.Mutex
 	inflight map[int]struct{}
+
+	slurmSlots chan struct{} // nil without SlurmConcurrency
 }
 
 var _ consumers.Handler = (*Handler)(nil)
@@ -45,12 +47,55 @@ func NewHandler(opts Options) (*Handler, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	return &Handler{
+	h := &Handler{
 		o:        opts,
 		claims:   claims{kv: opts.Claims, js: opts.JetStream, doneTTL: opts.DoneTTL},
 		log:      opts.Logger,
 		inflight: map[int]struct{}{},
-	}, nil
+	}
+	if opts.SlurmConcurrency > 0 {
+		h.slurmSlots = make(chan struct{}, opts.SlurmConcurrency)
+	}
+	return h, nil
+}
+
+// errStopping is a wait for a Slurm slot given up because the runner is shutting down.
+var errStopping = errors.New("agent shutting down: submission left for redelivery before its Slurm stage")
+
+// leftAtShutdown is the outcome of a delivery that gave up waiting for a Slurm slot because
+// the runner is shutting down.
+const leftAtShutdown = "left for redelivery at shutdown"
+
+// slotOutcome is the outcome of a failed wait for a Slurm slot: redelivered a second later.
+func slotOutcome(err error) outcome {
+	o := retryAfter(time.Second, err)
+	if errors.Is(err, errStopping) {
+		o.what = leftAtShutdown
+	}
+	return o
+}
+
+// slurmSlot waits for one of the SlurmConcurrency slots. The returned release may be called
+// more than once. The wait ends early with ctx or when the runner begins to shut down
+// (consumers.Stopping): no sbatch is started once shutdown has begun.
+func (h *Handler) slurmSlot(ctx context.Context) (release func(), err error) {
+	if h.slurmSlots == nil {
+		return func() {}, nil
+	}
+	select {
+	case <-consumers.Stopping(ctx):
+		return nil, errStopping
+	default:
+	}
+	select {
+	case h.slurmSlots <- struct{}{}:
+		var once sync.Once
+		return func() { once.Do(func() { <-h.slurmSlots }) }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-consumers.Stopping(ctx):
+		return nil, errStopping
+	}
 }
 
 // outcome is what handling one delivery came to, before the last-attempt rule.
@@ -100,6 +145,8 @@ func (h *Handler) Handle(ctx context.Context, msg *consumers.Message) consumers.
 	switch {
 	case out.dec.IsTerminate():
 		log.Error("submit message dead-lettered", attrs...)
+	case out.what == leftAtShutdown:
+		log.Info("submit message left for redelivery: shutting down before its sbatch", attrs...)
 	case out.dec.IsRetry():
 		log.Warn("submit message will be retried", append(attrs, "error", out.dec.Reason())...)
 	default:
@@ -162,6 +209,11 @@ func (h *Handler) handle(ctx context.Context, log *slog.Logger, sub *jobbergate.
 		return h.reject(ctx, sub, rejection, rev)
 	}
 
+	release, err := h.slurmSlot(ctx)
+	if err != nil {
+		return slotOutcome(err)
+	}
+	defer release()
 	claim := Record{SubmissionID: sub.ID, Holder: h.o.HolderID, ClaimedAt: h.o.Now().UTC()}
 	rev, err = h.claims.store(ctx, claim, rev)
 	if errors.Is(err, errConflict) {
@@ -193,14 +245,21 @@ func (h *Handler) handle(ctx context.Context, log *slog.Logger, sub *jobbergate.
 		o.jobID = res.JobID
 		return o
 	}
-	return h.report(ctx, log, sub, claim, rev)
+	jd, err := h.o.Slurm.JobState(ctx, res.JobID)
+	release()
+	return h.markSubmitted(ctx, log, sub, claim, rev, jd, err)
 }
 
 // reconcile looks for the job of a claim without job id in Slurm. found is true when the outcome
 // is decided (a job was found and recorded, or an error must be retried); false means no job
 // exists and the claim may be taken over with a CAS on rev.
 func (h *Handler) reconcile(ctx context.Context, log *slog.Logger, sub *jobbergate.PendingSubmission, rec Record, rev uint64) (outcome, bool) {
+	release, err := h.slurmSlot(ctx)
+	if err != nil {
+		return slotOutcome(err), true
+	}
 	jobs, err := h.o.Slurm.FindJobsBySubmission(ctx, int64(sub.ID))
+	release()
 	if err != nil {
 		return retry(fmt.Errorf("reconcile submission %d with slurm: %w", sub.ID, err)), true
 	}
@@ -261,13 +320,26 @@ func (h *Handler) recordJobID(ctx context.Context, log *slog.Logger, rec Record,
 	return 0, err
 }
 
-// report reads the job's state and marks the submission SUBMITTED.
+// report reads the job's state (in a Slurm slot) and marks the submission SUBMITTED.
 func (h *Handler) report(ctx context.Context, log *slog.Logger, sub *jobbergate.PendingSubmission, rec Record, rev uint64) outcome {
-	id := rec.SlurmJobID
 	if rec.Reported {
-		return ack("already reported", id)
+		return ack("already reported", rec.SlurmJobID)
 	}
-	jd, err := h.o.Slurm.JobState(ctx, id)
+	release, err := h.slurmSlot(ctx)
+	if err != nil {
+		o := slotOutcome(err)
+		o.jobID = rec.SlurmJobID
+		return o
+	}
+	jd, err := h.o.Slurm.JobState(ctx, rec.SlurmJobID)
+	release()
+	return h.markSubmitted(ctx, log, sub, rec, rev, jd, err)
+}
+
+// markSubmitted marks the submission SUBMITTED with jd, the job's state read right before
+// (err: that read failed, which is retried).
+func (h *Handler) markSubmitted(ctx context.Context, log *slog.Logger, sub *jobbergate.PendingSubmission, rec Record, rev uint64, jd slurm.JobData, err error) outcome {
+	id := rec.SlurmJobID
 	if err != nil {
 		o := retry(fmt.Errorf("read state of slurm job %d: %w", id, err))
 		o.jobID = id

@@ -1,0 +1,119 @@
+package submit
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/omnivector-solutions/jobbergate-agent-go/consumers"
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
+	"github.com/omnivector-solutions/jobbergate-agent-go/slurm"
+)
+
+// gatedSlurm holds every sbatch until gate is closed and counts how many run at once.
+type gatedSlurm struct {
+	*fakeSlurm
+	gate     chan struct{}
+	in, most atomic.Int32
+}
+
+func (s *gatedSlurm) Submit(ctx context.Context, req slurm.SubmitRequest) (slurm.SubmitResult, error) {
+	n := s.in.Add(1)
+	defer s.in.Add(-1)
+	for {
+		m := s.most.Load()
+		if n <= m || s.most.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	<-s.gate
+	return s.fakeSlurm.Submit(ctx, req)
+}
+
+// countingAPI counts downloads (the preparation, done outside the Slurm slots).
+type countingAPI struct {
+	*fakeAPI
+	downloads atomic.Int32
+}
+
+func (a *countingAPI) DownloadFile(ctx context.Context, parent int, name string, max int64) ([]byte, error) {
+	a.downloads.Add(1)
+	return a.fakeAPI.DownloadFile(ctx, parent, name, max)
+}
+
+func slotsHandler(t *testing.T, sl Slurm, api API, slots int) *Handler {
+	t.Helper()
+	b, topo := newBroker(t, nil)
+	h, err := NewHandler(Options{
+		API: api, Slurm: sl, Claims: claimsBucket(t, b, topo), JetStream: b.JS, HolderID: "me/1",
+		Mapper: mapMapper{"alice@x": "alice"}, Logger: testLogger(), SlurmConcurrency: slots,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// SlurmConcurrency bounds the sbatch calls in flight, while the other deliveries are prepared
+// (their files downloaded) meanwhile; all end SUBMITTED once sbatch proceeds.
+func TestSlurmSlotsBoundSbatchNotPreparation(t *testing.T) {
+	sl := &gatedSlurm{fakeSlurm: newFakeSlurm(), gate: make(chan struct{})}
+	api := &countingAPI{fakeAPI: &fakeAPI{files: map[string][]byte{"7/job.sh": []byte("#!/bin/sh\ntrue\n")}}}
+	h := slotsHandler(t, sl, api, 2)
+	const n = 6
+	decs := make([]consumers.Decision, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		sub := newSubmission("alice@x", strp("/home/alice"))
+		wg.Go(func() { decs[i] = h.Handle(context.Background(), message(t, sub, 1)) })
+	}
+	testenv.Eventually(t, 10*time.Second, func() bool { return api.downloads.Load() == n && sl.in.Load() == 2 },
+		"every submission prepared while two are in sbatch")
+	if got := sl.most.Load(); got != 2 {
+		t.Fatalf("%d sbatch at once, want 2 (SlurmConcurrency)", got)
+	}
+	close(sl.gate)
+	wg.Wait()
+	for i, d := range decs {
+		if !d.IsAck() {
+			t.Errorf("delivery %d: %s, want ack", i, d)
+		}
+	}
+	if got := sl.most.Load(); got != 2 || len(api.submitted) != n {
+		t.Errorf("most sbatch at once %d (want 2), submitted %d (want %d)", got, len(api.submitted), n)
+	}
+}
+
+// A delivery waiting for a Slurm slot when the runner begins to shut down gives up with a retry
+// and runs no sbatch.
+func TestSlurmSlotWaitEndsAtShutdown(t *testing.T) {
+	sl := &gatedSlurm{fakeSlurm: newFakeSlurm(), gate: make(chan struct{})}
+	api := &countingAPI{fakeAPI: &fakeAPI{files: map[string][]byte{"7/job.sh": []byte("#!/bin/sh\ntrue\n")}}}
+	h := slotsHandler(t, sl, api, 1)
+	stopping := make(chan struct{})
+	ctx := consumers.WithStopping(context.Background(), stopping)
+	var first consumers.Decision
+	second := make(chan consumers.Decision, 1)
+	var wg sync.WaitGroup
+	wg.Go(func() { first = h.Handle(ctx, message(t, newSubmission("alice@x", strp("/home/alice")), 1)) })
+	testenv.Eventually(t, 10*time.Second, func() bool { return sl.in.Load() == 1 }, "first delivery in sbatch")
+	wg.Go(func() { second <- h.Handle(ctx, message(t, newSubmission("alice@x", strp("/home/alice")), 1)) })
+	testenv.Eventually(t, 10*time.Second, func() bool { return api.downloads.Load() == 2 }, "second delivery prepared")
+	close(stopping)
+	select {
+	case d := <-second:
+		if !d.IsRetry() || !strings.Contains(d.Reason(), errStopping.Error()) {
+			t.Errorf("second delivery: %s, want a retry for the shutdown", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the delivery waiting for a slot did not give up at shutdown")
+	}
+	close(sl.gate) // the sbatch already running finishes and is reported
+	wg.Wait()
+	if !first.IsAck() || sl.submitCount() != 1 {
+		t.Errorf("first delivery %s, %d sbatch; want ack and 1", first, sl.submitCount())
+	}
+}
