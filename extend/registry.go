@@ -86,8 +86,10 @@ func (r *Registry) Task(name string, interval time.Duration, run func(ctx contex
 
 // PendingMiddleware adds middleware around the handler of pending (CREATED) submissions, the
 // one that runs sbatch. Middleware registered first is outermost. It runs concurrently (up to
-// SUBMIT_CONCURRENCY calls at once) and sees every delivery, redeliveries included
-// (consumers.Message.NumDelivered tells them apart).
+// fxmodules.SubmitInFlight(SUBMIT_CONCURRENCY) calls at once, four times SUBMIT_CONCURRENCY:
+// the built-in handler bounds only its own Slurm stage by SUBMIT_CONCURRENCY, so middleware
+// that runs Slurm commands of its own bounds them itself) and sees every delivery,
+// redeliveries included (consumers.Message.NumDelivered tells them apart).
 func (r *Registry) PendingMiddleware(mw consumers.Middleware) {
 	if mw == nil {
 		return
