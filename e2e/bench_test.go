@@ -31,7 +31,8 @@ const (
 	// (comma separated, without the JOBBERGATE_AGENT_ prefix).
 	benchAgentEnv = "JBG_E2E_BENCH_AGENT_ENV"
 	// benchAPIDelayEnv delays every agent request to the development API (a duration such as
-	// "50ms"): the round trip to a Jobbergate API in another data centre. Default none.
+	// "50ms"), as the round trip to a Jobbergate API in another data centre would; only the
+	// answers are delayed, not connection set-up (TCP and TLS handshakes). Default none.
 	benchAPIDelayEnv = "JBG_E2E_BENCH_API_DELAY"
 	// benchPoll is the agent's BRIDGE_POLL_INTERVAL in the benchmark.
 	benchPoll = time.Second

@@ -34,9 +34,10 @@ func newReporter(lc fx.Lifecycle, s *config.Settings, id Identity) (*errreport.R
 }
 
 // APIHTTPClient is the HTTP client for the API and OIDC servers: REQUESTS_TIMEOUT, the system
-// roots plus API_CA_FILE, and instrumented with the agent's metrics.
+// roots plus API_CA_FILE, idle connections kept for every submission in flight, and
+// instrumented with the agent's metrics.
 func APIHTTPClient(s *config.Settings, m *telemetry.Metrics) (*http.Client, error) {
-	base := http.DefaultTransport.(*http.Transport).Clone()
+	base := jobbergate.NewTransport(SubmitInFlight(s.SubmitConc))
 	if s.APICAFile != "" {
 		pem, err := os.ReadFile(s.APICAFile)
 		if err != nil {

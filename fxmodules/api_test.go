@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/config"
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate/jobbergatetest"
 	"github.com/omnivector-solutions/jobbergate-agent-go/telemetry"
@@ -49,5 +50,18 @@ func TestAPIOverTLSWithSiteCA(t *testing.T) {
 	_ = os.WriteFile(notPEM, []byte("hello"), 0o644)
 	if _, err := APIHTTPClient(&config.Settings{APICAFile: notPEM}, nil); err == nil || !strings.Contains(err.Error(), "API_CA_FILE") {
 		t.Errorf("a CA file without certificates must be an error naming API_CA_FILE, got %v", err)
+	}
+}
+
+// The agent's API client keeps the connections of concurrent requests between bursts (Go's
+// default transport keeps two per host and reconnects, with a TLS handshake, for the rest).
+func TestAPIHTTPClientReusesConnections(t *testing.T) {
+	hc, err := APIHTTPClient(&config.Settings{SubmitConc: 8}, telemetry.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rounds, n = 3, 40
+	if got := testenv.ConnectionsOpened(t, hc, rounds, n); got != n {
+		t.Errorf("%d connections opened for %d rounds of %d concurrent requests, want %d", got, rounds, n, n)
 	}
 }

@@ -31,7 +31,7 @@ type Options struct {
 	// BaseURL is BASE_API_URL, e.g. "https://apis.vantagehpc.io"; a path prefix is kept.
 	BaseURL string
 	// HTTPClient sends the requests; nil means a new client with Timeout and a transport that
-	// keeps enough idle connections for the agent's concurrency (see newTransport). The Client
+	// keeps enough idle connections for the agent's concurrency (NewTransport). The Client
 	// uses a copy that follows no redirects (a redirect answer is an error).
 	HTTPClient *http.Client
 	// Timeout bounds each attempt when HTTPClient is nil (REQUESTS_TIMEOUT); 0 means none.
@@ -89,7 +89,7 @@ func New(opts Options) (*Client, error) {
 		hc = *opts.HTTPClient
 	} else {
 		hc.Timeout = opts.Timeout
-		hc.Transport = newTransport()
+		hc.Transport = NewTransport(DefaultMaxIdleConnsPerHost)
 	}
 	hc.CheckRedirect = noRedirects
 	c := &Client{

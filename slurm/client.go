@@ -91,7 +91,7 @@ func New(opts Options) (*Client, error) {
 	c := &Client{opts: opts, logger: logger, acct: &accountingProbe{}}
 	if opts.StateSessions > 0 {
 		c.states = newScontrolPool(opts.ScontrolPath, c.agentEnviron(), opts.StateSessions, logger)
-		c.states.flags = func() []string { return c.stateReadFlags(context.Background()) }
+		c.states.flags = func(wait bool) []string { return c.stateReadFlags(context.Background(), wait) }
 	}
 	return c, nil
 }

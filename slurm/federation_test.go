@@ -3,13 +3,16 @@ package slurm
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
-	"github.com/omnivector-solutions/jobbergate-agent-go/slurm/slurmtest"
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
 )
 
 func TestInFederation(t *testing.T) {
@@ -31,99 +34,189 @@ func TestInFederation(t *testing.T) {
 	}
 }
 
-func TestFederationProbeCachesAndRetries(t *testing.T) {
-	var p federationProbe
-	var checks atomic.Int32
-	var changes []string
-	onChange := func(local bool, err error) {
-		changes = append(changes, map[bool]string{true: "local", false: "federated"}[local]+map[bool]string{true: " (error)", false: ""}[err != nil])
-	}
-	fail := func(context.Context) (bool, error) { checks.Add(1); return false, errors.New("slurmctld down") }
-	if p.localReads(context.Background(), fail, onChange) {
-		t.Fatal("a failed check must mean plain reads")
-	}
-	// A failed answer is trusted for federationRetry: no new check right away.
-	ok := func(context.Context) (bool, error) { checks.Add(1); return true, nil }
-	if p.localReads(context.Background(), ok, onChange) || checks.Load() != 1 {
-		t.Fatalf("checks = %d after a recent failure, want 1 (and plain reads)", checks.Load())
-	}
-	// Once stale, the next call checks again; a good answer is then cached.
-	p.until = p.until.Add(-federationRetry)
-	for range 5 {
-		if !p.localReads(context.Background(), ok, onChange) {
-			t.Fatal("no federation: want --local")
-		}
-	}
-	if checks.Load() != 2 {
-		t.Errorf("checks = %d, want 2 (one failed, one cached for the hour)", checks.Load())
-	}
-	if want := []string{"federated (error)", "local"}; !slices.Equal(changes, want) {
-		t.Errorf("logged changes = %q, want %q", changes, want)
+// stubCheck is a federation check whose answers a test hands out one by one.
+type stubCheck struct {
+	calls   atomic.Int32
+	answers chan stubAnswer
+}
+
+type stubAnswer struct {
+	local bool
+	err   error
+}
+
+func newStubCheck() *stubCheck { return &stubCheck{answers: make(chan stubAnswer)} }
+
+func (s *stubCheck) check(ctx context.Context) (bool, error) {
+	s.calls.Add(1)
+	select {
+	case a := <-s.answers:
+		return a.local, a.err
+	case <-ctx.Done():
+		return false, ctx.Err()
 	}
 }
 
-func TestFederationProbeOneCheckAtATime(t *testing.T) {
-	var p federationProbe
-	release := make(chan struct{})
-	started := make(chan struct{})
-	var checks atomic.Int32
-	slow := func(context.Context) (bool, error) {
-		checks.Add(1)
-		close(started)
-		<-release
-		return true, nil
+// reports records what the probe reported.
+type reports struct {
+	mu   sync.Mutex
+	list []string
+}
+
+func (r *reports) report(local bool, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case err != nil:
+		r.list = append(r.list, "error")
+	case local:
+		r.list = append(r.list, "local")
+	default:
+		r.list = append(r.list, "federated")
 	}
-	var wg sync.WaitGroup
-	wg.Go(func() { p.localReads(context.Background(), slow, func(bool, error) {}) })
-	<-started
-	// While the check runs, other readers get the previous answer at once (plain reads).
+}
+
+func (r *reports) get() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.list)
+}
+
+// Callers that wait get the first answer once it is there, all from one check; callers that
+// do not wait get the cached answer at once while a stale one is refreshed behind them.
+func TestFederationProbeFirstAnswerThenBackgroundRefresh(t *testing.T) {
+	var p federationProbe
+	chk, rep := newStubCheck(), &reports{}
+	ctx := context.Background()
+	if p.localReads(ctx, false, chk.check, rep.report) {
+		t.Fatal("no answer yet: a caller that does not wait must get plain reads")
+	}
+	got := make(chan bool, 3)
 	for range 3 {
-		if p.localReads(context.Background(), slow, func(bool, error) {}) {
-			t.Error("got --local before the check answered")
+		go func() { got <- p.localReads(ctx, true, chk.check, rep.report) }()
+	}
+	chk.answers <- stubAnswer{local: true}
+	for range 3 {
+		if !<-got {
+			t.Fatal("a waiting caller did not get the first answer (no federation)")
 		}
 	}
-	close(release)
-	wg.Wait()
-	if checks.Load() != 1 {
-		t.Errorf("checks = %d, want 1", checks.Load())
+	if n := chk.calls.Load(); n != 1 {
+		t.Fatalf("%d checks for concurrent first callers, want 1", n)
 	}
-	if !p.localReads(context.Background(), slow, func(bool, error) {}) {
-		t.Error("after the check: want --local")
+	// Stale: the next callers get the old answer at once, one refresh runs behind them.
+	p.mu.Lock()
+	p.until = time.Now().Add(-time.Second)
+	p.mu.Unlock()
+	for range 3 {
+		if !p.localReads(ctx, true, chk.check, rep.report) {
+			t.Fatal("while refreshing, callers must get the cached answer")
+		}
+	}
+	chk.answers <- stubAnswer{local: false} // the cluster joined a federation
+	testenv.Eventually(t, 5*time.Second, func() bool { return !p.localReads(ctx, false, chk.check, rep.report) },
+		"the refreshed answer")
+	if n := chk.calls.Load(); n != 2 {
+		t.Errorf("%d checks, want 2", n)
+	}
+	if want := []string{"local", "federated"}; !slices.Equal(rep.get(), want) {
+		t.Errorf("reported %q, want %q", rep.get(), want)
+	}
+}
+
+// A failed check means plain reads, is trusted for federationRetry only, and is reported once
+// however many times it fails in a row.
+func TestFederationProbeFailures(t *testing.T) {
+	var p federationProbe
+	chk, rep := newStubCheck(), &reports{}
+	ctx := context.Background()
+	down := errors.New("controller down")
+	first := make(chan bool)
+	go func() { first <- p.localReads(ctx, true, chk.check, rep.report) }()
+	chk.answers <- stubAnswer{err: down}
+	if <-first {
+		t.Fatal("failed check: want plain reads")
+	}
+	p.mu.Lock()
+	retryIn := time.Until(p.until)
+	p.mu.Unlock()
+	if retryIn > federationRetry || retryIn < federationRetry/2 {
+		t.Errorf("a failed check is trusted for %s, want about %s", retryIn, federationRetry)
+	}
+	// refresh makes the answer stale, lets one background check answer a, and returns what a
+	// caller gets then.
+	refresh := func(a stubAnswer) bool {
+		p.mu.Lock()
+		p.until = time.Time{}
+		p.mu.Unlock()
+		p.localReads(ctx, false, chk.check, rep.report)
+		chk.answers <- a
+		testenv.Eventually(t, 5*time.Second, func() bool {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			return !p.checking
+		}, "the background check")
+		return p.localReads(ctx, false, chk.check, rep.report)
+	}
+	if refresh(stubAnswer{err: down}) {
+		t.Fatal("failed check: want plain reads")
+	}
+	if !refresh(stubAnswer{local: true}) {
+		t.Fatal("check succeeded: want --local")
+	}
+	if want := []string{"error", "local"}; !slices.Equal(rep.get(), want) {
+		t.Errorf("reported %q, want %q (a repeated failure once)", rep.get(), want)
 	}
 }
 
 func TestJobStateLocalReadsWithFakeScontrol(t *testing.T) {
-	line := strings.Split(string(readTestdata(t, "scontrol-22.05.txt")), "\n")[0] + "\n"
+	line := strings.Split(string(readTestdata(t, "scontrol-22.05.txt")), "\n")[0]
 	for _, tc := range []struct {
 		name       string
 		federation string // what scontrol show federation prints
-		wantRead   []string
+		pingFails  bool
+		wantCalls  []string
 	}{
-		{"no federation", "", []string{"--local", "show", "job", "4", "-o"}},
-		{"federation", "Federation: fed1\nSelf:       c1:127.0.0.1:6817 ID:1 FedState:ACTIVE Features:\n", []string{"show", "job", "4", "-o"}},
+		{"no federation", "", false, []string{"show federation", "ping", "--local show job 4 -o", "--local show job 4 -o"}},
+		{"federation", "Federation: fed1\nSelf:       c1:127.0.0.1:6817 ID:1 FedState:ACTIVE Features:\n", false,
+			[]string{"show federation", "show job 4 -o", "show job 4 -o"}},
+		// scontrol show federation prints nothing and exits 0 when slurmctld is unreachable.
+		{"controller down", "", true, []string{"show federation", "ping", "show job 4 -o", "show job 4 -o"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			scontrol := slurmtest.New(t, "scontrol", slurmtest.Response{Stdout: tc.federation})
-			c, err := New(Options{ScontrolPath: scontrol.Path, SacctPath: "/nonexistent/sacct", LocalReads: true})
+			dir := t.TempDir()
+			write := func(name, content string) string {
+				p := filepath.Join(dir, name)
+				if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return p
+			}
+			fed, job, log := write("fed", tc.federation), write("job", line+"\n"), filepath.Join(dir, "log")
+			pingRC := map[bool]string{true: "1", false: "0"}[tc.pingFails]
+			script := write("scontrol", "#!/bin/sh\necho \"$*\" >> "+log+"\ncase \"$*\" in\n"+
+				"\"show federation\") cat "+fed+" ;;\n"+
+				"ping) echo 'Slurmctld(primary) at x is UP or DOWN'; exit "+pingRC+" ;;\n"+
+				"*) cat "+job+" ;;\nesac\n")
+			if err := os.Chmod(script, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			c, err := New(Options{ScontrolPath: script, SacctPath: "/nonexistent/sacct", LocalReads: true})
 			if err != nil {
 				t.Fatal(err)
 			}
-			c.stateReadFlags(context.Background()) // the hourly check, answered by the federation output
-			scontrol.SetResponse(t, slurmtest.Response{Stdout: line})
 			for range 2 {
 				j, err := c.JobState(context.Background(), 4)
 				if err != nil || j.JobState != "RUNNING" {
 					t.Fatalf("JobState(4) = %+v, %v", j, err)
 				}
 			}
-			calls := scontrol.Calls(t)
-			if len(calls) != 3 || !slices.Equal(calls[0].Args, []string{"show", "federation"}) {
-				t.Fatalf("scontrol calls = %+v, want one federation check and two reads", calls)
+			b, err := os.ReadFile(log)
+			if err != nil {
+				t.Fatal(err)
 			}
-			for _, call := range calls[1:] {
-				if !slices.Equal(call.Args, tc.wantRead) {
-					t.Errorf("read args = %q, want %q", call.Args, tc.wantRead)
-				}
+			if got := strings.Split(strings.TrimSpace(string(b)), "\n"); !slices.Equal(got, tc.wantCalls) {
+				t.Errorf("scontrol calls %q, want %q", got, tc.wantCalls)
 			}
 		})
 	}

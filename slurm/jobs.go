@@ -339,7 +339,7 @@ func (c *Client) scontrolJob(ctx context.Context, id int64) (JobData, bool, erro
 			}
 		}
 	}
-	args := append(c.stateReadFlags(ctx), "show", "job", strconv.FormatInt(id, 10), "-o")
+	args := append(c.stateReadFlags(ctx, true), "show", "job", strconv.FormatInt(id, 10), "-o")
 	out, err := c.runAsAgent(ctx, c.opts.ScontrolPath, args...)
 	if err != nil {
 		var ce *CommandError

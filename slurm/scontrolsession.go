@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -66,8 +67,9 @@ type scontrolPool struct {
 	path   string
 	env    []string
 	logger *slog.Logger
-	// flags, when set, gives the extra flags of a session about to start (--local).
-	flags func() []string
+	// flags, when set, gives the extra flags of state reads (--local): a session starts with
+	// them (wait: after the first federation check) and is replaced when they change.
+	flags func(wait bool) []string
 
 	idle  chan *scontrolSession // sessions ready for a read
 	slots chan struct{}         // one token per session that may still be started
@@ -145,7 +147,7 @@ func (p *scontrolPool) start() (*scontrolSession, error) {
 	}
 	var flags []string
 	if p.flags != nil {
-		flags = p.flags()
+		flags = p.flags(true)
 	}
 	s, err := startScontrolSession(p.path, p.env, flags...)
 	p.mu.Lock()
@@ -169,7 +171,8 @@ func (p *scontrolPool) start() (*scontrolSession, error) {
 // it has served its share, or the pool is closed.
 func (p *scontrolPool) release(s *scontrolSession, err error) {
 	healthy := err == nil || errors.Is(err, errUnclean)
-	if healthy && s.queries < sessionMaxQueries && time.Since(s.started) < sessionMaxAge && !p.isClosed() {
+	current := p.flags == nil || slices.Equal(p.flags(false), s.flags)
+	if healthy && current && s.queries < sessionMaxQueries && time.Since(s.started) < sessionMaxAge && !p.isClosed() {
 		p.idle <- s
 		// Close may have run between the check and the send: drain what it missed.
 		if p.isClosed() {
@@ -236,6 +239,7 @@ type scontrolSession struct {
 	in      io.WriteCloser
 	lines   chan string // standard output, line by line; closed at EOF
 	stderr  *tailBuffer
+	flags   []string // the flags it was started with
 	queries int
 	started time.Time
 	waited  chan struct{} // closed once the process was reaped
@@ -258,7 +262,7 @@ func startScontrolSession(program string, env []string, flags ...string) (*scont
 		return nil, err
 	}
 	s := &scontrolSession{cmd: cmd, in: in, lines: make(chan string, 64), stderr: &tailBuffer{max: 2048},
-		waited: make(chan struct{}), started: time.Now()}
+		waited: make(chan struct{}), started: time.Now(), flags: flags}
 	cmd.Stderr = s.stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", program, err)

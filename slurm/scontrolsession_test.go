@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -271,10 +272,10 @@ func testRealStateSession(t *testing.T, local bool) {
 	if c.states.answered.Load() != 1 {
 		t.Fatalf("the session did not answer (answered=%d): check scontrol's interactive mode", c.states.answered.Load())
 	}
-	s := <-c.states.idle
-	c.states.idle <- s
-	if got := slices.Contains(s.cmd.Args, "--local"); got != local {
-		t.Errorf("session started as %q; want --local: %v", s.cmd.Args, local)
+	for _, args := range sessionArgs(t, c) {
+		if got := slices.Contains(args, "--local"); got != local {
+			t.Errorf("session started as %q; want --local: %v", args, local)
+		}
 	}
 	if got.JobState != "PENDING" || got.UserName != "alice" || got.JobState != want.JobState || got.StateReason != want.StateReason {
 		t.Errorf("session read %+v, one-shot read %+v", got, want)
@@ -299,6 +300,82 @@ func testRealStateSession(t *testing.T, local bool) {
 	}
 	if c.states.answered.Load() != 2 {
 		t.Errorf("answered = %d, want 2 (the unknown id is the one-shot path's)", c.states.answered.Load())
+	}
+}
+
+// sessionArgs returns the command lines of c's idle sessions (at least one), leaving them idle.
+func sessionArgs(t *testing.T, c *Client) [][]string {
+	t.Helper()
+	var all [][]string
+	var held []*scontrolSession
+	for {
+		select {
+		case s := <-c.states.idle:
+			all, held = append(all, s.cmd.Args), append(held, s)
+			continue
+		case <-time.After(100 * time.Millisecond):
+		}
+		break
+	}
+	for _, s := range held {
+		c.states.idle <- s
+	}
+	if len(all) == 0 {
+		t.Fatal("no idle state session")
+	}
+	return all
+}
+
+// On the real Slurm, reads that start sessions together, before the first federation check has
+// answered, all get --local (they wait for the check).
+func TestRealStateSessionsStartedTogetherAllLocal(t *testing.T) {
+	c, alice := realSlurm(t, Options{StateSessions: 2, LocalReads: true})
+	t.Cleanup(func() { _ = c.Close() })
+	res := submitHeld(t, c, alice, userDir(t, alice))
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			if j, err := c.JobState(context.Background(), res.JobID); err != nil || j.JobState != "PENDING" {
+				t.Errorf("JobState = %+v, %v", j, err)
+			}
+		})
+	}
+	wg.Wait()
+	for _, args := range sessionArgs(t, c) {
+		if !slices.Contains(args, "--local") {
+			t.Errorf("session started as %q, want --local (the test cluster is in no federation)", args)
+		}
+	}
+}
+
+// A session started with other flags than the current ones (the cluster joined a federation)
+// is ended after its read and replaced by one with the current flags.
+func TestStateSessionReplacedWhenFlagsChange(t *testing.T) {
+	c := sessionClient(t, fakeInteractiveScontrol(t), 1)
+	var mu sync.Mutex
+	flags := []string{"--local"}
+	c.states.flags = func(bool) []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(flags)
+	}
+	read := func(id int64) {
+		t.Helper()
+		if j, err := c.JobState(context.Background(), id); err != nil || j.JobState != "SESSION" {
+			t.Fatalf("JobState(%d) = %+v, %v; want a session's answer", id, j, err)
+		}
+	}
+	read(7)
+	if args := sessionArgs(t, c); len(args) != 1 || !slices.Contains(args[0], "--local") {
+		t.Fatalf("sessions %q, want one with --local", args)
+	}
+	mu.Lock()
+	flags = nil
+	mu.Unlock()
+	read(8) // answered by the old session, which is then ended
+	read(9) // a new session, without --local
+	if args := sessionArgs(t, c); len(args) != 1 || slices.Contains(args[0], "--local") {
+		t.Fatalf("sessions %q, want one without --local", args)
 	}
 }
 

@@ -40,7 +40,7 @@ func New() *Metrics {
 		}, []string{"consumer", "outcome"}),
 		handleTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "jobbergate_agent_handler_seconds",
-			Help:    "Time spent handling one message (or one batch), by consumer.",
+			Help:    "Time spent handling one message (or one batch), by consumer; for submit it includes waiting for a Slurm slot (SUBMIT_CONCURRENCY).",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
 		}, []string{"consumer"}),
 		apiTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{

@@ -31,7 +31,9 @@
 // the rest of the work (mapping, downloads, file writes, the report to the API) runs outside the
 // slots. With an API one round trip away, sbatch then never waits for the network. A delivery
 // still waiting for a slot when the runner begins to shut down (consumers.Stopping) is left for
-// redelivery without running sbatch.
+// redelivery without running sbatch, unless it is the message's last delivery. The price of the
+// extra deliveries in flight: with several agents on a short queue, one agent may hold up to
+// three rounds of sbatch more than another while it works through them.
 //
 // Decisions (consumers.Decision): a payload that does not decode is dead-lettered; permanent
 // problems of the submission (owner not mappable, bad execution directory, unknown local user or

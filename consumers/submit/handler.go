@@ -77,7 +77,8 @@ func slotOutcome(err error) outcome {
 
 // slurmSlot waits for one of the SlurmConcurrency slots. The returned release may be called
 // more than once. The wait ends early with ctx or when the runner begins to shut down
-// (consumers.Stopping): no sbatch is started once shutdown has begun.
+// (consumers.Stopping), and a slot obtained once shutdown has begun is given back: no new
+// Slurm stage starts then (one already running finishes).
 func (h *Handler) slurmSlot(ctx context.Context) (release func(), err error) {
 	if h.slurmSlots == nil {
 		return func() {}, nil
@@ -89,13 +90,19 @@ func (h *Handler) slurmSlot(ctx context.Context) (release func(), err error) {
 	}
 	select {
 	case h.slurmSlots <- struct{}{}:
-		var once sync.Once
-		return func() { once.Do(func() { <-h.slurmSlots }) }, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-consumers.Stopping(ctx):
 		return nil, errStopping
 	}
+	select { // a slot freed as shutdown began: do not start new work with it
+	case <-consumers.Stopping(ctx):
+		<-h.slurmSlots
+		return nil, errStopping
+	default:
+	}
+	var once sync.Once
+	return func() { once.Do(func() { <-h.slurmSlots }) }, nil
 }
 
 // outcome is what handling one delivery came to, before the last-attempt rule.
@@ -137,6 +144,10 @@ func (h *Handler) Handle(ctx context.Context, msg *consumers.Message) consumers.
 	}
 	defer h.leave(sub.ID)
 
+	if msg.LastAttempt() {
+		// Giving up at shutdown would dead-letter it: wait for a slot within the grace period.
+		ctx = consumers.WithStopping(ctx, nil)
+	}
 	out := h.handle(ctx, log, &sub)
 	if out.dec.IsRetry() && msg.LastAttempt() {
 		out = terminate(out.dec.Reason(), out.jobID)
@@ -230,6 +241,7 @@ func (h *Handler) handle(ctx context.Context, log *slog.Logger, sub *jobbergate.
 	cancel()
 	if err != nil {
 		if msg, ok := sbatchRejection(err); ok {
+			release()
 			return h.reject(ctx, sub, msg, rev)
 		}
 		// The claim stays without job id: the next attempt reconciles by marker, since sbatch
@@ -258,6 +270,7 @@ func (h *Handler) reconcile(ctx context.Context, log *slog.Logger, sub *jobberga
 	if err != nil {
 		return slotOutcome(err), true
 	}
+	defer release() // also on a panic, which the runner recovers
 	jobs, err := h.o.Slurm.FindJobsBySubmission(ctx, int64(sub.ID))
 	release()
 	if err != nil {
@@ -331,6 +344,7 @@ func (h *Handler) report(ctx context.Context, log *slog.Logger, sub *jobbergate.
 		o.jobID = rec.SlurmJobID
 		return o
 	}
+	defer release() // also on a panic, which the runner recovers
 	jd, err := h.o.Slurm.JobState(ctx, rec.SlurmJobID)
 	release()
 	return h.markSubmitted(ctx, log, sub, rec, rev, jd, err)

@@ -63,10 +63,18 @@ func newUnitEnv(t *testing.T, kv jetstream.KeyValue, js jetstream.JetStream, wri
 		Logger: testLogger(), ClaimStaleAfter: time.Minute, RecordBackoff: time.Millisecond,
 		Now:        func() time.Time { return e.now },
 		HolderGone: func(holder string, _ int) bool { return holder == "gone/3" },
+		// One slot: every path that takes one must give it back (checked at cleanup), or the
+		// next delivery of the test would wait for ever.
+		SlurmConcurrency: 1,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if n := len(h.slurmSlots); n != 0 {
+			t.Errorf("%d Slurm slot(s) still held after the test", n)
+		}
+	})
 	e.h = h
 	return e
 }

@@ -88,7 +88,8 @@ func TestSlurmSlotsBoundSbatchNotPreparation(t *testing.T) {
 }
 
 // A delivery waiting for a Slurm slot when the runner begins to shut down gives up with a retry
-// and runs no sbatch.
+// and runs no sbatch, unless it is the message's last delivery (a retry would dead-letter it):
+// that one waits for its slot.
 func TestSlurmSlotWaitEndsAtShutdown(t *testing.T) {
 	sl := &gatedSlurm{fakeSlurm: newFakeSlurm(), gate: make(chan struct{})}
 	api := &countingAPI{fakeAPI: &fakeAPI{files: map[string][]byte{"7/job.sh": []byte("#!/bin/sh\ntrue\n")}}}
@@ -101,7 +102,9 @@ func TestSlurmSlotWaitEndsAtShutdown(t *testing.T) {
 	wg.Go(func() { first = h.Handle(ctx, message(t, newSubmission("alice@x", strp("/home/alice")), 1)) })
 	testenv.Eventually(t, 10*time.Second, func() bool { return sl.in.Load() == 1 }, "first delivery in sbatch")
 	wg.Go(func() { second <- h.Handle(ctx, message(t, newSubmission("alice@x", strp("/home/alice")), 1)) })
-	testenv.Eventually(t, 10*time.Second, func() bool { return api.downloads.Load() == 2 }, "second delivery prepared")
+	last := make(chan consumers.Decision, 1)
+	wg.Go(func() { last <- h.Handle(ctx, message(t, newSubmission("alice@x", strp("/home/alice")), 10)) })
+	testenv.Eventually(t, 10*time.Second, func() bool { return api.downloads.Load() == 3 }, "second and last deliveries prepared")
 	close(stopping)
 	select {
 	case d := <-second:
@@ -111,9 +114,9 @@ func TestSlurmSlotWaitEndsAtShutdown(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the delivery waiting for a slot did not give up at shutdown")
 	}
-	close(sl.gate) // the sbatch already running finishes and is reported
+	close(sl.gate) // the sbatch already running finishes and is reported, then the last delivery's
 	wg.Wait()
-	if !first.IsAck() || sl.submitCount() != 1 {
-		t.Errorf("first delivery %s, %d sbatch; want ack and 1", first, sl.submitCount())
+	if d := <-last; !first.IsAck() || !d.IsAck() || sl.submitCount() != 2 {
+		t.Errorf("first delivery %s, last delivery %s, %d sbatch; want ack, ack and 2", first, d, sl.submitCount())
 	}
 }
