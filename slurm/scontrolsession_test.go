@@ -128,9 +128,7 @@ func TestStateSessionHungFallsBackAndRecovers(t *testing.T) {
 
 func TestStateSessionKilledProcessIsReplaced(t *testing.T) {
 	c := sessionClient(t, fakeInteractiveScontrol(t), 1)
-	if j, err := c.JobState(context.Background(), 7); err != nil || j.JobState != "SESSION" {
-		t.Fatalf("JobState = %+v, %v", j, err)
-	}
+	readFromSession(t, c, 7)
 	s := <-c.states.idle
 	if err := s.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -141,9 +139,7 @@ func TestStateSessionKilledProcessIsReplaced(t *testing.T) {
 	if j, err := c.JobState(context.Background(), 8); err != nil || j.JobID != 8 {
 		t.Fatalf("JobState after kill = %+v, %v", j, err)
 	}
-	if j, err := c.JobState(context.Background(), 9); err != nil || j.JobState != "SESSION" {
-		t.Fatalf("JobState with a new session = %+v, %v", j, err)
-	}
+	readFromSession(t, c, 9)
 }
 
 func TestStateSessionNotSpokenPausesPool(t *testing.T) {
@@ -174,9 +170,7 @@ func TestStateSessionNotSpokenPausesPool(t *testing.T) {
 
 func TestStateSessionClosedPoolFallsBack(t *testing.T) {
 	c := sessionClient(t, fakeInteractiveScontrol(t), 1)
-	if j, err := c.JobState(context.Background(), 7); err != nil || j.JobState != "SESSION" {
-		t.Fatalf("JobState = %+v, %v", j, err)
-	}
+	readFromSession(t, c, 7)
 	s := <-c.states.idle
 	c.states.idle <- s
 	if err := c.Close(); err != nil {
@@ -303,6 +297,15 @@ func testRealStateSession(t *testing.T, local bool) {
 	}
 }
 
+// readFromSession reads job id through c and fails the test unless a state session of the
+// fake interactive scontrol answered it (JobState=SESSION).
+func readFromSession(t *testing.T, c *Client, id int64) {
+	t.Helper()
+	if j, err := c.JobState(context.Background(), id); err != nil || j.JobState != "SESSION" {
+		t.Fatalf("JobState(%d) = %+v, %v; want a session's answer", id, j, err)
+	}
+}
+
 // sessionArgs returns the command lines of c's idle sessions (at least one), leaving them idle.
 func sessionArgs(t *testing.T, c *Client) [][]string {
 	t.Helper()
@@ -359,21 +362,15 @@ func TestStateSessionReplacedWhenFlagsChange(t *testing.T) {
 		defer mu.Unlock()
 		return slices.Clone(flags)
 	}
-	read := func(id int64) {
-		t.Helper()
-		if j, err := c.JobState(context.Background(), id); err != nil || j.JobState != "SESSION" {
-			t.Fatalf("JobState(%d) = %+v, %v; want a session's answer", id, j, err)
-		}
-	}
-	read(7)
+	readFromSession(t, c, 7)
 	if args := sessionArgs(t, c); len(args) != 1 || !slices.Contains(args[0], "--local") {
 		t.Fatalf("sessions %q, want one with --local", args)
 	}
 	mu.Lock()
 	flags = nil
 	mu.Unlock()
-	read(8) // answered by the old session, which is then ended
-	read(9) // a new session, without --local
+	readFromSession(t, c, 8) // answered by the old session, which is then ended
+	readFromSession(t, c, 9) // a new session, without --local
 	if args := sessionArgs(t, c); len(args) != 1 || slices.Contains(args[0], "--local") {
 		t.Fatalf("sessions %q, want one without --local", args)
 	}
@@ -381,24 +378,18 @@ func TestStateSessionReplacedWhenFlagsChange(t *testing.T) {
 
 func TestStateSessionRetiredAfterMaxAge(t *testing.T) {
 	c := sessionClient(t, fakeInteractiveScontrol(t), 1)
-	if j, err := c.JobState(context.Background(), 7); err != nil || j.JobState != "SESSION" {
-		t.Fatalf("JobState = %+v, %v", j, err)
-	}
+	readFromSession(t, c, 7)
 	old := <-c.states.idle
 	old.started = time.Now().Add(-sessionMaxAge - time.Minute)
 	c.states.idle <- old
 	// The old session still answers this read, then is retired.
-	if j, err := c.JobState(context.Background(), 8); err != nil || j.JobState != "SESSION" {
-		t.Fatalf("JobState = %+v, %v", j, err)
-	}
+	readFromSession(t, c, 8)
 	select {
 	case <-old.waited:
 	case <-time.After(5 * time.Second):
 		t.Fatal("a session past sessionMaxAge was not ended")
 	}
-	if j, err := c.JobState(context.Background(), 9); err != nil || j.JobState != "SESSION" {
-		t.Fatalf("JobState with a new session = %+v, %v", j, err)
-	}
+	readFromSession(t, c, 9)
 	if s := <-c.states.idle; s == old {
 		t.Error("the retired session is back in the pool")
 	} else {
