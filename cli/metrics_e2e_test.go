@@ -66,7 +66,7 @@ func TestMetricsCountWork(t *testing.T) {
 	a := startAgent(t, env)
 	addr := a.logValue("metrics and health endpoints listening", "addr")
 	if addr == "" {
-		t.Fatal("no metrics address in the log")
+		t.Fatal("no metrics address in the log by the time the agent said it started")
 	}
 	testenv.Eventually(t, 90*time.Second, func() bool {
 		for _, id := range ids {

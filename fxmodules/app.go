@@ -28,7 +28,7 @@ func New(s *config.Settings, logger *slog.Logger, extra ...fx.Option) *fx.App {
 
 // Options returns the modules for the settings' roles.
 func Options(s *config.Settings) fx.Option {
-	opts := []fx.Option{Supervisor, Broker, Telemetry, API}
+	opts := []fx.Option{Broker, Telemetry, API}
 	if s.HasRole(config.RoleSubmit) || s.HasRole(config.RoleUpdate) {
 		opts = append(opts, Slurm)
 	}
@@ -50,5 +50,8 @@ func Options(s *config.Settings) fx.Option {
 	if s.HasRole(config.RoleHealth) {
 		opts = append(opts, Health)
 	}
+	// Last: its start hook starts the tasks and logs "agent started" once every other start
+	// hook (the metrics listener included) has run, and its stop hook stops the tasks first.
+	opts = append(opts, Supervisor)
 	return fx.Options(opts...)
 }
