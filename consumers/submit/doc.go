@@ -26,10 +26,12 @@
 // CREATED, while a message enqueued again in the meantime still finds them.
 //
 // Slurm slots. Options.SlurmConcurrency (SUBMIT_CONCURRENCY) bounds the deliveries in their
-// Slurm stage, the claim, sbatch, the job id record and the state read, so slurmctld is not
-// flooded; the runner hands the handler more deliveries than that (fxmodules.SubmitInFlight), and
-// the rest of the work (mapping, downloads, file writes, the report to the API) runs outside the
-// slots. With an API one round trip away, sbatch then never waits for the network. A delivery
+// Slurm stage, the claim and sbatch (and the queue read of a reconciliation, the state read of a
+// re-report), so slurmctld is not flooded; the runner hands the handler more deliveries than that
+// (fxmodules.SubmitInFlight), and the rest of the work (mapping, downloads, file writes, the job
+// id record, the new job's state read, the report to the API) runs outside the slots. That state
+// read goes to the Slurm client's few long-lived scontrol sessions, which bound it on their own,
+// so the next sbatch starts as soon as one returns. With an API one round trip away, sbatch then never waits for the network. A delivery
 // still waiting for a slot when the runner begins to shut down (consumers.Stopping) is left for
 // redelivery without running sbatch, unless it is the message's last delivery. The price of the
 // extra deliveries in flight: with several agents on a short queue, one agent may hold up to

@@ -239,9 +239,11 @@ func (h *Handler) handle(ctx context.Context, log *slog.Logger, sub *jobbergate.
 		User: p.user, Dir: p.dir, Script: p.script, SubmissionID: int64(sub.ID),
 	})
 	cancel()
+	// The slot bounds sbatch only: the record below is a KV write and the state read goes to
+	// the client's few scontrol sessions, so the next sbatch need not wait for either.
+	release()
 	if err != nil {
 		if msg, ok := sbatchRejection(err); ok {
-			release()
 			return h.reject(ctx, sub, msg, rev)
 		}
 		// The claim stays without job id: the next attempt reconciles by marker, since sbatch
@@ -258,7 +260,6 @@ func (h *Handler) handle(ctx context.Context, log *slog.Logger, sub *jobbergate.
 		return o
 	}
 	jd, err := h.o.Slurm.JobState(ctx, res.JobID)
-	release()
 	return h.markSubmitted(ctx, log, sub, claim, rev, jd, err)
 }
 

@@ -104,11 +104,11 @@ type Options struct {
 	// execution directory must then belong to the user.
 	SharedExecutionDirs []string
 	// SlurmConcurrency bounds the submissions in their Slurm stage at once, across every
-	// delivery this Handler handles (SUBMIT_CONCURRENCY): the claim, sbatch, the record of
-	// the job id and the state read hold a slot, as do the state read of a re-report and the
-	// queue read of a reconciliation. The rest (mapping the user, downloading and writing the
-	// files, reporting to the API) runs outside the slots, so that with more deliveries in
-	// flight than slots the API's round trips overlap with sbatch instead of leaving Slurm
+	// delivery this Handler handles (SUBMIT_CONCURRENCY): the claim and sbatch hold a slot,
+	// as do the state read of a re-report and the queue read of a reconciliation. The rest
+	// (mapping the user, downloading and writing the files, recording the job id, reading the
+	// new job's state, reporting to the API) runs outside the slots, so that with more
+	// deliveries in flight than slots that work overlaps with sbatch instead of leaving Slurm
 	// idle. 0 means no bound besides the runner's concurrency.
 	SlurmConcurrency int
 	// RecordAttempts and RecordBackoff bound the retries of the KV write that records a job id

@@ -120,3 +120,43 @@ func TestSlurmSlotWaitEndsAtShutdown(t *testing.T) {
 		t.Errorf("first delivery %s, last delivery %s, %d sbatch; want ack, ack and 2", first, d, sl.submitCount())
 	}
 }
+
+// stateGatedSlurm holds every state read until gate is closed and counts the reads waiting.
+type stateGatedSlurm struct {
+	*fakeSlurm
+	gate    chan struct{}
+	reading atomic.Int32
+}
+
+func (s *stateGatedSlurm) JobState(ctx context.Context, id int64) (slurm.JobData, error) {
+	s.reading.Add(1)
+	<-s.gate
+	return s.fakeSlurm.JobState(ctx, id)
+}
+
+// A slot bounds sbatch, not what follows it: while the new jobs' state reads are held up, the
+// other deliveries run their sbatch in the one slot.
+func TestSlurmSlotReleasedAfterSbatch(t *testing.T) {
+	sl := &stateGatedSlurm{fakeSlurm: newFakeSlurm(), gate: make(chan struct{})}
+	api := &fakeAPI{files: map[string][]byte{"7/job.sh": []byte("#!/bin/sh\ntrue\n")}}
+	h := slotsHandler(t, sl, api, 1)
+	const n = 3
+	decs := make([]consumers.Decision, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		sub := newSubmission("alice@x", strp("/home/alice"))
+		wg.Go(func() { decs[i] = h.Handle(context.Background(), message(t, sub, 1)) })
+	}
+	testenv.Eventually(t, 10*time.Second, func() bool { return sl.submitCount() == n && sl.reading.Load() == n },
+		"every sbatch run while the state reads wait")
+	close(sl.gate)
+	wg.Wait()
+	for i, d := range decs {
+		if !d.IsAck() {
+			t.Errorf("delivery %d: %s, want ack", i, d)
+		}
+	}
+	if len(api.submitted) != n {
+		t.Errorf("%d submissions reported SUBMITTED, want %d", len(api.submitted), n)
+	}
+}
