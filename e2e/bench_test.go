@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -288,9 +289,8 @@ func reportBench(b *testing.B, n, conc int, delay time.Duration, runs []benchRun
 		agentLat = append(agentLat, r.agentLat...)
 		bareLat = append(bareLat, r.bareLat...)
 		first += r.firstSubmitted
-		agentCPU = cpuUse{agentCPU.agentSelf + r.agentCPU.agentSelf, agentCPU.commands + r.agentCPU.commands,
-			agentCPU.slurm + r.agentCPU.slurm, agentCPU.test + r.agentCPU.test}
-		bareCPU = cpuUse{0, bareCPU.commands + r.bareCPU.commands, bareCPU.slurm + r.bareCPU.slurm, bareCPU.test + r.bareCPU.test}
+		agentCPU = agentCPU.plus(r.agentCPU)
+		bareCPU = bareCPU.plus(r.bareCPU)
 	}
 	slices.Sort(agentLat)
 	slices.Sort(bareLat)
@@ -331,6 +331,14 @@ func reportBench(b *testing.B, n, conc int, delay time.Duration, runs []benchRun
 		per(agentCPU.agentSelf+agentCPU.commands+agentCPU.slurm+agentCPU.test), per(agentCPU.agentSelf), per(agentCPU.commands), per(agentCPU.slurm), per(agentCPU.test))
 	fmt.Fprintf(&sb, "                    bare sbatch %s (sbatch processes %s, slurmctld+munged %s, test %s)\n",
 		per(bareCPU.commands+bareCPU.slurm+bareCPU.test), per(bareCPU.commands), per(bareCPU.slurm), per(bareCPU.test))
+	// When both phases keep every CPU busy, each one's throughput is the machine's CPU divided
+	// by its CPU per submission, and the ratio cannot exceed the ratio of those.
+	agentPer := agentCPU.agentSelf + agentCPU.commands + agentCPU.slurm + agentCPU.test
+	barePer := bareCPU.commands + bareCPU.slurm + bareCPU.test
+	if agentPer > 0 {
+		fmt.Fprintf(&sb, "machine CPU busy (%d CPUs, every process): agent phase %.0f%% (from creation, the wait for the bridge's poll included), bare phase %.0f%%; with both near 100%% the ratio is bounded by bare/agent CPU per submission = %.2f\n",
+			runtime.NumCPU(), 100*agentCPU.busyShare(), 100*bareCPU.busyShare(), float64(barePer)/float64(agentPer))
+	}
 	// Where the agent's time went: the slot time is SUBMIT_CONCURRENCY (the Slurm slots) x
 	// wall; each histogram's sum is time spent in that step over all deliveries. Up to
 	// SubmitInFlight deliveries are handled at once, so the submit handler's time includes

@@ -42,6 +42,33 @@ func readProcCPU(pid int) (procCPU, bool) {
 	return procCPU{self: tick(14) + tick(15), children: tick(16) + tick(17)}, true
 }
 
+// machineCPU is the whole machine's CPU time from /proc/stat (all CPUs): busy (user, nice,
+// system, irq, softirq, steal) and idle (idle, iowait).
+type machineCPU struct{ busy, idle time.Duration }
+
+func readMachineCPU() machineCPU {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return machineCPU{}
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return machineCPU{}
+	}
+	var m machineCPU
+	for i, v := range f[1:9] { // user nice system idle iowait irq softirq steal
+		n, _ := strconv.ParseFloat(v, 64)
+		d := time.Duration(n / clockTicks * float64(time.Second))
+		if i == 3 || i == 4 {
+			m.idle += d
+		} else {
+			m.busy += d
+		}
+	}
+	return m
+}
+
 // liveChildrenCPU sums the CPU time (own and reaped children's) of pid's running children.
 func liveChildrenCPU(pid int) time.Duration {
 	var sum time.Duration
@@ -81,12 +108,13 @@ type cpuSnap struct {
 	agent  procCPU       // the agent process (zero in a bare phase)
 	test   procCPU       // this test process (bare sbatch runs as its children)
 	slurm  time.Duration // slurmctld and munged
+	mach   machineCPU    // every process on the machine
 	taken  bool
 	hasAgt bool
 }
 
 func takeCPU(agentPid int) cpuSnap {
-	s := cpuSnap{taken: true, slurm: daemonCPU("slurmctld", "munged")}
+	s := cpuSnap{taken: true, slurm: daemonCPU("slurmctld", "munged"), mach: readMachineCPU()}
 	if agentPid > 0 {
 		s.agent, s.hasAgt = readProcCPU(agentPid)
 		// Long-lived children (the state-reading scontrol sessions) count only once reaped:
@@ -101,10 +129,27 @@ func takeCPU(agentPid int) cpuSnap {
 // cpuUse is what a phase cost, from two snapshots.
 type cpuUse struct {
 	agentSelf, commands, slurm, test time.Duration
+	// busy and idle are the whole machine's (all CPUs), whoever used it.
+	busy, idle time.Duration
+}
+
+// plus adds v's times to u's.
+func (u cpuUse) plus(v cpuUse) cpuUse {
+	return cpuUse{agentSelf: u.agentSelf + v.agentSelf, commands: u.commands + v.commands, slurm: u.slurm + v.slurm,
+		test: u.test + v.test, busy: u.busy + v.busy, idle: u.idle + v.idle}
+}
+
+// busyShare is the share of the machine's CPU time that was busy, from 0 to 1.
+func (u cpuUse) busyShare() float64 {
+	if u.busy+u.idle <= 0 {
+		return 0
+	}
+	return float64(u.busy) / float64(u.busy+u.idle)
 }
 
 func cpuBetween(a, b cpuSnap) cpuUse {
-	u := cpuUse{slurm: b.slurm - a.slurm, test: b.test.self - a.test.self}
+	u := cpuUse{slurm: b.slurm - a.slurm, test: b.test.self - a.test.self,
+		busy: b.mach.busy - a.mach.busy, idle: b.mach.idle - a.mach.idle}
 	if a.hasAgt && b.hasAgt {
 		u.agentSelf = b.agent.self - a.agent.self
 		u.commands = b.agent.children - a.agent.children
