@@ -172,6 +172,7 @@ func newSubmitTask(p submitParams) (TaskResult, error) {
 		HolderGone:           submit.LocalHolderGone,
 		ClaimStaleAfter:      2 * p.Topology.Limits.AckWait,
 		SlurmConcurrency:     p.Settings.SubmitConc,
+		SlotWait:             func(d time.Duration) { p.Metrics.ObserveSubmitStep("slurm_slot_wait", d) },
 		Logger:               log,
 	})
 	if err != nil {

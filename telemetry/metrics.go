@@ -55,7 +55,7 @@ func New() *Metrics {
 		}, []string{"result"}),
 		stepTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "jobbergate_agent_submit_step_seconds",
-			Help:    "Time of each step of the submit path outside sbatch and the API calls (user mapping, directory check, file writes, job state read, submission record reads and writes), by step.",
+			Help:    "Time of each step of the submit path outside sbatch and the API calls (user mapping, directory check, file writes, job state read, submission record reads and writes, the wait for a Slurm slot), by step.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}, []string{"step"}),
 		influxRows: prometheus.NewCounter(prometheus.CounterOpts{

@@ -88,6 +88,7 @@ func (h *Handler) slurmSlot(ctx context.Context) (release func(), err error) {
 		return nil, errStopping
 	default:
 	}
+	start := time.Now()
 	select {
 	case h.slurmSlots <- struct{}{}:
 	case <-ctx.Done():
@@ -100,6 +101,9 @@ func (h *Handler) slurmSlot(ctx context.Context) (release func(), err error) {
 		<-h.slurmSlots
 		return nil, errStopping
 	default:
+	}
+	if h.o.SlotWait != nil {
+		h.o.SlotWait(time.Since(start))
 	}
 	var once sync.Once
 	return func() { once.Do(func() { <-h.slurmSlots }) }, nil

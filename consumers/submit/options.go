@@ -115,6 +115,10 @@ type Options struct {
 	// right after sbatch (defaults 5 and 200 ms, doubling).
 	RecordAttempts int
 	RecordBackoff  time.Duration
+	// SlotWait, when set, is told how long each wait for a Slurm slot took (successful waits
+	// only): long waits mean SubmitConcurrency, not the rest of the path, limits throughput.
+	// Called from the handling goroutines, concurrently.
+	SlotWait func(time.Duration)
 	// Logger receives one record per outcome; nil discards.
 	Logger *slog.Logger
 	// Now is the clock (claim ages); nil means time.Now.

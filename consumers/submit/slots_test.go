@@ -44,13 +44,17 @@ func (a *countingAPI) DownloadFile(ctx context.Context, parent int, name string,
 	return a.fakeAPI.DownloadFile(ctx, parent, name, max)
 }
 
-func slotsHandler(t *testing.T, sl Slurm, api API, slots int) *Handler {
+func slotsHandler(t *testing.T, sl Slurm, api API, slots int, tweak ...func(*Options)) *Handler {
 	t.Helper()
 	b, topo := newBroker(t, nil)
-	h, err := NewHandler(Options{
+	o := Options{
 		API: api, Slurm: sl, Claims: claimsBucket(t, b, topo), JetStream: b.JS, HolderID: "me/1",
 		Mapper: mapMapper{"alice@x": "alice"}, Logger: testLogger(), SlurmConcurrency: slots,
-	})
+	}
+	for _, f := range tweak {
+		f(&o)
+	}
+	h, err := NewHandler(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,5 +162,40 @@ func TestSlurmSlotReleasedAfterSbatch(t *testing.T) {
 	}
 	if len(api.submitted) != n {
 		t.Errorf("%d submissions reported SUBMITTED, want %d", len(api.submitted), n)
+	}
+}
+
+// Options.SlotWait hears of every slot obtained, with how long the wait took: a delivery that
+// waited behind a held sbatch reports at least the time it was held.
+func TestSlotWaitObserved(t *testing.T) {
+	sl := &gatedSlurm{fakeSlurm: newFakeSlurm(), gate: make(chan struct{})}
+	api := &countingAPI{fakeAPI: &fakeAPI{files: map[string][]byte{"7/job.sh": []byte("#!/bin/sh\ntrue\n")}}}
+	var mu sync.Mutex
+	var waits []time.Duration
+	h := slotsHandler(t, sl, api, 1, func(o *Options) {
+		o.SlotWait = func(d time.Duration) {
+			mu.Lock()
+			defer mu.Unlock()
+			waits = append(waits, d)
+		}
+	})
+	var wg sync.WaitGroup
+	for range 2 {
+		sub := newSubmission("alice@x", strp("/home/alice"))
+		wg.Go(func() { h.Handle(context.Background(), message(t, sub, 1)) })
+	}
+	testenv.Eventually(t, 10*time.Second, func() bool { return api.downloads.Load() == 2 && sl.in.Load() == 1 },
+		"one delivery in sbatch, the other prepared")
+	const held = 300 * time.Millisecond
+	time.Sleep(held) // the second delivery waits for the slot meanwhile
+	close(sl.gate)
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(waits) != 2 {
+		t.Fatalf("SlotWait called %d times, want 2 (one per sbatch): %v", len(waits), waits)
+	}
+	if longest := max(waits[0], waits[1]); longest < held/2 {
+		t.Errorf("slot waits %v: the delivery behind the held sbatch reported less than %s", waits, held/2)
 	}
 }
