@@ -29,9 +29,10 @@
 // Slurm stage, the claim and sbatch (and the queue read of a reconciliation, the state read of a
 // re-report), so slurmctld is not flooded; the runner hands the handler more deliveries than that
 // (fxmodules.SubmitInFlight), and the rest of the work (mapping, downloads, file writes, the job
-// id record, the new job's state read, the report to the API) runs outside the slots. That state
-// read goes to the Slurm client's few long-lived scontrol sessions, which bound it on their own,
-// so the next sbatch starts as soon as one returns. With an API one round trip away, sbatch then never waits for the network. A delivery
+// id record, the new job's state read, the report to the API) runs outside the slots, so the next
+// sbatch starts as soon as one returns. Those state reads (usually answered by the Slurm client's
+// few long-lived scontrol sessions) have SlurmConcurrency slots of their own, so Slurm sees at
+// most twice SlurmConcurrency commands from one process even when every read starts a scontrol. With an API one round trip away, sbatch then never waits for the network. A delivery
 // still waiting for a slot when the runner begins to shut down (consumers.Stopping) is left for
 // redelivery without running sbatch, unless it is the message's last delivery. The price of the
 // extra deliveries in flight: with several agents on a short queue, one agent may hold up to

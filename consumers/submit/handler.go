@@ -38,6 +38,10 @@ type Handler struct {
 	inflight map[int]struct{}
 
 	slurmSlots chan struct{} // nil without SlurmConcurrency
+	// readSlots bounds the state reads of new jobs, which run outside slurmSlots, by the same
+	// number, so that Slurm never sees more than twice SlurmConcurrency commands from this
+	// handler even when the client's scontrol sessions are down and each read starts its own.
+	readSlots chan struct{} // nil without SlurmConcurrency
 }
 
 var _ consumers.Handler = (*Handler)(nil)
@@ -55,6 +59,7 @@ func NewHandler(opts Options) (*Handler, error) {
 	}
 	if opts.SlurmConcurrency > 0 {
 		h.slurmSlots = make(chan struct{}, opts.SlurmConcurrency)
+		h.readSlots = make(chan struct{}, opts.SlurmConcurrency)
 	}
 	return h, nil
 }
@@ -243,8 +248,8 @@ func (h *Handler) handle(ctx context.Context, log *slog.Logger, sub *jobbergate.
 		User: p.user, Dir: p.dir, Script: p.script, SubmissionID: int64(sub.ID),
 	})
 	cancel()
-	// The slot bounds sbatch only: the record below is a KV write and the state read goes to
-	// the client's few scontrol sessions, so the next sbatch need not wait for either.
+	// The slot bounds sbatch only: the record below is a KV write and the state read has read
+	// slots of its own (newJobState), so the next sbatch need not wait for either.
 	release()
 	if err != nil {
 		if msg, ok := sbatchRejection(err); ok {
@@ -263,8 +268,23 @@ func (h *Handler) handle(ctx context.Context, log *slog.Logger, sub *jobbergate.
 		o.jobID = res.JobID
 		return o
 	}
-	jd, err := h.o.Slurm.JobState(ctx, res.JobID)
+	jd, err := h.newJobState(ctx, res.JobID)
 	return h.markSubmitted(ctx, log, sub, claim, rev, jd, err)
+}
+
+// newJobState reads the state of a job this delivery just submitted, in one of the read slots.
+// It waits for a slot even once shutdown has begun (the job exists and reporting it is what is
+// left to do); only ctx ends the wait, and the redelivery then reports the recorded job id.
+func (h *Handler) newJobState(ctx context.Context, id int64) (slurm.JobData, error) {
+	if h.readSlots != nil {
+		select {
+		case h.readSlots <- struct{}{}:
+			defer func() { <-h.readSlots }()
+		case <-ctx.Done():
+			return slurm.JobData{}, ctx.Err()
+		}
+	}
+	return h.o.Slurm.JobState(ctx, id)
 }
 
 // reconcile looks for the job of a claim without job id in Slurm. found is true when the outcome

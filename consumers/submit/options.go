@@ -109,7 +109,8 @@ type Options struct {
 	// (mapping the user, downloading and writing the files, recording the job id, reading the
 	// new job's state, reporting to the API) runs outside the slots, so that with more
 	// deliveries in flight than slots that work overlaps with sbatch instead of leaving Slurm
-	// idle. 0 means no bound besides the runner's concurrency.
+	// idle; the new jobs' state reads are bounded by SlurmConcurrency of their own. 0 means no
+	// bound besides the runner's concurrency.
 	SlurmConcurrency int
 	// RecordAttempts and RecordBackoff bound the retries of the KV write that records a job id
 	// right after sbatch (defaults 5 and 200 ms, doubling).

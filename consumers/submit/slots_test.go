@@ -125,21 +125,31 @@ func TestSlurmSlotWaitEndsAtShutdown(t *testing.T) {
 	}
 }
 
-// stateGatedSlurm holds every state read until gate is closed and counts the reads waiting.
+// stateGatedSlurm holds every state read until gate is closed and counts the reads started and
+// the most running at once.
 type stateGatedSlurm struct {
 	*fakeSlurm
-	gate    chan struct{}
-	reading atomic.Int32
+	gate              chan struct{}
+	started, in, most atomic.Int32
 }
 
 func (s *stateGatedSlurm) JobState(ctx context.Context, id int64) (slurm.JobData, error) {
-	s.reading.Add(1)
+	s.started.Add(1)
+	n := s.in.Add(1)
+	defer s.in.Add(-1)
+	for {
+		m := s.most.Load()
+		if n <= m || s.most.CompareAndSwap(m, n) {
+			break
+		}
+	}
 	<-s.gate
 	return s.fakeSlurm.JobState(ctx, id)
 }
 
-// A slot bounds sbatch, not what follows it: while the new jobs' state reads are held up, the
-// other deliveries run their sbatch in the one slot.
+// A slot bounds sbatch, not what follows it: while a new job's state read is held up, the other
+// deliveries run their sbatch in the one slot. The state reads have as many slots of their own:
+// one at a time here.
 func TestSlurmSlotReleasedAfterSbatch(t *testing.T) {
 	sl := &stateGatedSlurm{fakeSlurm: newFakeSlurm(), gate: make(chan struct{})}
 	api := &fakeAPI{files: map[string][]byte{"7/job.sh": []byte("#!/bin/sh\ntrue\n")}}
@@ -151,8 +161,12 @@ func TestSlurmSlotReleasedAfterSbatch(t *testing.T) {
 		sub := newSubmission("alice@x", strp("/home/alice"))
 		wg.Go(func() { decs[i] = h.Handle(context.Background(), message(t, sub, 1)) })
 	}
-	testenv.Eventually(t, 10*time.Second, func() bool { return sl.submitCount() == n && sl.reading.Load() == n },
-		"every sbatch run while the state reads wait")
+	testenv.Eventually(t, 10*time.Second, func() bool { return sl.submitCount() == n && sl.started.Load() == 1 },
+		"every sbatch run while the first state read waits")
+	time.Sleep(100 * time.Millisecond) // a second read would start now if the read slot allowed it
+	if got := sl.started.Load(); got != 1 {
+		t.Errorf("%d state reads started while one holds the only read slot, want 1", got)
+	}
 	close(sl.gate)
 	wg.Wait()
 	for i, d := range decs {
@@ -160,8 +174,8 @@ func TestSlurmSlotReleasedAfterSbatch(t *testing.T) {
 			t.Errorf("delivery %d: %s, want ack", i, d)
 		}
 	}
-	if len(api.submitted) != n {
-		t.Errorf("%d submissions reported SUBMITTED, want %d", len(api.submitted), n)
+	if got := sl.most.Load(); got != 1 || len(api.submitted) != n {
+		t.Errorf("most state reads at once %d (want 1), submitted %d (want %d)", got, len(api.submitted), n)
 	}
 }
 
