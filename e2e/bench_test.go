@@ -327,14 +327,14 @@ func reportBench(b *testing.B, n, conc int, delay time.Duration, runs []benchRun
 	per := func(d time.Duration) string {
 		return (d / time.Duration(n*len(runs))).Round(10 * time.Microsecond).String()
 	}
-	fmt.Fprintf(&sb, "CPU per submission: agent %s (its own process %s, the commands it ran %s, slurmctld+munged %s, development API and test %s)\n",
-		per(agentCPU.agentSelf+agentCPU.commands+agentCPU.slurm+agentCPU.test), per(agentCPU.agentSelf), per(agentCPU.commands), per(agentCPU.slurm), per(agentCPU.test))
-	fmt.Fprintf(&sb, "                    bare sbatch %s (sbatch processes %s, slurmctld+munged %s, test %s)\n",
-		per(bareCPU.commands+bareCPU.slurm+bareCPU.test), per(bareCPU.commands), per(bareCPU.slurm), per(bareCPU.test))
-	// When both phases keep every CPU busy, each one's throughput is the machine's CPU divided
-	// by its CPU per submission, and the ratio cannot exceed the ratio of those.
 	agentPer := agentCPU.agentSelf + agentCPU.commands + agentCPU.slurm + agentCPU.test
 	barePer := bareCPU.commands + bareCPU.slurm + bareCPU.test
+	fmt.Fprintf(&sb, "CPU per submission: agent %s (its own process %s, the commands it ran %s, slurmctld+munged %s, development API and test %s)\n",
+		per(agentPer), per(agentCPU.agentSelf), per(agentCPU.commands), per(agentCPU.slurm), per(agentCPU.test))
+	fmt.Fprintf(&sb, "                    bare sbatch %s (sbatch processes %s, slurmctld+munged %s, test %s)\n",
+		per(barePer), per(bareCPU.commands), per(bareCPU.slurm), per(bareCPU.test))
+	// When both phases keep every CPU busy, each one's throughput is the machine's CPU divided
+	// by its CPU per submission, and the ratio cannot exceed the ratio of those.
 	if agentPer > 0 {
 		fmt.Fprintf(&sb, "machine CPU busy (%d CPUs, every process): agent phase %.0f%% (from creation, the wait for the bridge's poll included), bare phase %.0f%%; with both near 100%% the ratio is bounded by bare/agent CPU per submission = %.2f\n",
 			runtime.NumCPU(), 100*agentCPU.busyShare(), 100*bareCPU.busyShare(), float64(barePer)/float64(agentPer))

@@ -25,18 +25,19 @@
 // rewritten with a per-key TTL (Options.DoneTTL), so records expire once the submission has left
 // CREATED, while a message enqueued again in the meantime still finds them.
 //
-// Slurm slots. Options.SlurmConcurrency (SUBMIT_CONCURRENCY) bounds the deliveries in their
-// Slurm stage, the claim and sbatch (and the queue read of a reconciliation, the state read of a
+// Slurm slots. Options.SlurmConcurrency (SUBMIT_CONCURRENCY) bounds the deliveries in their Slurm
+// stage, the claim and sbatch (and the queue read of a reconciliation, the state read of a
 // re-report), so slurmctld is not flooded; the runner hands the handler more deliveries than that
 // (fxmodules.SubmitInFlight), and the rest of the work (mapping, downloads, file writes, the job
 // id record, the new job's state read, the report to the API) runs outside the slots, so the next
 // sbatch starts as soon as one returns. Those state reads (usually answered by the Slurm client's
 // few long-lived scontrol sessions) have SlurmConcurrency slots of their own, so Slurm sees at
-// most twice SlurmConcurrency commands from one process even when every read starts a scontrol. With an API one round trip away, sbatch then never waits for the network. A delivery
-// still waiting for a slot when the runner begins to shut down (consumers.Stopping) is left for
+// most twice SlurmConcurrency commands from one process even when every read starts a scontrol.
+// With an API one round trip away, sbatch then never waits for the network. A delivery still
+// waiting for a slot when the runner begins to shut down (consumers.Stopping) is left for
 // redelivery without running sbatch, unless it is the message's last delivery. The price of the
-// extra deliveries in flight: with several agents on a short queue, one agent may hold up to
-// three rounds of sbatch more than another while it works through them.
+// extra deliveries in flight: with several agents on a short queue, one agent may hold up to three
+// rounds of sbatch more than another while it works through them.
 //
 // Decisions (consumers.Decision): a payload that does not decode is dead-lettered; permanent
 // problems of the submission (owner not mappable, bad execution directory, unknown local user or

@@ -117,7 +117,7 @@ type Options struct {
 	RecordAttempts int
 	RecordBackoff  time.Duration
 	// SlotWait, when set, is told how long each wait for a Slurm slot took (successful waits
-	// only): long waits mean SubmitConcurrency, not the rest of the path, limits throughput.
+	// only): long waits mean SlurmConcurrency, not the rest of the path, limits throughput.
 	// Called from the handling goroutines, concurrently.
 	SlotWait func(time.Duration)
 	// Logger receives one record per outcome; nil discards.
