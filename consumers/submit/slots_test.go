@@ -13,22 +13,30 @@ import (
 	"github.com/omnivector-solutions/jobbergate-agent-go/slurm"
 )
 
-// gatedSlurm holds every sbatch until gate is closed and counts how many run at once.
-type gatedSlurm struct {
-	*fakeSlurm
-	gate     chan struct{}
-	in, most atomic.Int32
-}
+// gauge counts the calls running at once (in) and the most seen (most). Safe for concurrent use.
+type gauge struct{ in, most atomic.Int32 }
 
-func (s *gatedSlurm) Submit(ctx context.Context, req slurm.SubmitRequest) (slurm.SubmitResult, error) {
-	n := s.in.Add(1)
-	defer s.in.Add(-1)
+// enter counts one call in; the caller defers the returned leave.
+func (g *gauge) enter() (leave func()) {
+	n := g.in.Add(1)
 	for {
-		m := s.most.Load()
-		if n <= m || s.most.CompareAndSwap(m, n) {
+		m := g.most.Load()
+		if n <= m || g.most.CompareAndSwap(m, n) {
 			break
 		}
 	}
+	return func() { g.in.Add(-1) }
+}
+
+// gatedSlurm holds every sbatch until gate is closed and counts how many run at once.
+type gatedSlurm struct {
+	*fakeSlurm
+	gate chan struct{}
+	gauge
+}
+
+func (s *gatedSlurm) Submit(ctx context.Context, req slurm.SubmitRequest) (slurm.SubmitResult, error) {
+	defer s.enter()()
 	<-s.gate
 	return s.fakeSlurm.Submit(ctx, req)
 }
@@ -61,6 +69,27 @@ func slotsHandler(t *testing.T, sl Slurm, api API, slots int, tweak ...func(*Opt
 	return h
 }
 
+// handleConcurrently hands n new submissions of alice to h at once and returns a function that
+// waits for them and reports every decision that is not an ack.
+func handleConcurrently(t *testing.T, h *Handler, n int) (wait func()) {
+	t.Helper()
+	decs := make([]consumers.Decision, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		sub := newSubmission("alice@x", strp("/home/alice"))
+		wg.Go(func() { decs[i] = h.Handle(context.Background(), message(t, sub, 1)) })
+	}
+	return func() {
+		t.Helper()
+		wg.Wait()
+		for i, d := range decs {
+			if !d.IsAck() {
+				t.Errorf("delivery %d: %s, want ack", i, d)
+			}
+		}
+	}
+}
+
 // SlurmConcurrency bounds the sbatch calls in flight, while the other deliveries are prepared
 // (their files downloaded) meanwhile; all end SUBMITTED once sbatch proceeds.
 func TestSlurmSlotsBoundSbatchNotPreparation(t *testing.T) {
@@ -68,24 +97,14 @@ func TestSlurmSlotsBoundSbatchNotPreparation(t *testing.T) {
 	api := &countingAPI{fakeAPI: &fakeAPI{files: map[string][]byte{"7/job.sh": []byte("#!/bin/sh\ntrue\n")}}}
 	h := slotsHandler(t, sl, api, 2)
 	const n = 6
-	decs := make([]consumers.Decision, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		sub := newSubmission("alice@x", strp("/home/alice"))
-		wg.Go(func() { decs[i] = h.Handle(context.Background(), message(t, sub, 1)) })
-	}
+	wait := handleConcurrently(t, h, n)
 	testenv.Eventually(t, 10*time.Second, func() bool { return api.downloads.Load() == n && sl.in.Load() == 2 },
 		"every submission prepared while two are in sbatch")
 	if got := sl.most.Load(); got != 2 {
 		t.Fatalf("%d sbatch at once, want 2 (SlurmConcurrency)", got)
 	}
 	close(sl.gate)
-	wg.Wait()
-	for i, d := range decs {
-		if !d.IsAck() {
-			t.Errorf("delivery %d: %s, want ack", i, d)
-		}
-	}
+	wait()
 	if got := sl.most.Load(); got != 2 || len(api.submitted) != n {
 		t.Errorf("most sbatch at once %d (want 2), submitted %d (want %d)", got, len(api.submitted), n)
 	}
@@ -129,20 +148,14 @@ func TestSlurmSlotWaitEndsAtShutdown(t *testing.T) {
 // the most running at once.
 type stateGatedSlurm struct {
 	*fakeSlurm
-	gate              chan struct{}
-	started, in, most atomic.Int32
+	gate    chan struct{}
+	started atomic.Int32
+	gauge
 }
 
 func (s *stateGatedSlurm) JobState(ctx context.Context, id int64) (slurm.JobData, error) {
 	s.started.Add(1)
-	n := s.in.Add(1)
-	defer s.in.Add(-1)
-	for {
-		m := s.most.Load()
-		if n <= m || s.most.CompareAndSwap(m, n) {
-			break
-		}
-	}
+	defer s.enter()()
 	<-s.gate
 	return s.fakeSlurm.JobState(ctx, id)
 }
@@ -155,12 +168,7 @@ func TestSlurmSlotReleasedAfterSbatch(t *testing.T) {
 	api := &fakeAPI{files: map[string][]byte{"7/job.sh": []byte("#!/bin/sh\ntrue\n")}}
 	h := slotsHandler(t, sl, api, 1)
 	const n = 3
-	decs := make([]consumers.Decision, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		sub := newSubmission("alice@x", strp("/home/alice"))
-		wg.Go(func() { decs[i] = h.Handle(context.Background(), message(t, sub, 1)) })
-	}
+	wait := handleConcurrently(t, h, n)
 	testenv.Eventually(t, 10*time.Second, func() bool { return sl.submitCount() == n && sl.started.Load() == 1 },
 		"every sbatch run while the first state read waits")
 	time.Sleep(100 * time.Millisecond) // a second read would start now if the read slot allowed it
@@ -168,12 +176,7 @@ func TestSlurmSlotReleasedAfterSbatch(t *testing.T) {
 		t.Errorf("%d state reads started while one holds the only read slot, want 1", got)
 	}
 	close(sl.gate)
-	wg.Wait()
-	for i, d := range decs {
-		if !d.IsAck() {
-			t.Errorf("delivery %d: %s, want ack", i, d)
-		}
-	}
+	wait()
 	if got := sl.most.Load(); got != 1 || len(api.submitted) != n {
 		t.Errorf("most state reads at once %d (want 1), submitted %d (want %d)", got, len(api.submitted), n)
 	}
@@ -193,17 +196,13 @@ func TestSlotWaitObserved(t *testing.T) {
 			waits = append(waits, d)
 		}
 	})
-	var wg sync.WaitGroup
-	for range 2 {
-		sub := newSubmission("alice@x", strp("/home/alice"))
-		wg.Go(func() { h.Handle(context.Background(), message(t, sub, 1)) })
-	}
+	wait := handleConcurrently(t, h, 2)
 	testenv.Eventually(t, 10*time.Second, func() bool { return api.downloads.Load() == 2 && sl.in.Load() == 1 },
 		"one delivery in sbatch, the other prepared")
 	const held = 300 * time.Millisecond
 	time.Sleep(held) // the second delivery waits for the slot meanwhile
 	close(sl.gate)
-	wg.Wait()
+	wait()
 	mu.Lock()
 	defer mu.Unlock()
 	if len(waits) != 2 {
