@@ -73,7 +73,10 @@ func startCandidate(t *testing.T, b *broker.Broker, topo broker.Topology, name s
 			<-lctx.Done()
 			c.leading.Store(false)
 			overlap.Add(-1)
-			c.stopped <- time.Now()
+			select { // never block the elector: only the first stops are read
+			case c.stopped <- time.Now():
+			default:
+			}
 			return nil
 		})
 	}()

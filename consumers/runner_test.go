@@ -267,7 +267,10 @@ func TestGracefulStopNaksAbandonedWork(t *testing.T) {
 	started := make(chan struct{}, 1)
 	var cancelled atomic.Bool
 	r := NewRunner(b.JS, cfg, HandlerFunc(func(ctx context.Context, m *Message) Decision {
-		started <- struct{}{}
+		select { // a redelivery must not block the handler on a signal already pending
+		case started <- struct{}{}:
+		default:
+		}
 		<-ctx.Done()
 		cancelled.Store(true)
 		return Ack() // ignored: the runner already nak'ed it
@@ -292,7 +295,10 @@ func TestGracefulStopWaitsForHandlers(t *testing.T) {
 	started := make(chan struct{}, 1)
 	var finished atomic.Bool
 	r := NewRunner(b.JS, ConfigFor(topo, topo.Submit, 1), HandlerFunc(func(ctx context.Context, m *Message) Decision {
-		started <- struct{}{}
+		select { // a redelivery must not block the handler on a signal already pending
+		case started <- struct{}{}:
+		default:
+		}
 		time.Sleep(200 * time.Millisecond) // simulated work that must complete
 		finished.Store(true)
 		return Ack()
@@ -318,7 +324,10 @@ func TestStoppingClosesBeforeHandlerContext(t *testing.T) {
 	started := make(chan struct{}, 1)
 	var sawStopping, ctxLive atomic.Bool
 	r := NewRunner(b.JS, ConfigFor(topo, topo.Submit, 1), HandlerFunc(func(ctx context.Context, m *Message) Decision {
-		started <- struct{}{}
+		select { // a redelivery must not block the handler on a signal already pending
+		case started <- struct{}{}:
+		default:
+		}
 		select {
 		case <-Stopping(ctx):
 			sawStopping.Store(true)
