@@ -189,7 +189,7 @@ func (w *world) statusCounts(ids []int) map[string]int {
 // markedJobs returns the jobs slurmctld holds whose comment is the marker of one of ids (one
 // squeue --json call, filtered here: squeue 22.05 ignores its filters with --json).
 func (w *world) markedJobs(ids []int) (map[int][]slurm.JobData, error) {
-	out, err := exec.Command("squeue", "--json").Output()
+	out, err := exec.Command("squeue", "--json", "--states=all").Output()
 	if err != nil {
 		return nil, fmt.Errorf("squeue --json: %w", err)
 	}
@@ -197,14 +197,14 @@ func (w *world) markedJobs(ids []int) (map[int][]slurm.JobData, error) {
 	if err != nil {
 		w.t.Logf("squeue --json: some jobs unreadable: %v", err)
 	}
-	want := make(map[string]int, len(ids))
+	want := make(map[int64]bool, len(ids))
 	for _, id := range ids {
-		want[slurm.SubmissionMarker(int64(id))] = id
+		want[int64(id)] = true
 	}
 	res := map[int][]slurm.JobData{}
 	for _, j := range jobs {
-		if id, ok := want[j.Comment]; ok {
-			res[id] = append(res[id], j)
+		if id, ok := slurm.MarkedSubmission(j.Comment); ok && want[id] {
+			res[int(id)] = append(res[int(id)], j)
 		}
 	}
 	return res, nil

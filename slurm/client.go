@@ -55,6 +55,7 @@ type Client struct {
 	acct   *accountingProbe
 	states *scontrolPool // nil without sessions
 	fed    federationProbe
+	config configProbe
 }
 
 // New checks the options (program paths must be absolute) and returns a Client. The programs

@@ -22,7 +22,17 @@
 // interactive scontrol -o processes (each command followed by "version", whose line ends the
 // answer), which saves a process start per read, about half the read's CPU on a login node.
 // Anything a session cannot answer cleanly (an unknown id, an error, a timeout, a scontrol that
-// does not speak the protocol) is read again with a scontrol of its own. The parsers accept the JSON shapes of Slurm 22.05 to 24.11.
+// does not speak the protocol) is read again with a scontrol of its own. The parsers accept the
+// JSON shapes of Slurm 22.05 to 26.05. Every listing asks for jobs in all states: from 24.11 on,
+// squeue's default state filter also applies to --json, which would hide finished jobs.
+//
+// Job identity. A submitted job carries a marker made for its claim (NewMarker, 128 random bits)
+// in its comment, after the user's own comment (JoinComment, ScriptComment). Identity.Check
+// accepts a job only when it is owned by the submission's mapped owner (the uid as Slurm prints
+// it; a UserId= that appears twice in a scontrol line, forged by the job's name or comment, makes
+// the owner unknown), carries the marker and was not submitted before the claim. FindMarkedJobs
+// lists the owner's jobs only (squeue --user, ids and comments) and checks each candidate with a
+// single-job read, so its cost follows the owner's jobs, not the cluster's.
 //
 // Jobs slurmctld no longer holds (finished more than MinJobAge ago) are looked up in accounting
 // with one sacct call per batch: sacct --json with slurmdbd, sacct -X -P when slurmdbd has no

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
 	"github.com/omnivector-solutions/jobbergate-agent-go/slurm/slurmtest"
@@ -47,9 +49,10 @@ func TestSubmitWithFakeSbatch(t *testing.T) {
 	t.Setenv("SBATCH_PARTITION", "nosuch")
 	sbatch := slurmtest.New(t, "sbatch", slurmtest.Response{Stdout: "12;fed-cluster\n"})
 	c := fakeClient(t, sbatch, nil, nil, nil)
-	script := "#!/bin/sh\necho hi\n"
+	script := "#!/bin/sh\n#SBATCH --comment=\"first words\"\n#SBATCH --comment \"my run\" # why\necho hi\n#SBATCH --comment=after-the-first-command\n"
+	const marker = "jobbergate-submission:55:00112233445566778899aabbccddeeff"
 
-	res, err := c.Submit(context.Background(), SubmitRequest{User: u, Dir: "/tmp", Script: []byte(script), SubmissionID: 55})
+	res, err := c.Submit(context.Background(), SubmitRequest{User: u, Dir: "/tmp", Script: []byte(script), SubmissionID: 55, Marker: marker})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +64,7 @@ func TestSubmitWithFakeSbatch(t *testing.T) {
 		t.Fatalf("sbatch called %d times", len(calls))
 	}
 	call := calls[0]
-	if want := []string{"--parsable", "--comment=jobbergate-submission:55"}; !slices.Equal(call.Args, want) {
+	if want := []string{"--parsable", "--comment=my run " + marker}; !slices.Equal(call.Args, want) {
 		t.Errorf("argv = %q, want %q", call.Args, want)
 	}
 	if call.Stdin != script {
@@ -134,7 +137,7 @@ func TestJobStatesWithFakeSqueue(t *testing.T) {
 		t.Errorf("999 = %+v, want UnknownJob", got[999])
 	}
 	calls := squeue.Calls(t)
-	if len(calls) != 1 || !slices.Equal(calls[0].Args, []string{"--json"}) {
+	if len(calls) != 1 || !slices.Equal(calls[0].Args, []string{"--json", "--states=all"}) {
 		t.Fatalf("squeue calls = %+v", calls)
 	}
 	if _, ok := calls[0].Getenv("SQUEUE_FORMAT"); ok {
@@ -180,17 +183,61 @@ func TestJobStateUnknownWithFakeScontrol(t *testing.T) {
 	}
 }
 
-func TestFindJobsBySubmissionWithFake(t *testing.T) {
-	squeue := slurmtest.New(t, "squeue", slurmtest.Response{Stdout: string(readTestdata(t, "squeue-24.11.json"))})
-	c := fakeClient(t, nil, squeue, nil, nil)
-	jobs, err := c.FindJobsBySubmission(context.Background(), 8)
-	if err != nil || len(jobs) != 1 || jobs[0].JobID != 102 {
-		t.Fatalf("FindJobsBySubmission(8) = %+v, %v", jobs, err)
+func TestFindMarkedJobsWithFake(t *testing.T) {
+	const (
+		marker = "jobbergate-submission:8:0123456789abcdef0123456789abcdef"
+		// Job 102 is the claim's; 103 carries an earlier claim's marker.
+		listing = "103|jobbergate-submission:8:ffffffffffffffffffffffffffffffff\n102|my words " + marker + "\n77|unrelated\n"
+	)
+	alice := User{Name: "alice", UID: 1001}
+	job := func(id int64, user string) string {
+		return "JobId=" + strconv.FormatInt(id, 10) + " JobName=x UserId=" + user + " GroupId=alice(1001) JobState=PENDING Reason=JobHeldUser SubmitTime=2026-12-06T00:46:42 Comment=my words " + marker + "  StdOut=/dev/null\n"
 	}
-	jobs, err = c.FindJobsBySubmission(context.Background(), 80)
-	if err != nil || len(jobs) != 0 {
-		t.Fatalf("FindJobsBySubmission(80) = %+v, %v", jobs, err)
+	squeue := slurmtest.New(t, "squeue", slurmtest.Response{Stdout: listing})
+	scontrol := slurmtest.New(t, "scontrol", slurmtest.Response{Stdout: job(102, "alice(1001)")})
+	c := fakeClient(t, nil, squeue, scontrol, nil)
+	since := time.Date(2026, 12, 6, 0, 46, 0, 0, time.Local)
+
+	got, err := c.FindMarkedJobs(context.Background(), 8, Identity{Owner: alice, Marker: marker, Since: since})
+	if err != nil {
+		t.Fatal(err)
 	}
+	if len(got.Jobs) != 1 || got.Jobs[0].JobID != 102 || !slices.Equal(got.Earlier, []int64{103}) || len(got.Refused) != 0 {
+		t.Errorf("FindMarkedJobs = %+v", got)
+	}
+	if call := squeue.Calls(t)[0]; !slices.Equal(call.Args, []string{"-h", "--states=all", "--user=1001", "--format=%i|%k"}) {
+		t.Errorf("squeue argv = %q", call.Args)
+	}
+
+	t.Run("another owner", func(t *testing.T) {
+		// A line forged by a comment lists job 102 with the marker; read singly it is bob's.
+		scontrol.SetResponse(t, slurmtest.Response{Stdout: job(102, "bob(1002)")})
+		got, err := c.FindMarkedJobs(context.Background(), 8, Identity{Owner: alice, Marker: marker, Since: since})
+		if len(got.Jobs) != 0 || len(got.Refused) != 1 || !errors.Is(got.Refused[0], ErrForeignJob) {
+			t.Errorf("FindMarkedJobs = %+v, %v; want job 102 refused", got, err)
+		}
+	})
+	t.Run("submitted before the claim", func(t *testing.T) {
+		scontrol.SetResponse(t, slurmtest.Response{Stdout: job(102, "alice(1001)")})
+		got, err := c.FindMarkedJobs(context.Background(), 8, Identity{Owner: alice, Marker: marker, Since: since.Add(time.Hour)})
+		if len(got.Jobs) != 0 || len(got.Refused) != 1 {
+			t.Errorf("FindMarkedJobs = %+v, %v; want the earlier job refused", got, err)
+		}
+	})
+	t.Run("none held, claim younger than MinJobAge", func(t *testing.T) {
+		squeue.SetResponse(t, slurmtest.Response{Stdout: "77|unrelated\n"})
+		scontrol.SetResponse(t, slurmtest.Response{Stdout: "Configuration data as of x\nMinJobAge               = 300 sec\n"})
+		got, err := c.FindMarkedJobs(context.Background(), 8, Identity{Owner: alice, Marker: marker, Since: time.Now().Add(-time.Minute)})
+		if err != nil || len(got.Jobs) != 0 {
+			t.Errorf("FindMarkedJobs = %+v, %v; want none, sure", got, err)
+		}
+	})
+	t.Run("none held, claim older than MinJobAge, no accounting", func(t *testing.T) {
+		_, err := c.FindMarkedJobs(context.Background(), 8, Identity{Owner: alice, Marker: marker, Since: time.Now().Add(-time.Hour)})
+		if !errors.Is(err, ErrNotSure) {
+			t.Errorf("err = %v, want ErrNotSure", err)
+		}
+	})
 }
 
 func TestCancelWithFake(t *testing.T) {

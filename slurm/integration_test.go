@@ -125,7 +125,12 @@ func TestRealSubmitAsUserRunsToCompletion(t *testing.T) {
 		t.Errorf("job.sh owned by uid %d, want alice (%d)", got, alice.UID)
 	}
 	sub := uniqueSubmissionID()
-	res, err := c.Submit(ctx, SubmitRequest{User: alice, Dir: dir, ScriptPath: scriptPath, SubmissionID: sub})
+	marker, err := NewMarker(sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	claimed := time.Now()
+	res, err := c.Submit(ctx, SubmitRequest{User: alice, Dir: dir, ScriptPath: scriptPath, SubmissionID: sub, Marker: marker})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,15 +152,18 @@ func TestRealSubmitAsUserRunsToCompletion(t *testing.T) {
 		t.Errorf("first state %q, want PENDING or RUNNING", s)
 	}
 	j := first[res.JobID]
-	if j.UserName != "alice" || j.CurrentWorkingDirectory != dir || j.Comment != SubmissionMarker(sub) {
+	if j.UserName != "alice" || j.CurrentWorkingDirectory != dir || j.Comment != marker {
 		t.Errorf("job = user %q cwd %q comment %q", j.UserName, j.CurrentWorkingDirectory, j.Comment)
+	}
+	if err := (Identity{Owner: alice, Marker: marker, Since: claimed}).Check(j); err != nil {
+		t.Errorf("the job read back fails its own identity: %v (uid %d, submitted %s)", err, j.UserID, j.SubmitTime)
 	}
 	if first[never] != UnknownJob(never) {
 		t.Errorf("never-submitted id = %+v", first[never])
 	}
-	found, err := c.FindJobsBySubmission(ctx, sub)
-	if err != nil || len(found) != 1 || found[0].JobID != res.JobID {
-		t.Errorf("FindJobsBySubmission = %+v, %v", found, err)
+	found, err := c.FindMarkedJobs(ctx, sub, Identity{Owner: alice, Marker: marker, Since: claimed})
+	if err != nil || len(found.Jobs) != 1 || found.Jobs[0].JobID != res.JobID {
+		t.Errorf("FindMarkedJobs = %+v, %v", found, err)
 	}
 
 	final := waitStates(t, c, ids[:2], 90*time.Second, func(j JobData) bool { return j.JobState == "COMPLETED" })

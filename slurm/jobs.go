@@ -29,8 +29,15 @@ type JobData struct {
 	JobInfo                 string `json:"job_info"`
 	UserName                string `json:"user_name,omitempty"`
 	CurrentWorkingDirectory string `json:"current_working_directory,omitempty"`
-	// Comment is the job's --comment (the submission marker for jobs this agent submitted).
+	// Comment is the job's --comment: the user's own comment, if any, and the submission's
+	// marker for jobs this agent submitted (JoinComment).
 	Comment string `json:"-"`
+	// UserID is the uid of the job's owner, -1 when Slurm did not show it or showed it
+	// ambiguously (a value forged by text the owner controls); Identity.Check then falls back
+	// to UserName, which is empty in the ambiguous case.
+	UserID int64 `json:"-"`
+	// SubmitTime is when slurmctld accepted the job; zero when not shown.
+	SubmitTime time.Time `json:"-"`
 }
 
 // UnknownJob is the data reported for an id slurmctld does not hold: state UNKNOWN, job_info
@@ -41,6 +48,7 @@ func UnknownJob(id int64) JobData {
 		JobState:    StateUnknown,
 		StateReason: fmt.Sprintf("Slurm did not find a job matching id %d", id),
 		JobInfo:     "{}",
+		UserID:      -1,
 	}
 }
 
@@ -51,6 +59,8 @@ type jobFields struct {
 	UserName    string          `json:"user_name"`
 	Cwd         string          `json:"current_working_directory"`
 	Comment     string          `json:"comment"`
+	UserID      flexInt         `json:"user_id"`
+	SubmitTime  flexInt         `json:"submit_time"`
 }
 
 // ParseJobObject reads one job object of squeue --json / scontrol show job --json, any Slurm
@@ -81,6 +91,10 @@ func ParseJobObject(raw []byte) (JobData, error) {
 			dst = &f.Cwd
 		case "comment":
 			dst = &f.Comment
+		case "user_id":
+			dst = &f.UserID
+		case "submit_time":
+			dst = &f.SubmitTime
 		default:
 			return true
 		}
@@ -103,7 +117,7 @@ func ParseJobObject(raw []byte) (JobData, error) {
 	if err != nil {
 		return JobData{}, fmt.Errorf("Failed parse info from slurm -- job %d: %w", f.JobID.Value, err)
 	}
-	return JobData{
+	j := JobData{
 		JobID:                   f.JobID.Value,
 		JobState:                state,
 		StateReason:             f.StateReason,
@@ -111,7 +125,15 @@ func ParseJobObject(raw []byte) (JobData, error) {
 		UserName:                f.UserName,
 		CurrentWorkingDirectory: f.Cwd,
 		Comment:                 f.Comment,
-	}, nil
+		UserID:                  -1,
+	}
+	if f.UserID.Set && f.UserID.Value >= 0 {
+		j.UserID = f.UserID.Value
+	}
+	if f.SubmitTime.Set && f.SubmitTime.Value > 0 {
+		j.SubmitTime = time.Unix(f.SubmitTime.Value, 0)
+	}
+	return j, nil
 }
 
 // JobParseError is one job object that could not be read (for example an empty job_state list).
@@ -377,60 +399,4 @@ func jobFromScontrol(lines []string, id int64) (JobData, bool, error) {
 		return j, true, nil
 	}
 	return JobData{}, false, nil
-}
-
-// FindJobsBySubmission returns the jobs slurmctld holds whose comment is the submission's
-// marker (see SubmitRequest.SubmissionID), with one squeue --json call. Used to reconcile a
-// submission claimed before a crash: an empty result means no job of it is known to slurmctld
-// (jobs finished more than MinJobAge ago are no longer listed). Any unreadable job object is an
-// error here, since it might be the marked job and a wrong "not found" would submit twice.
-func (c *Client) FindJobsBySubmission(ctx context.Context, submissionID int64) ([]JobData, error) {
-	out, err := c.runAsAgent(ctx, c.opts.SqueuePath, "--json")
-	if err != nil {
-		return nil, fmt.Errorf("squeue --json: %w", err)
-	}
-	all, err := ParseJobsJSON([]byte(out), nil)
-	if err != nil {
-		return nil, err
-	}
-	marker := SubmissionMarker(submissionID)
-	var found []JobData
-	for _, j := range all {
-		if j.Comment == marker {
-			found = append(found, j)
-		}
-	}
-	return found, nil
-}
-
-// FindJobsBySubmissionSince is FindJobsBySubmission that also searches accounting for jobs
-// submitted since the given time (the claim's time, minus some slack), so a job that finished
-// and left slurmctld is found too. Jobs slurmctld holds are returned without asking sacct. When
-// the accounting source cannot be searched for the marker (jobcomp file: Slurm 22.05's
-// jobcomp/filetxt writes no Comment; slurmdbd without AccountingStoreFlags=job_comment; no
-// accounting) the error is ErrCommentsNotRecorded: the caller must not take "nothing found" as
-// "never submitted". A failed sacct call is an *AccountingError.
-func (c *Client) FindJobsBySubmissionSince(ctx context.Context, submissionID int64, since time.Time) ([]JobData, error) {
-	found, err := c.FindJobsBySubmission(ctx, submissionID)
-	if err != nil || len(found) > 0 {
-		return found, err
-	}
-	mode, comments, err := c.accounting(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if !comments || (mode != AccountingJSON && mode != AccountingParsable) {
-		return nil, fmt.Errorf("find jobs of submission %d in accounting (%s): %w", submissionID, mode, ErrCommentsNotRecorded)
-	}
-	jobs, err := c.runSacct(ctx, mode, sacctQuery{since: since}, nil)
-	if err != nil {
-		return nil, err
-	}
-	marker := SubmissionMarker(submissionID)
-	for _, j := range jobs {
-		if j.Comment == marker {
-			found = append(found, j)
-		}
-	}
-	return found, nil
 }

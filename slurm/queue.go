@@ -28,7 +28,7 @@ func (c *Client) QueueJobs(ctx context.Context) (*Queue, error) {
 		var perr error
 		q, perr = IndexJobsJSON(buf.Bytes())
 		return perr
-	}, c.opts.SqueuePath, "--json")
+	}, c.opts.SqueuePath, "--json", "--states=all")
 	var ce *CommandError
 	switch {
 	case errors.As(err, &ce) && strings.Contains(strings.ToLower(ce.Stderr), "json"):
@@ -142,7 +142,7 @@ func (c *Client) queueJobs(ctx context.Context, keep func(int64) bool) ([]JobDat
 		var perr error
 		jobs, perr = DecodeJobsJSON(r, keep)
 		return perr
-	}, c.opts.SqueuePath, "--json")
+	}, c.opts.SqueuePath, "--json", "--states=all")
 	var ce *CommandError
 	switch {
 	case errors.As(err, &ce) && strings.Contains(strings.ToLower(ce.Stderr), "json"):

@@ -36,7 +36,7 @@ func TestQueueJobsReadsEveryJobOnce(t *testing.T) {
 			if _, ok, err := got.Job(987654321); ok || err != nil {
 				t.Errorf("a job the queue does not hold: ok %v, err %v", ok, err)
 			}
-			if calls := squeue.Calls(t); len(calls) != 1 || !slices.Equal(calls[0].Args, []string{"--json"}) {
+			if calls := squeue.Calls(t); len(calls) != 1 || !slices.Equal(calls[0].Args, []string{"--json", "--states=all"}) {
 				t.Errorf("squeue calls = %+v, want one squeue --json", calls)
 			}
 		})
@@ -53,7 +53,7 @@ func TestQueueJobsLargeQueue(t *testing.T) {
 			b.WriteString(",\n")
 		}
 		fmt.Fprintf(&b, `{"job_id": %d, "job_state": "PENDING", "state_reason": "Held", "user_name": "alice", "comment": "%s", "command": "%s"}`,
-			i, SubmissionMarker(int64(i)), strings.Repeat("x", 200))
+			i, LegacyMarker(int64(i)), strings.Repeat("x", 200))
 	}
 	b.WriteString("]}\n")
 	squeue := slurmtest.New(t, "squeue", slurmtest.Response{Stdout: b.String()})
@@ -64,7 +64,7 @@ func TestQueueJobsLargeQueue(t *testing.T) {
 	}
 	last, _, _ := got.Job(n)
 	first, _, _ := got.Job(1)
-	if got.Len() != n || last.Comment != SubmissionMarker(n) || first.StateReason != "Held" {
+	if got.Len() != n || last.Comment != LegacyMarker(n) || first.StateReason != "Held" {
 		t.Fatalf("%d jobs, last %+v", got.Len(), last)
 	}
 }

@@ -35,6 +35,28 @@ func (e *CommandError) Error() string {
 	return fmt.Sprintf("Failed to run command with code %d: %s", e.ExitCode, strings.TrimRight(out, "\n"))
 }
 
+// maxUserOutput bounds what is kept of each of the standard output and error of a command run
+// as a user (sbatch prints a job id, or an error of a few lines).
+const maxUserOutput = 64 << 10
+
+// boundedBuffer keeps the first max bytes written to it (all with a negative max) and drops the
+// rest, still reporting every write as complete so the writer is never blocked or failed.
+type boundedBuffer struct {
+	bytes.Buffer
+	max     int
+	dropped int64
+}
+
+func (b *boundedBuffer) Write(p []byte) (int, error) {
+	if b.max < 0 {
+		return b.Buffer.Write(p)
+	}
+	keep := min(len(p), max(b.max-b.Len(), 0))
+	b.Buffer.Write(p[:keep])
+	b.dropped += int64(len(p) - keep)
+	return len(p), nil
+}
+
 // runSpec describes one command. A nil user runs as the agent.
 type runSpec struct {
 	user  *User
@@ -77,12 +99,17 @@ func run(ctx context.Context, s runSpec) (string, error) {
 	}
 	cmd.Dir = s.dir
 	cmd.Stdin = s.stdin
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout = &stdout
+	// What a user's command prints is the user's to choose: keep a bounded part of it.
+	limit := -1
+	if s.user != nil {
+		limit = maxUserOutput
+	}
+	stdout, stderr := &boundedBuffer{max: limit}, &boundedBuffer{max: limit}
+	cmd.Stdout = stdout
 	if s.stdout != nil {
 		cmd.Stdout = s.stdout
 	}
-	cmd.Stderr = &stderr
+	cmd.Stderr = stderr
 	// finish ends the consumer's input once the command is done and returns its error.
 	finish := func(error) error { return nil }
 	if s.consume != nil {

@@ -16,7 +16,7 @@ import (
 var SacctFields = []string{
 	"JobIDRaw", "JobID", "JobName", "User", "Group", "Account", "Partition", "State", "Reason",
 	"ExitCode", "DerivedExitCode", "Submit", "Eligible", "Start", "End", "Elapsed", "Timelimit",
-	"NNodes", "NCPUS", "NodeList", "WorkDir", "Comment",
+	"NNodes", "NCPUS", "NodeList", "WorkDir", "UID", "Comment",
 }
 
 // SacctDelimiter separates sacct -P columns: the ASCII unit separator, which job names, paths
@@ -83,9 +83,13 @@ func ParseSacctParsable(out, delim string, keep func(id int64) bool) ([]JobData,
 			errs = append(errs, &JobParseError{JobID: id, Err: fmt.Errorf("Failed parse info from slurm -- job %d: %w: missing", id, ErrInvalidJobState)})
 			continue
 		}
-		user := v["User"]
-		if i := strings.IndexByte(user, '('); i >= 0 {
-			user = user[:i]
+		user, uid := nameAndID(v["User"])
+		if n, err := strconv.ParseInt(v["UID"], 10, 64); err == nil && n >= 0 {
+			uid = n
+		}
+		var submit time.Time
+		if t, err := time.ParseInLocation(scontrolTime, v["Submit"], time.Local); err == nil {
+			submit = t
 		}
 		if _, seen := byID[id]; !seen {
 			order = append(order, id)
@@ -98,6 +102,8 @@ func ParseSacctParsable(out, delim string, keep func(id int64) bool) ([]JobData,
 			UserName:                user,
 			CurrentWorkingDirectory: v["WorkDir"],
 			Comment:                 v["Comment"],
+			UserID:                  uid,
+			SubmitTime:              submit,
 		}
 	}
 	if header == nil {
@@ -146,6 +152,9 @@ type sacctJobFields struct {
 	User    string          `json:"user"`
 	Cwd     string          `json:"working_directory"`
 	Comment json.RawMessage `json:"comment"`
+	Time    struct {
+		Submission flexInt `json:"submission"`
+	} `json:"time"`
 }
 
 // ParseSacctJSON reads sacct --json output (slurmdbd; openapi dbv0.0.38 of Slurm 22.05 and the
@@ -200,6 +209,12 @@ func ParseSacctJSON(data []byte, keep func(id int64) bool) ([]JobData, error) {
 			UserName:                f.User,
 			CurrentWorkingDirectory: f.Cwd,
 			Comment:                 jobComment(f.Comment),
+			UserID:                  -1,
+		}
+		if f.Time.Submission.Set && f.Time.Submission.Value > 0 {
+			j := byID[id]
+			j.SubmitTime = time.Unix(f.Time.Submission.Value, 0)
+			byID[id] = j
 		}
 	}
 	jobs := make([]JobData, 0, len(order))
@@ -228,10 +243,12 @@ func jobComment(raw json.RawMessage) string {
 	return o.Job
 }
 
-// sacctQuery is what to ask sacct: job ids, or a submit-time window (since, up to now).
+// sacctQuery is what to ask sacct: job ids, or a submit-time window (since, up to now),
+// optionally of one user (uid).
 type sacctQuery struct {
 	ids   []int64
 	since time.Time
+	uid   *uint32
 }
 
 func (q sacctQuery) selection() []string {
@@ -243,7 +260,11 @@ func (q sacctQuery) selection() []string {
 		// With -j and no -S, sacct searches from the epoch.
 		return []string{"-j", strings.Join(s, ",")}
 	}
-	return []string{"-S", q.since.Local().Format("2006-01-02T15:04:05"), "-E", "now"}
+	sel := []string{"-S", q.since.Local().Format("2006-01-02T15:04:05"), "-E", "now"}
+	if q.uid != nil {
+		sel = append(sel, "-u", strconv.FormatUint(uint64(*q.uid), 10))
+	}
+	return sel
 }
 
 // runSacct runs one sacct call in mode and parses it. A failed call is an *AccountingError

@@ -49,8 +49,13 @@ func TestRealAccountingFindsFinishedJob(t *testing.T) {
 	}
 	dir := userDir(t, alice)
 	sub := uniqueSubmissionID()
+	marker, err := NewMarker(sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	claimed := time.Now().Add(-10 * time.Minute) // older than MinJobAge: searched in accounting
 	res, err := c.Submit(ctx, SubmitRequest{User: alice, Dir: dir, Script: []byte("#!/bin/sh\nexit 3\n"), SubmissionID: sub,
-		ExtraArgs: []string{"--output=/dev/null"}})
+		Marker: marker, ExtraArgs: []string{"--output=/dev/null"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,18 +97,18 @@ func TestRealAccountingFindsFinishedJob(t *testing.T) {
 
 	switch mode {
 	case AccountingJSON: // SNS_DBD=1 keeps comments (AccountingStoreFlags=job_comment)
-		var found []JobData
+		var found MarkedJobs
 		testenv.Eventually(t, 30*time.Second, func() bool {
-			found, err = purged.FindJobsBySubmissionSince(ctx, sub, time.Now().Add(-10*time.Minute))
-			return err == nil && len(found) == 1
-		}, "FindJobsBySubmissionSince = %+v, %v", found, err)
-		if found[0].JobID != res.JobID || found[0].Comment != SubmissionMarker(sub) || found[0].JobState != "FAILED" {
-			t.Errorf("FindJobsBySubmissionSince = %+v", found)
+			found, err = purged.FindMarkedJobs(ctx, sub, Identity{Owner: alice, Marker: marker, Since: claimed})
+			return err == nil && len(found.Jobs) == 1
+		}, "FindMarkedJobs = %+v, %v", found, err)
+		if j := found.Jobs[0]; j.JobID != res.JobID || j.Comment != marker || j.JobState != "FAILED" {
+			t.Errorf("FindMarkedJobs = %+v", found)
 		}
 	case AccountingJobComp: // the jobcomp file has no comments
-		_, err := purged.FindJobsBySubmissionSince(ctx, sub, time.Now().Add(-10*time.Minute))
-		if !errors.Is(err, ErrCommentsNotRecorded) {
-			t.Errorf("FindJobsBySubmissionSince err = %v, want ErrCommentsNotRecorded", err)
+		_, err := purged.FindMarkedJobs(ctx, sub, Identity{Owner: alice, Marker: marker, Since: claimed})
+		if !errors.Is(err, ErrCommentsNotRecorded) || !errors.Is(err, ErrNotSure) {
+			t.Errorf("FindMarkedJobs err = %v, want ErrNotSure (ErrCommentsNotRecorded)", err)
 		}
 	}
 }

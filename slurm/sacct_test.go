@@ -49,11 +49,17 @@ func TestParseSacctParsableGolden(t *testing.T) {
 					j.CurrentWorkingDirectory != w.cwd || j.Comment != w.mark {
 					t.Errorf("job %d = %+v, want %+v", i, j, w)
 				}
+				// sacct -c prints the owner as alice(1001); slurmdbd's -P the name alone.
+				if wantUID := map[bool]int64{true: 1001, false: -1}[strings.HasPrefix(tt.file, "sacct-c")]; j.UserID != wantUID || j.SubmitTime.IsZero() {
+					t.Errorf("job %d: uid %d submitted %s, want uid %d and a submit time", j.JobID, j.UserID, j.SubmitTime, wantUID)
+				}
 				var info map[string]string
 				if err := json.Unmarshal([]byte(j.JobInfo), &info); err != nil {
 					t.Fatalf("job_info of %d is not a JSON object of strings: %v", j.JobID, err)
 				}
-				if len(info) != len(SacctFields) || info["JobIDRaw"] != fmt.Sprint(w.id) {
+				// The goldens were captured before UID joined SacctFields: as many columns as their header.
+				header, _, _ := strings.Cut(string(readTestdata(t, tt.file)), "\n")
+				if len(info) != len(strings.Split(header, SacctDelimiter)) || info["JobIDRaw"] != fmt.Sprint(w.id) {
 					t.Errorf("job_info of %d = %s", j.JobID, j.JobInfo)
 				}
 				if !strings.HasPrefix(j.JobInfo, `{"JobIDRaw":`) {
@@ -402,50 +408,63 @@ func TestJobStateSingleFromAccounting(t *testing.T) {
 	}
 }
 
-func TestFindJobsBySubmissionSince(t *testing.T) {
-	squeue := slurmtest.New(t, "squeue", slurmtest.Response{Stdout: emptySqueue})
+// TestFindMarkedJobsInAccounting: a claim older than MinJobAge whose job slurmctld no longer
+// holds is searched in accounting, which must record comments; otherwise the answer is
+// ErrNotSure, never "no job".
+func TestFindMarkedJobsInAccounting(t *testing.T) {
+	squeue := slurmtest.New(t, "squeue", slurmtest.Response{Stdout: "77|unrelated\n"})
 	since := time.Date(2026, 11, 25, 13, 0, 0, 0, time.Local)
+	alice := User{Name: "alice", UID: 1001}
+	legacy := Identity{Owner: alice, Since: since} // the job of sacct-22.05.json carries the legacy marker
+	const minJobAge = "MinJobAge               = 300 sec\n"
 	t.Run("slurmdbd with comments", func(t *testing.T) {
-		scontrol := slurmtest.New(t, "scontrol", slurmtest.Response{Stdout: commentConf})
+		scontrol := slurmtest.New(t, "scontrol", slurmtest.Response{Stdout: commentConf + minJobAge})
 		sacct, calls := sacctScript(t, string(readTestdata(t, "sacct-22.05.json")), "", "")
 		c := sacctClient(t, sacct, squeue, scontrol, AccountingAuto)
-		jobs, err := c.FindJobsBySubmissionSince(context.Background(), 42, since)
-		if err != nil || len(jobs) != 1 || jobs[0].JobID != 1043 || jobs[0].JobState != "COMPLETED" {
-			t.Fatalf("found %+v, %v", jobs, err)
+		found, err := c.FindMarkedJobs(context.Background(), 42, legacy)
+		if err != nil || len(found.Jobs) != 1 || found.Jobs[0].JobID != 1043 || found.Jobs[0].JobState != "COMPLETED" {
+			t.Fatalf("found %+v, %v", found, err)
 		}
 		lines := sacctCalls(t, calls)
-		if last := lines[len(lines)-1]; last != "--json -X -S 2026-11-25T13:00:00 -E now" {
+		if last := lines[len(lines)-1]; last != "--json -X -S 2026-11-25T12:58:00 -E now -u 1001" {
 			t.Errorf("search call = %q", last)
 		}
-		jobs, err = c.FindJobsBySubmissionSince(context.Background(), 43, since)
-		if err != nil || len(jobs) != 0 {
-			t.Errorf("submission 43: %+v, %v", jobs, err)
+		found, err = c.FindMarkedJobs(context.Background(), 43, legacy)
+		if err != nil || len(found.Jobs) != 0 {
+			t.Errorf("submission 43: %+v, %v", found, err)
+		}
+		bob := Identity{Owner: User{Name: "bob", UID: 1002}, Since: since}
+		if found, err = c.FindMarkedJobs(context.Background(), 42, bob); err != nil || len(found.Jobs) != 0 {
+			t.Errorf("bob's claim adopted alice's job: %+v, %v", found, err)
+		}
+		later := Identity{Owner: alice, Since: since.Add(24 * time.Hour)}
+		if found, err = c.FindMarkedJobs(context.Background(), 42, later); err != nil || len(found.Jobs) != 0 {
+			t.Errorf("a later claim adopted an earlier job: %+v, %v", found, err)
 		}
 	})
 	for _, tt := range []struct {
 		name, json, jobcomp, conf string
 	}{
-		{"jobcomp file", disabled, string(readTestdata(t, "sacct-c-22.05.txt")), ""},
-		{"slurmdbd without job_comment", string(readTestdata(t, "sacct-22.05.json")), "", noCommentConf},
-		{"no accounting", disabled, jobcompOff, ""},
+		{"jobcomp file", disabled, string(readTestdata(t, "sacct-c-22.05.txt")), minJobAge},
+		{"slurmdbd without job_comment", string(readTestdata(t, "sacct-22.05.json")), "", noCommentConf + minJobAge},
+		{"no accounting", disabled, jobcompOff, minJobAge},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			scontrol := slurmtest.New(t, "scontrol", slurmtest.Response{Stdout: tt.conf})
 			sacct, _ := sacctScript(t, tt.json, disabled, tt.jobcomp)
 			c := sacctClient(t, sacct, squeue, scontrol, AccountingAuto)
-			if _, err := c.FindJobsBySubmissionSince(context.Background(), 42, since); !errors.Is(err, ErrCommentsNotRecorded) {
-				t.Errorf("err = %v, want ErrCommentsNotRecorded", err)
+			if _, err := c.FindMarkedJobs(context.Background(), 42, legacy); !errors.Is(err, ErrCommentsNotRecorded) || !errors.Is(err, ErrNotSure) {
+				t.Errorf("err = %v, want ErrNotSure and ErrCommentsNotRecorded", err)
 			}
 		})
 	}
-	t.Run("held by slurmctld: no sacct", func(t *testing.T) {
-		held := slurmtest.New(t, "squeue", slurmtest.Response{Stdout: string(readTestdata(t, "squeue-22.05.json"))})
+	t.Run("claim younger than MinJobAge: no sacct", func(t *testing.T) {
+		scontrol := slurmtest.New(t, "scontrol", slurmtest.Response{Stdout: minJobAge})
 		sacct, calls := sacctScript(t, dbdDown, dbdDown, dbdDown)
-		c := sacctClient(t, sacct, held, nil, AccountingAuto)
-		jobs, err := c.FindJobsBySubmission(context.Background(), 101)
-		jobs2, err2 := c.FindJobsBySubmissionSince(context.Background(), 101, since)
-		if err != nil || err2 != nil || len(jobs) != 1 || len(jobs2) != 1 || jobs2[0].JobID != 3 {
-			t.Errorf("found %+v %+v, %v %v", jobs, jobs2, err, err2)
+		c := sacctClient(t, sacct, squeue, scontrol, AccountingAuto)
+		found, err := c.FindMarkedJobs(context.Background(), 42, Identity{Owner: alice, Since: time.Now()})
+		if err != nil || len(found.Jobs) != 0 {
+			t.Errorf("found %+v, %v", found, err)
 		}
 		if n := len(sacctCalls(t, calls)); n != 0 {
 			t.Errorf("sacct ran %d times", n)

@@ -14,14 +14,6 @@ import (
 // ErrUnparsableJobID is returned when sbatch --parsable printed something that is not a job id.
 var ErrUnparsableJobID = errors.New("Failed to parse slurm job id")
 
-// MarkerPrefix starts the --comment every submitted job carries, followed by the submission id.
-const MarkerPrefix = "jobbergate-submission:"
-
-// SubmissionMarker is the --comment value that marks the job of a submission.
-func SubmissionMarker(submissionID int64) string {
-	return MarkerPrefix + strconv.FormatInt(submissionID, 10)
-}
-
 // SubmitRequest is one sbatch call.
 type SubmitRequest struct {
 	User User
@@ -34,9 +26,12 @@ type SubmitRequest struct {
 	// Script is passed on sbatch's standard input when ScriptPath is empty, so the script
 	// always exists when sbatch runs (fix of the reference's deleted temp file).
 	Script []byte
-	// SubmissionID marks the job with --comment=jobbergate-submission:<id> so that
-	// FindJobsBySubmission can find it again after a crash. Zero adds no marker.
+	// SubmissionID names the submission in the log.
 	SubmissionID int64
+	// Marker (NewMarker) is added to the job's comment, after the user's own comment from the
+	// script's #SBATCH lines or ExtraArgs (JoinComment), so that FindMarkedJobs can find the job
+	// again after a crash. Empty adds nothing and leaves the user's comment alone.
+	Marker string
 	// ExtraArgs go before the script (for example "--hold" or "--partition=debug").
 	ExtraArgs []string
 }
@@ -66,7 +61,7 @@ func ParseSbatchOutput(out string) (SubmitResult, error) {
 // Submit runs sbatch --parsable as req.User in req.Dir. On a non-zero exit the error wraps a
 // *CommandError whose message keeps sbatch's stderr verbatim. Submit does not retry: a caller
 // that does not know whether an earlier call succeeded should look for the marker first
-// (FindJobsBySubmission).
+// (FindMarkedJobs).
 func (c *Client) Submit(ctx context.Context, req SubmitRequest) (SubmitResult, error) {
 	if !filepath.IsAbs(req.Dir) {
 		return SubmitResult{}, fmt.Errorf("submit: %w: %q", ErrRelativeDir, req.Dir)
@@ -75,10 +70,16 @@ func (c *Client) Submit(ctx context.Context, req SubmitRequest) (SubmitResult, e
 		return SubmitResult{}, errors.New("submit: no job script")
 	}
 	args := []string{"--parsable"}
-	if req.SubmissionID != 0 {
-		args = append(args, "--comment="+SubmissionMarker(req.SubmissionID))
+	if req.Marker != "" {
+		user, extra := ScriptComment(req.Script), req.ExtraArgs
+		if c, rest, ok := argsComment(extra); ok {
+			user, extra = c, rest
+		}
+		args = append(args, "--comment="+JoinComment(user, req.Marker))
+		args = append(args, extra...)
+	} else {
+		args = append(args, req.ExtraArgs...)
 	}
-	args = append(args, req.ExtraArgs...)
 	var stdin *bytes.Reader
 	if req.ScriptPath != "" {
 		args = append(args, req.ScriptPath)

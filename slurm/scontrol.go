@@ -1,12 +1,11 @@
 package slurm
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // keyRe matches the start of a scontrol Key=Value token. Keys may hold ':' and '/'
@@ -15,17 +14,39 @@ var keyRe = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_:/]*=`)
 
 // ParseScontrolPairs splits one line of scontrol show ... -o into its Key=Value pairs, in order.
 // A token that does not start a new key continues the previous value (values with spaces).
-// Time is linear in the line's length, however many tokens a value spans.
+// Time is linear in the line's length, however many tokens a value spans. A key that appears
+// more than once keeps its last value.
 func ParseScontrolPairs(line string) (keys []string, values map[string]string) {
+	p := scontrolPairs(line)
+	return p.keys, p.last
+}
+
+// pairs is one scontrol -o line split into keys. scontrol prints values as they are, so text a
+// job's owner chose (job name, comment, paths) can hold what looks like another key: a key that
+// appears more than once is ambiguous, and first holds the value of its first appearance.
+type pairs struct {
+	keys     []string
+	last     map[string]string
+	first    map[string]string
+	repeated map[string]bool
+}
+
+func scontrolPairs(line string) pairs {
 	parts := map[string][]string{}
+	p := pairs{first: map[string]string{}, repeated: map[string]bool{}}
 	last := ""
 	for _, tok := range strings.Split(strings.TrimRight(line, "\r\n"), " ") {
 		if loc := keyRe.FindStringIndex(tok); loc != nil {
 			k := tok[:loc[1]-1]
-			if _, dup := parts[k]; !dup {
-				keys = append(keys, k)
+			if prev, dup := parts[k]; dup {
+				if !p.repeated[k] {
+					p.first[k] = strings.Join(prev, " ")
+				}
+				p.repeated[k] = true
+			} else {
+				p.keys = append(p.keys, k)
 			}
-			parts[k] = append(parts[k][:0], tok[loc[1]:])
+			parts[k] = append(parts[k][:0:0], tok[loc[1]:])
 			last = k
 			continue
 		}
@@ -33,18 +54,28 @@ func ParseScontrolPairs(line string) (keys []string, values map[string]string) {
 			parts[last] = append(parts[last], tok)
 		}
 	}
-	values = make(map[string]string, len(parts))
-	for k, p := range parts {
-		values[k] = strings.Join(p, " ")
+	p.last = make(map[string]string, len(parts))
+	for k, v := range parts {
+		p.last[k] = strings.Join(v, " ")
+		if !p.repeated[k] {
+			p.first[k] = p.last[k]
+		}
 	}
-	return keys, values
+	return p
 }
 
+// scontrolTime is how scontrol prints times (slurmctld's local time).
+const scontrolTime = "2006-01-02T15:04:05"
+
 // ParseScontrolLine reads one job of scontrol show job -o into JobData. JobInfo is a JSON object
-// of the line's pairs (all values strings).
+// of the line's pairs (all values strings, the last of a repeated key). JobId is the line's
+// first key; the owner (UserId) counts only when it appears once: a second UserId= can only
+// come from text the job's owner wrote, so the owner is then unknown (UserID -1, UserName "").
+// A repeated Comment= leaves Comment empty for the same reason.
 func ParseScontrolLine(line string) (JobData, error) {
-	keys, v := ParseScontrolPairs(line)
-	id, err := strconv.ParseInt(v["JobId"], 10, 64)
+	p := scontrolPairs(line)
+	v := p.last
+	id, err := strconv.ParseInt(p.first["JobId"], 10, 64)
 	if err != nil {
 		return JobData{}, fmt.Errorf("Failed parse info from slurm -- no JobId in %.200q", line)
 	}
@@ -52,30 +83,40 @@ func ParseScontrolLine(line string) (JobData, error) {
 	if state == "" {
 		return JobData{}, fmt.Errorf("Failed parse info from slurm -- job %d: %w: missing", id, ErrInvalidJobState)
 	}
-	var info bytes.Buffer
-	info.WriteByte('{')
-	for i, k := range keys {
-		if i > 0 {
-			info.WriteByte(',')
-		}
-		kb, _ := json.Marshal(k)
-		vb, _ := json.Marshal(v[k])
-		info.Write(kb)
-		info.WriteByte(':')
-		info.Write(vb)
-	}
-	info.WriteByte('}')
-	user := v["UserId"]
-	if i := strings.IndexByte(user, '('); i >= 0 {
-		user = user[:i]
-	}
-	return JobData{
+	j := JobData{
 		JobID:                   id,
 		JobState:                state,
 		StateReason:             v["Reason"],
-		JobInfo:                 info.String(),
-		UserName:                user,
+		JobInfo:                 pairsJSON(p.keys, v),
 		CurrentWorkingDirectory: v["WorkDir"],
-		Comment:                 v["Comment"],
-	}, nil
+		UserID:                  -1,
+	}
+	if !p.repeated["UserId"] {
+		j.UserName, j.UserID = nameAndID(v["UserId"])
+	}
+	if !p.repeated["Comment"] {
+		j.Comment = v["Comment"]
+	}
+	if !p.repeated["SubmitTime"] {
+		if t, err := time.ParseInLocation(scontrolTime, v["SubmitTime"], time.Local); err == nil {
+			j.SubmitTime = t
+		}
+	}
+	return j, nil
+}
+
+// nameAndID splits "alice(1001)" (scontrol's UserId, sacct -c's User) into the name and the
+// number; id is -1 when there is no number in parentheses.
+func nameAndID(s string) (name string, id int64) {
+	i := strings.IndexByte(s, '(')
+	if i < 0 {
+		return s, -1
+	}
+	name, id = s[:i], -1
+	if rest, ok := strings.CutSuffix(s[i+1:], ")"); ok {
+		if n, err := strconv.ParseInt(rest, 10, 64); err == nil && n >= 0 {
+			id = n
+		}
+	}
+	return name, id
 }

@@ -5,8 +5,13 @@
 // Exactly one sbatch per submission. Before sbatch the handler claims the submission in the
 // submissions KV bucket with a create-only write (kv.Create), so two processes, on one login
 // node or several, never both hold it; every later change of the record is a compare-and-set
-// (kv.Update with the revision last read). Right after sbatch the Slurm job id is written into
-// the claim. A redelivered or duplicated message then finds the record and:
+// (kv.Update with the revision last read). The claim holds a marker made for it
+// (slurm.NewMarker, random) and the mapped owner; sbatch puts the marker into the job's comment
+// after the user's own comment. sbatch runs as the owner, who can change what it prints, so the
+// job it names is read and must be the claim's (owned by the owner, carrying the marker) before
+// its id is written into the claim and reported; a job that is not is a security event: logged at
+// ERROR, nothing of it recorded or reported, the message dead-lettered. A redelivered or
+// duplicated message then finds the record and:
 //
 //   - with a job id: only reads the job's state and reports it again (no sbatch);
 //   - with a rejection message: sends the same rejection again;
@@ -16,9 +21,15 @@
 //     pid is gone and no process carries the submission's marker, i.e. no orphaned sbatch);
 //   - with a claim and no job id otherwise (stale, holder gone, or this process's own claim
 //     after a failed attempt; holder ids are unique to a process's life, NewHolderID, so a
-//     restarted agent never takes its predecessor's claims for its own): reconciles against Slurm. Every job carries --comment=jobbergate-submission:<id>;
-//     a job found that way is recorded and reported (the lowest id if several, logged as an
-//     error), and only when none exists is the claim taken over (CAS) and sbatch run.
+//     restarted agent never takes its predecessor's claims for its own): reconciles against
+//     Slurm (slurm.Client.FindMarkedJobs): only a job of the claim's owner carrying the claim's
+//     marker, submitted after the claim, finished or not, counts. Jobs with another marker of the
+//     submission (an earlier run against the same Slurm, another Jobbergate instance) and jobs of
+//     other users are never adopted. A job found is recorded and reported (the lowest id if
+//     several, logged as an error); only when Slurm surely has none is the claim taken over (CAS)
+//     and sbatch run with a new marker. When that cannot be told (the claim is older than
+//     slurmctld keeps finished jobs and accounting records no comments) the message is
+//     dead-lettered with the commands an admin needs, never submitted again.
 //
 // sbatch runs under a timeout shorter than Options.ClaimStaleAfter so that a claim goes stale
 // only once its holder can no longer be inside sbatch. After MarkSubmitted succeeds the record is

@@ -245,7 +245,7 @@ func (e *e2e) waitFinal(ids []int, timeout time.Duration) map[int]jobbergatetest
 // markedJobs returns the Slurm jobs carrying the marker of each submission id (one squeue).
 func (e *e2e) markedJobs(ids []int) map[int][]slurm.JobData {
 	e.t.Helper()
-	out, err := exec.Command("squeue", "--json").Output()
+	out, err := exec.Command("squeue", "--json", "--states=all").Output()
 	if err != nil {
 		e.t.Fatalf("squeue --json: %v", err)
 	}
@@ -253,14 +253,14 @@ func (e *e2e) markedJobs(ids []int) map[int][]slurm.JobData {
 	if err != nil {
 		e.t.Logf("squeue --json: %v", err)
 	}
-	want := map[string]int{}
+	want := map[int64]bool{}
 	for _, id := range ids {
-		want[slurm.SubmissionMarker(int64(id))] = id
+		want[int64(id)] = true
 	}
 	res := map[int][]slurm.JobData{}
 	for _, j := range jobs {
-		if id, ok := want[j.Comment]; ok {
-			res[id] = append(res[id], j)
+		if id, ok := slurm.MarkedSubmission(j.Comment); ok && want[id] {
+			res[int(id)] = append(res[int(id)], j)
 		}
 	}
 	return res

@@ -267,42 +267,113 @@ func TestEndToEndDuplicateDeliveries(t *testing.T) {
 }
 
 // putClaim writes a claim without job id, as a crashed process would have left it.
-func (e *e2e) putClaim(id int, holder string, at time.Time) {
+func (e *e2e) putClaim(rec Record) {
 	e.t.Helper()
-	b, _ := json.Marshal(Record{SubmissionID: id, Holder: holder, ClaimedAt: at})
-	if _, err := claimsBucket(e.t, e.b, e.topo).Create(context.Background(), RecordKey(id), b); err != nil {
+	b, _ := json.Marshal(rec)
+	if _, err := claimsBucket(e.t, e.b, e.topo).Create(context.Background(), RecordKey(rec.SubmissionID), b); err != nil {
 		e.t.Fatal(err)
 	}
 }
 
 // TestEndToEndCrashedClaims: a claim without job id left by a crashed process is reconciled
-// against Slurm: when the job exists (sbatch ran, the id was never recorded) it is reported
-// without a second sbatch; when it does not, the submission is submitted once.
+// against the real Slurm by owner and marker. A job of the claim (sbatch ran, the id was never
+// recorded) is reported without a second sbatch, for claims of this version and for claims and
+// jobs of versions before random markers. A job is never adopted when it carries another marker
+// of the same submission (an earlier run against this Slurm) or when another user planted the
+// claim's own marker in a job of theirs: the owner then gets a job of their own, once.
 func TestEndToEndCrashedClaims(t *testing.T) {
 	e := newE2E(t, nil)
-	alice := e.users["alice"]
+	alice, bob := e.users["alice"], e.users["bob"]
 	dir := e.tempDir(alice.UID, alice.GID, 0o700)
+	bobDir := e.tempDir(bob.UID, bob.GID, 0o700)
 	withJob, _ := e.add("alice@example.com", &dir, heldArgs, entryScript("a.sh", jobScript))
 	noJob, _ := e.add("alice@example.com", &dir, heldArgs, entryScript("b.sh", jobScript))
-	stale := time.Now().Add(-time.Hour)
+	legacy, _ := e.add("alice@example.com", &dir, heldArgs, entryScript("c.sh", jobScript))
+	earlierRun, _ := e.add("alice@example.com", &dir, heldArgs, entryScript("d.sh", jobScript))
+	planted, _ := e.add("alice@example.com", &dir, heldArgs, entryScript("e.sh", jobScript))
+	// Stale (older than ClaimStaleAfter) and younger than MinJobAge.
+	at := time.Now().Add(-3 * time.Minute)
+	uid := alice.UID
+	claim := func(id int, withMarker bool) Record {
+		r := Record{SubmissionID: id, Holder: "crashed-node/99", ClaimedAt: at}
+		if withMarker {
+			m, err := slurm.NewMarker(int64(id))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Marker, r.Owner, r.OwnerUID = m, alice.Name, &uid
+		}
+		return r
+	}
+	submit := func(u slurm.User, d string, sub int, marker string, extra ...string) int64 {
+		res, err := e.sl.Submit(context.Background(), slurm.SubmitRequest{User: u, Dir: d, Script: []byte(jobScript),
+			SubmissionID: int64(sub), Marker: marker, ExtraArgs: append(extra, heldArgs...)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.JobID
+	}
 
-	// The crashed process had run sbatch for withJob.
-	res, err := e.sl.Submit(context.Background(), slurm.SubmitRequest{User: alice, Dir: dir, Script: []byte(jobScript),
-		SubmissionID: int64(withJob), ExtraArgs: heldArgs})
+	// The crashed processes had run sbatch for withJob (this version) and legacy (an earlier one).
+	cWith, cNo, cLegacy, cEarlier, cPlanted := claim(withJob, true), claim(noJob, true), claim(legacy, false), claim(earlierRun, true), claim(planted, true)
+	crashedJob := submit(alice, dir, withJob, cWith.Marker)
+	legacyJob := submit(alice, dir, legacy, "", "--comment="+slurm.LegacyMarker(int64(legacy)))
+	// An earlier run against this Slurm left a job of earlierRun with that claim's marker.
+	earlier, err := slurm.NewMarker(int64(earlierRun))
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.putClaim(withJob, "crashed-node/99", stale)
-	e.putClaim(noJob, "crashed-node/99", stale)
+	earlierJob := submit(alice, dir, earlierRun, earlier)
+	// Bob copies the marker of planted's claim into a job of his.
+	bobJob := submit(bob, bobDir, planted, cPlanted.Marker)
+	for _, c := range []Record{cWith, cNo, cLegacy, cEarlier, cPlanted} {
+		e.putClaim(c)
+	}
 
 	e.poll()
 	e.run(e.handler("node-a/1"), 4)
-	final := e.waitFinal([]int{withJob, noJob}, time.Minute)
-	marked := e.markedJobs([]int{withJob, noJob})
-	if s := final[withJob]; s.Status != jobbergatetest.StatusSubmitted || int64(*s.SlurmJobID) != res.JobID || len(marked[withJob]) != 1 {
-		t.Errorf("claim with job: status %s id %v (crashed sbatch made %d); marked %+v", s.Status, s.SlurmJobID, res.JobID, marked[withJob])
+	ids := []int{withJob, noJob, legacy, earlierRun, planted}
+	final := e.waitFinal(ids, time.Minute)
+	marked := e.markedJobs(ids)
+	for _, c := range []struct {
+		name string
+		id   int
+		want int64 // the job to report; 0: a new one
+		not  int64 // a job that must not be reported
+	}{
+		{"claim with job", withJob, crashedJob, 0},
+		{"claim without job", noJob, 0, 0},
+		{"claim and job of an earlier version", legacy, legacyJob, 0},
+		{"job of an earlier run", earlierRun, 0, earlierJob},
+		{"marker planted by another user", planted, 0, bobJob},
+	} {
+		s := final[c.id]
+		if s.Status != jobbergatetest.StatusSubmitted || s.SlurmJobID == nil {
+			t.Errorf("%s: status %s id %v", c.name, s.Status, s.SlurmJobID)
+			continue
+		}
+		got := int64(*s.SlurmJobID)
+		switch {
+		case c.want != 0 && got != c.want:
+			t.Errorf("%s: reported job %d, want %d", c.name, got, c.want)
+		case c.want == 0 && (got == c.not || len(marked[c.id]) != 1+btoi(c.not != 0)):
+			t.Errorf("%s: reported job %d (must not be %d); marked jobs %+v", c.name, got, c.not, marked[c.id])
+		}
+		if c.want == 0 {
+			j, err := e.sl.JobState(context.Background(), got)
+			if err != nil || j.UserName != "alice" {
+				t.Errorf("%s: reported job %d is not alice's: %+v, %v", c.name, got, j, err)
+			}
+		}
 	}
-	if s := final[noJob]; s.Status != jobbergatetest.StatusSubmitted || len(marked[noJob]) != 1 || int64(*s.SlurmJobID) != marked[noJob][0].JobID {
-		t.Errorf("claim without job: status %s id %v; marked %+v", s.Status, s.SlurmJobID, marked[noJob])
+	if j, err := e.sl.JobState(context.Background(), bobJob); err != nil || j.JobState != "PENDING" {
+		t.Errorf("bob's job: %+v, %v; want it untouched", j, err)
 	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -15,9 +15,10 @@ import (
 
 // TestFakeSbatchErrors runs the real slurm.Client against recording fake sbatch, squeue and
 // scontrol programs, for what a healthy Slurm cannot produce: a "Socket timed out" sbatch is retried
-// (no rejection) and the next delivery reconciles before the second sbatch; a refused job is
-// rejected with sbatch's stderr verbatim; the entrypoint goes to sbatch on stdin as the user,
-// with the marker and the injected arguments.
+// (no rejection) and the next delivery reconciles before the second sbatch; the entrypoint goes to
+// sbatch on stdin as the user, with the claim's marker and the injected arguments; an id that
+// sbatch printed but Slurm does not know as the claim's job is neither recorded nor reported
+// (dead-lettered); a refused job is rejected with sbatch's stderr verbatim.
 func TestFakeSbatchErrors(t *testing.T) {
 	testenv.Require(t, "root", os.Geteuid() == 0, "commands run as alice: run the tests as root")
 	b, topo := newBroker(t, nil)
@@ -25,7 +26,8 @@ func TestFakeSbatchErrors(t *testing.T) {
 	sbatch := slurmtest.New(t, "sbatch", slurmtest.Response{ExitCode: 1,
 		Stderr: "sbatch: error: Batch job submission failed: Socket timed out on send/recv operation\n"})
 	squeue := slurmtest.New(t, "squeue", slurmtest.Response{Stdout: `{"jobs":[]}`})
-	scontrol := slurmtest.New(t, "scontrol", slurmtest.Response{ExitCode: 1, Stderr: "slurm_load_jobs error: Invalid job id specified\n"})
+	// scontrol answers every command with the MinJobAge of show config: no job is known.
+	scontrol := slurmtest.New(t, "scontrol", slurmtest.Response{Stdout: "MinJobAge               = 300 sec\n"})
 	// No accounting: the fake job id 4242 must not meet a real job of that id in the
 	// cluster's job-completion log.
 	sl, err := slurm.New(slurm.Options{SbatchPath: sbatch.Path, SqueuePath: squeue.Path, ScontrolPath: scontrol.Path,
@@ -56,23 +58,25 @@ func TestFakeSbatchErrors(t *testing.T) {
 		t.Fatalf("socket timeout: %s, rejected %q", dec, api.rejected)
 	}
 	sbatch.SetResponse(t, slurmtest.Response{Stdout: "4242\n"})
-	if dec := h.Handle(context.Background(), message(t, sub, 2)); !dec.IsAck() {
-		t.Fatalf("second delivery: %s", dec)
+	dec = h.Handle(context.Background(), message(t, sub, 2))
+	if !dec.IsTerminate() || !strings.Contains(dec.Reason(), "printed slurm job id 4242, which is not this submission's job") {
+		t.Fatalf("second delivery: %s, want dead-lettered: job 4242 is not the claim's", dec)
 	}
 	calls := sbatch.Calls(t)
 	if len(calls) != 2 {
 		t.Fatalf("%d sbatch calls, want 2", len(calls))
 	}
-	if n, m := len(squeue.Calls(t)), len(scontrol.Calls(t)); n != 1 || m != 1 {
-		t.Fatalf("%d squeue and %d scontrol calls, want a reconcile before the second sbatch and one state read", n, m)
+	if n := len(squeue.Calls(t)); n != 2 {
+		t.Fatalf("%d squeue calls, want the reconcile before the second sbatch and the search for the claim's own job", n)
 	}
+	rec, _ := readRecord(t, kv, sub.ID)
 	c := calls[1]
-	if c.UID != int(alice.UID) || c.Dir != dir || !slices.Contains(c.Args, "--comment="+slurm.SubmissionMarker(int64(sub.ID))) ||
+	if c.UID != int(alice.UID) || c.Dir != dir || rec.Marker == "" || !slices.Contains(c.Args, "--comment="+rec.Marker) ||
 		!strings.Contains(c.Stdin, "#SBATCH --hold") || !strings.Contains(c.Stdin, "true") {
-		t.Fatalf("sbatch call %+v", c)
+		t.Fatalf("sbatch call %+v, record %+v", c, rec)
 	}
-	if len(api.submitted) != 1 || *api.submitted[0].JobID != 4242 || api.submitted[0].JobState != "UNKNOWN" {
-		t.Fatalf("reports %+v", api.submitted)
+	if rec.SlurmJobID != 0 || len(api.submitted) != 0 {
+		t.Fatalf("the id sbatch printed was recorded (%+v) or reported (%+v)", rec, api.submitted)
 	}
 
 	refused := "sbatch: error: Batch job submission failed: Invalid account or account/partition combination specified"

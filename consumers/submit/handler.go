@@ -205,7 +205,7 @@ func (h *Handler) handle(ctx context.Context, log *slog.Logger, sub *jobbergate.
 		}
 		if rec.Holder != h.o.HolderID {
 			age := h.o.Now().Sub(rec.ClaimedAt)
-			if age < h.o.ClaimStaleAfter && h.o.HolderGone != nil && h.o.HolderGone(rec.Holder, sub.ID) {
+			if age < h.o.ClaimStaleAfter && h.o.HolderGone != nil && h.o.HolderGone(rec.Holder, rec.marker()) {
 				log.Info("claim holder has exited and left no sbatch running: reconciling now",
 					"holder", rec.Holder, "claimed_at", rec.ClaimedAt)
 			} else if age < h.o.ClaimStaleAfter {
@@ -217,7 +217,7 @@ func (h *Handler) handle(ctx context.Context, log *slog.Logger, sub *jobbergate.
 		if found {
 			return out
 		}
-		log.Warn("claim without slurm job id and no marked job in slurm: taking it over",
+		log.Warn("claim without slurm job id and no job of it in slurm: taking it over",
 			"holder", rec.Holder, "claimed_at", rec.ClaimedAt)
 	}
 
@@ -234,7 +234,13 @@ func (h *Handler) handle(ctx context.Context, log *slog.Logger, sub *jobbergate.
 		return slotOutcome(err)
 	}
 	defer release()
-	claim := Record{SubmissionID: sub.ID, Holder: h.o.HolderID, ClaimedAt: h.o.Now().UTC()}
+	marker, err := slurm.NewMarker(int64(sub.ID))
+	if err != nil {
+		return retry(err)
+	}
+	uid := p.user.UID
+	claim := Record{SubmissionID: sub.ID, Holder: h.o.HolderID, ClaimedAt: h.o.Now().UTC(),
+		Marker: marker, Owner: p.user.Name, OwnerUID: &uid}
 	rev, err = h.claims.store(ctx, claim, rev)
 	if errors.Is(err, errConflict) {
 		return retryAfter(conflictRetry, err)
@@ -245,11 +251,11 @@ func (h *Handler) handle(ctx context.Context, log *slog.Logger, sub *jobbergate.
 
 	sctx, cancel := context.WithTimeout(ctx, h.o.SubmitTimeout)
 	res, err := h.o.Slurm.Submit(sctx, slurm.SubmitRequest{
-		User: p.user, Dir: p.dir, Script: p.script, SubmissionID: int64(sub.ID),
+		User: p.user, Dir: p.dir, Script: p.script, SubmissionID: int64(sub.ID), Marker: marker,
 	})
 	cancel()
-	// The slot bounds sbatch only: the record below is a KV write and the state read has read
-	// slots of its own (newJobState), so the next sbatch need not wait for either.
+	// The slot bounds sbatch only: the state read has read slots of its own (newJobState) and
+	// the record is a KV write, so the next sbatch need not wait for either.
 	release()
 	if err != nil {
 		if msg, ok := sbatchRejection(err); ok {
@@ -258,6 +264,19 @@ func (h *Handler) handle(ctx context.Context, log *slog.Logger, sub *jobbergate.
 		// The claim stays without job id: the next attempt reconciles by marker, since sbatch
 		// may have created the job before failing (timeouts, unparsable output).
 		return retry(fmt.Errorf("sbatch for submission %d: %w", sub.ID, err))
+	}
+	// sbatch runs as the owner, who can change what it prints: the job it names is read and
+	// must be the claim's (owner and marker) before its id is recorded or anything of it is
+	// reported. Until then the claim has no job id, so a failed read is retried through
+	// reconciliation, which finds the claim's job by its marker.
+	jd, err := h.newJobState(ctx, res.JobID)
+	if err != nil {
+		o := retry(fmt.Errorf("read state of new slurm job %d of submission %d: %w", res.JobID, sub.ID, err))
+		o.jobID = res.JobID
+		return o
+	}
+	if err := claim.identity().Check(jd); err != nil {
+		return h.foreignJob(ctx, log, sub, claim, res.JobID, err)
 	}
 	claim.SlurmJobID = res.JobID
 	rev, err = h.recordJobID(ctx, log, claim, rev)
@@ -268,8 +287,36 @@ func (h *Handler) handle(ctx context.Context, log *slog.Logger, sub *jobbergate.
 		o.jobID = res.JobID
 		return o
 	}
-	jd, err := h.newJobState(ctx, res.JobID)
-	return h.markSubmitted(ctx, log, sub, claim, rev, jd, err)
+	return h.markSubmitted(ctx, log, sub, claim, rev, jd, nil)
+}
+
+// foreignJob is the outcome of an sbatch that printed the id of a job that is not the claim's:
+// a security event. Nothing of that job is recorded or reported; the claim keeps no job id, so
+// a retry of the dead-lettered message finds the claim's own job, if sbatch made one, by its
+// marker.
+func (h *Handler) foreignJob(ctx context.Context, log *slog.Logger, sub *jobbergate.PendingSubmission, claim Record, printed int64, cause error) outcome {
+	var own []int64
+	found, err := h.o.Slurm.FindMarkedJobs(ctx, int64(sub.ID), claim.identity())
+	for _, j := range found.Jobs {
+		own = append(own, j.JobID)
+	}
+	log.Error("security: sbatch printed the id of a slurm job that is not this submission's; nothing of that job is recorded or reported",
+		"printed_slurm_job_id", printed, "marked_slurm_job_ids", own, "owner", claim.Owner, "error", cause, "marked_search_error", err)
+	reason := fmt.Sprintf("sbatch, run as %s, printed slurm job id %d, which is not this submission's job (%v): its output was altered or is unreliable. "+
+		"This submission's own job (marker %s): %v. Check the owner's processes, then retry this message (jobbergate-agent dead) to report the marked job, or discard it.",
+		claim.Owner, printed, cause, claim.Marker, ownJobs(own, err))
+	return terminate(reason, 0)
+}
+
+// ownJobs describes the result of the search for a claim's own job in a dead-letter reason.
+func ownJobs(ids []int64, err error) string {
+	switch {
+	case err != nil:
+		return fmt.Sprintf("not known (%v)", err)
+	case len(ids) == 0:
+		return "none found in Slurm"
+	}
+	return fmt.Sprintf("slurm job(s) %v", ids)
 }
 
 // newJobState reads the state of a job this delivery just submitted, in one of the read slots.
@@ -287,30 +334,48 @@ func (h *Handler) newJobState(ctx context.Context, id int64) (slurm.JobData, err
 	return h.o.Slurm.JobState(ctx, id)
 }
 
-// reconcile looks for the job of a claim without job id in Slurm. found is true when the outcome
-// is decided (a job was found and recorded, or an error must be retried); false means no job
-// exists and the claim may be taken over with a CAS on rev.
+// reconcile looks for the job of a claim without job id in Slurm: a job of the claim's owner
+// carrying the claim's marker (slurm.Client.FindMarkedJobs). found is true when the outcome is
+// decided (a job was found and recorded, or an error must be retried or dead-lettered); false
+// means no job of the claim exists and the claim may be taken over with a CAS on rev.
 func (h *Handler) reconcile(ctx context.Context, log *slog.Logger, sub *jobbergate.PendingSubmission, rec Record, rev uint64) (outcome, bool) {
+	id, err := h.claimIdentity(ctx, sub, rec)
+	if err != nil {
+		return retry(fmt.Errorf("reconcile submission %d: %w", sub.ID, err)), true
+	}
 	release, err := h.slurmSlot(ctx)
 	if err != nil {
 		return slotOutcome(err), true
 	}
 	defer release() // also on a panic, which the runner recovers
-	jobs, err := h.o.Slurm.FindJobsBySubmission(ctx, int64(sub.ID))
+	found, err := h.o.Slurm.FindMarkedJobs(ctx, int64(sub.ID), id)
 	release()
-	if err != nil {
-		return retry(fmt.Errorf("reconcile submission %d with slurm: %w", sub.ID, err)), true
+	if len(found.Earlier) > 0 {
+		log.Warn("slurm holds jobs of the owner with another marker of this submission (an earlier claim, an earlier run against this Slurm or another Jobbergate instance); they are not this claim's job",
+			"slurm_job_ids", found.Earlier, "marker", rec.marker())
 	}
-	if len(jobs) == 0 {
+	for _, r := range found.Refused {
+		log.Warn("a job listed with this claim's marker failed the identity check and is ignored", "error", r)
+	}
+	switch {
+	case errors.Is(err, slurm.ErrCommentsNotRecorded):
+		return terminate(fmt.Sprintf("claim of %s has no slurm job id, and whether its sbatch made a job cannot be told: "+
+			"slurmctld no longer holds jobs that old and accounting does not record job comments (%v). "+
+			"Look for a job of %s whose comment holds %s (sacct -u %s -S %s -o JobID,Comment%%80); "+
+			"report it by hand, or delete the record and retry this message to submit again.",
+			rec.ClaimedAt.Format(time.RFC3339), id.Owner.Name, rec.marker(), id.Owner.Name, rec.ClaimedAt.Local().Format("2006-01-02T15:04:05"), err), 0), true
+	case err != nil:
+		return retry(fmt.Errorf("reconcile submission %d with slurm: %w", sub.ID, err)), true
+	case len(found.Jobs) == 0:
 		return outcome{}, false
 	}
-	ids := make([]int64, len(jobs))
-	for i, j := range jobs {
+	ids := make([]int64, len(found.Jobs))
+	for i, j := range found.Jobs {
 		ids[i] = j.JobID
 	}
 	slices.Sort(ids)
 	if len(ids) > 1 {
-		log.Error("several slurm jobs carry this submission's marker; reporting the lowest",
+		log.Error("several slurm jobs of the owner carry this claim's marker; reporting the lowest",
 			"slurm_job_ids", ids, "slurm_job_id", ids[0])
 	}
 	log.Info("claim reconciled: slurm job found by marker", "slurm_job_id", ids[0], "holder", rec.Holder)
@@ -324,6 +389,25 @@ func (h *Handler) reconcile(ctx context.Context, log *slog.Logger, sub *jobberga
 		return retry(err), true
 	}
 	return h.report(ctx, log, sub, rec, rev), true
+}
+
+// claimIdentity is what makes a job the claim's: the owner recorded in the claim (mapped again
+// for claims written before owners were recorded), its marker and its time.
+func (h *Handler) claimIdentity(ctx context.Context, sub *jobbergate.PendingSubmission, rec Record) (slurm.Identity, error) {
+	if rec.OwnerUID != nil {
+		return rec.identity(), nil
+	}
+	username, err := h.o.Mapper.Username(ctx, sub.OwnerEmail)
+	if err != nil {
+		return slurm.Identity{}, fmt.Errorf("map the owner of a claim without owner: %w", err)
+	}
+	u, err := h.o.Slurm.LookupUser(username)
+	if err != nil {
+		return slurm.Identity{}, fmt.Errorf("look up the owner of a claim without owner: %w", err)
+	}
+	id := rec.identity()
+	id.Owner = u
+	return id, nil
 }
 
 // recordJobID writes the job id into the claim, retrying briefly: it runs even when ctx was

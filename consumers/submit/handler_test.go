@@ -62,7 +62,7 @@ func newUnitEnv(t *testing.T, kv jetstream.KeyValue, js jetstream.JetStream, wri
 		Mapper: mapMapper{"alice@x": "alice", "root@x": "root", "ghost@x": "ghost"},
 		Logger: testLogger(), ClaimStaleAfter: time.Minute, RecordBackoff: time.Millisecond,
 		Now:        func() time.Time { return e.now },
-		HolderGone: func(holder string, _ int) bool { return holder == "gone/3" },
+		HolderGone: func(holder, _ string) bool { return holder == "gone/3" },
 		// One slot: every path that takes one must give it back (checked at cleanup), or the
 		// next delivery of the test would wait for ever.
 		SlurmConcurrency: 1,

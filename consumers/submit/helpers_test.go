@@ -122,12 +122,13 @@ type fakeSlurm struct {
 	submitErr error
 	submits   []slurm.SubmitRequest
 	marked    map[int64][]int64 // submission -> job ids "in Slurm"
+	markers   map[int64]string  // job id -> the marker in its comment (absent: the legacy marker)
 	findErr   error
 	written   map[string][]byte
 }
 
 func newFakeSlurm() *fakeSlurm {
-	return &fakeSlurm{nextID: 100, marked: map[int64][]int64{}, written: map[string][]byte{}}
+	return &fakeSlurm{nextID: 100, marked: map[int64][]int64{}, markers: map[int64]string{}, written: map[string][]byte{}}
 }
 
 func (s *fakeSlurm) LookupUser(name string) (slurm.User, error) {
@@ -171,24 +172,44 @@ func (s *fakeSlurm) Submit(_ context.Context, req slurm.SubmitRequest) (slurm.Su
 	}
 	s.nextID++
 	s.marked[req.SubmissionID] = append(s.marked[req.SubmissionID], s.nextID)
+	s.markers[s.nextID] = req.Marker
 	return slurm.SubmitResult{JobID: s.nextID}, nil
 }
 
-func (s *fakeSlurm) FindJobsBySubmission(_ context.Context, id int64) ([]slurm.JobData, error) {
+// FindMarkedJobs returns the submission's jobs carrying the claim's marker (the legacy marker
+// for claims without one); those with another marker are Earlier.
+func (s *fakeSlurm) FindMarkedJobs(_ context.Context, sub int64, id slurm.Identity) (slurm.MarkedJobs, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.findErr != nil {
-		return nil, s.findErr
+		return slurm.MarkedJobs{}, s.findErr
 	}
-	var out []slurm.JobData
-	for _, j := range s.marked[id] {
-		out = append(out, slurm.JobData{JobID: j, JobState: "PENDING", Comment: slurm.SubmissionMarker(id)})
+	want := id.Marker
+	if want == "" {
+		want = slurm.LegacyMarker(sub)
+	}
+	var out slurm.MarkedJobs
+	for _, j := range s.marked[sub] {
+		m, ok := s.markers[j]
+		if !ok {
+			m = slurm.LegacyMarker(sub)
+		}
+		if m == want {
+			out.Jobs = append(out.Jobs, slurm.JobData{JobID: j, JobState: "PENDING", Comment: m, UserID: 1000, UserName: id.Owner.Name})
+		} else {
+			out.Earlier = append(out.Earlier, j)
+		}
 	}
 	return out, nil
 }
 
+// JobState answers every job as a pending job of uid 1000 (every user LookupUser knows) whose
+// comment is the marker it was submitted with.
 func (s *fakeSlurm) JobState(_ context.Context, id int64) (slurm.JobData, error) {
-	return slurm.JobData{JobID: id, JobState: "PENDING", StateReason: "None", JobInfo: fmt.Sprintf(`{"job_id":%d}`, id)}, nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slurm.JobData{JobID: id, JobState: "PENDING", StateReason: "None", JobInfo: fmt.Sprintf(`{"job_id":%d}`, id),
+		Comment: s.markers[id], UserID: 1000}, nil
 }
 
 func (s *fakeSlurm) submitCount() int {

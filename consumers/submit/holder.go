@@ -34,12 +34,12 @@ func pidNamespace() string {
 
 // LocalHolderGone reports whether the process that holds a claim certainly can no longer create
 // the submission's Slurm job: holder (a NewHolderID) ran on this host in this pid namespace, no
-// process has its pid any more, and no process on the host carries the submission's marker in
-// its arguments (an sbatch the dead agent started runs in its own session and outlives it). In
+// process has its pid any more, and no process on the host carries the claim's marker in a
+// --comment argument (an sbatch the dead agent started runs in its own session and outlives it). In
 // every other case, including a holder id it cannot read, it returns false and the caller waits
 // for the claim to go stale. A pid taken since by another process also gives false: safe, only
 // slower.
-func LocalHolderGone(holder string, submissionID int) bool {
+func LocalHolderGone(holder, marker string) bool {
 	parts := strings.Split(holder, "/")
 	if len(parts) != 4 {
 		return false
@@ -53,14 +53,13 @@ func LocalHolderGone(holder string, submissionID int) bool {
 	if _, err := os.Stat("/proc/" + parts[1]); err == nil || !os.IsNotExist(err) {
 		return false
 	}
-	running, err := markerRunning(submissionID)
+	running, err := markerRunning(marker)
 	return err == nil && !running
 }
 
-// markerRunning reports whether any process's arguments include the submission's --comment
-// marker (the sbatch that submits it).
-func markerRunning(submissionID int) (bool, error) {
-	arg := []byte("--comment=" + slurm.SubmissionMarker(int64(submissionID)) + "\x00")
+// markerRunning reports whether any process's arguments include a --comment whose words hold
+// marker (the sbatch that submits the claim).
+func markerRunning(marker string) (bool, error) {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return false, err
@@ -73,25 +72,20 @@ func markerRunning(submissionID int) (bool, error) {
 		if err != nil {
 			continue // gone meanwhile, or not readable: a kernel thread
 		}
-		if containsArg(cmdline, arg) {
+		if commentArgHas(cmdline, marker) {
 			return true, nil
 		}
 	}
 	return false, nil
 }
 
-// containsArg reports whether the NUL-separated argument list cmdline holds arg (which ends in
-// NUL) as a whole argument.
-func containsArg(cmdline, arg []byte) bool {
-	for i := 0; i+len(arg) <= len(cmdline); {
-		j := strings.Index(string(cmdline[i:]), string(arg))
-		if j < 0 {
-			return false
-		}
-		if i+j == 0 || cmdline[i+j-1] == 0 {
+// commentArgHas reports whether the NUL-separated argument list cmdline holds a --comment=
+// argument whose words include marker.
+func commentArgHas(cmdline []byte, marker string) bool {
+	for _, arg := range strings.Split(string(cmdline), "\x00") {
+		if c, ok := strings.CutPrefix(arg, "--comment="); ok && slurm.CommentHasMarker(c, marker) {
 			return true
 		}
-		i += j + 1
 	}
 	return false
 }

@@ -38,8 +38,9 @@ func TestLocalHolderGone(t *testing.T) {
 	holder := func(host string, pid int, ns string) string { return fmt.Sprintf("%s/%d/%s/abcdef", host, pid, ns) }
 	dead := exitedPID(t)
 
-	// A live process carrying submission 4242's marker, as an orphaned sbatch would.
-	sbatch := exec.Command("/bin/sh", "-c", "sleep 30", "sh", "--parsable", "--comment=jobbergate-submission:4242")
+	// A live process carrying a claim's marker after the user's comment, as an orphaned sbatch would.
+	const running = "jobbergate-submission:4242:0123456789abcdef0123456789abcdef"
+	sbatch := exec.Command("/bin/sh", "-c", "sleep 30", "sh", "--parsable", "--comment=my run "+running)
 	if err := sbatch.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -48,37 +49,38 @@ func TestLocalHolderGone(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		holder string
-		sub    int
+		marker string
 		want   bool
 	}{
-		{"exited holder, no sbatch left", holder(host, dead, ns), 4243, true},
-		{"exited holder, its sbatch still running", holder(host, dead, ns), 4242, false},
-		{"a marker that only starts like this one", holder(host, dead, ns), 424, true},
-		{"holder alive", holder(host, os.Getpid(), ns), 4243, false},
-		{"other host", holder(host+"-other", dead, ns), 4243, false},
-		{"other pid namespace", holder(host, dead, "1"), 4243, false},
-		{"old holder format", fmt.Sprintf("%s.%d", host, dead), 4243, false},
-		{"garbage", "x/y/z/w", 4243, false},
+		{"exited holder, no sbatch left", holder(host, dead, ns), "jobbergate-submission:4243:00", true},
+		{"exited holder, its sbatch still running", holder(host, dead, ns), running, false},
+		{"a marker that only starts like this one", holder(host, dead, ns), "jobbergate-submission:4242:0123", true},
+		{"another claim of the same submission", holder(host, dead, ns), "jobbergate-submission:4242", true},
+		{"holder alive", holder(host, os.Getpid(), ns), "jobbergate-submission:4243:00", false},
+		{"other host", holder(host+"-other", dead, ns), "jobbergate-submission:4243:00", false},
+		{"other pid namespace", holder(host, dead, "1"), "jobbergate-submission:4243:00", false},
+		{"old holder format", fmt.Sprintf("%s.%d", host, dead), "jobbergate-submission:4243:00", false},
+		{"garbage", "x/y/z/w", "jobbergate-submission:4243:00", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := LocalHolderGone(tc.holder, tc.sub); got != tc.want {
-				t.Errorf("LocalHolderGone(%q, %d) = %v, want %v", tc.holder, tc.sub, got, tc.want)
+			if got := LocalHolderGone(tc.holder, tc.marker); got != tc.want {
+				t.Errorf("LocalHolderGone(%q, %q) = %v, want %v", tc.holder, tc.marker, got, tc.want)
 			}
 		})
 	}
 }
 
-func TestContainsArg(t *testing.T) {
-	cmd := []byte("sbatch\x00--parsable\x00--comment=jobbergate-submission:12\x00")
-	for arg, want := range map[string]bool{
-		"--comment=jobbergate-submission:12\x00": true,
-		"--comment=jobbergate-submission:2\x00":  false,
-		"sbatch\x00":                             true,
-		"batch\x00":                              false,
-		"--parsable\x00":                         true,
+func TestCommentArgHas(t *testing.T) {
+	cmd := []byte("sbatch\x00--parsable\x00--comment=my own words jobbergate-submission:12:ab\x00--job-name=jobbergate-submission:13:ab\x00")
+	for marker, want := range map[string]bool{
+		"jobbergate-submission:12:ab": true,
+		"jobbergate-submission:12":    false,
+		"jobbergate-submission:12:a":  false,
+		"own":                         true,
+		"jobbergate-submission:13:ab": false, // not in a --comment argument
 	} {
-		if got := containsArg(cmd, []byte(arg)); got != want {
-			t.Errorf("containsArg(%q) = %v, want %v", arg, got, want)
+		if got := commentArgHas(cmd, marker); got != want {
+			t.Errorf("commentArgHas(%q) = %v, want %v", marker, got, want)
 		}
 	}
 }

@@ -31,7 +31,9 @@ type Slurm interface {
 	ResolveExecutionDir(ctx context.Context, u slurm.User, dir string, shared []string) (string, error)
 	WriteFile(ctx context.Context, u slurm.User, dir, name string, content []byte) (string, error)
 	Submit(ctx context.Context, req slurm.SubmitRequest) (slurm.SubmitResult, error)
-	FindJobsBySubmission(ctx context.Context, submissionID int64) ([]slurm.JobData, error)
+	// FindMarkedJobs looks for the job of a claim: a job of the claim's owner carrying its
+	// marker, finished or not (an error wrapping slurm.ErrNotSure when it cannot tell).
+	FindMarkedJobs(ctx context.Context, submissionID int64, id slurm.Identity) (slurm.MarkedJobs, error)
 	// JobState reads one job (scontrol show job <id>: its cost does not grow with the queue,
 	// unlike squeue --json, which on Slurm 22.05 returns every job slurmctld holds).
 	JobState(ctx context.Context, id int64) (slurm.JobData, error)
@@ -78,7 +80,8 @@ type Options struct {
 	// HolderGone, when set, is asked about a claim without job id held by another process that
 	// is not stale yet: true means that holder can no longer create the job (LocalHolderGone),
 	// so the claim is reconciled at once instead of after ClaimStaleAfter.
-	HolderGone func(holder string, submissionID int) bool
+	// It is given the claim's holder and marker.
+	HolderGone func(holder, marker string) bool
 	// ClaimStaleAfter is how old a claim without job id must be before another process
 	// reconciles it against Slurm. Set it to twice the SUBMIT consumer's AckWait. Default
 	// DefaultClaimStaleAfter.

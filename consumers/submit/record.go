@@ -9,20 +9,47 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/omnivector-solutions/jobbergate-agent-go/slurm"
 )
 
 // Record is the value of a submission's key in the submissions bucket.
 //
-// A record with only Holder and ClaimedAt is a claim: Holder may be about to run (or be running)
-// sbatch. SlurmJobID is set right after sbatch (or when reconciliation found the job);
-// Rejection when the submission was rejected. Reported is set once the API accepted the report.
+// A record with Holder, ClaimedAt, Marker and the owner but no job id is a claim: Holder may be
+// about to run (or be running) sbatch, whose job carries Marker in its comment. SlurmJobID is
+// set once the job sbatch reported was checked to be the claim's (or when reconciliation found
+// it); Rejection when the submission was rejected. Reported is set once the API accepted the
+// report. Records written before markers existed have no Marker and no owner.
 type Record struct {
 	SubmissionID int       `json:"submission_id"`
 	Holder       string    `json:"holder"`
 	ClaimedAt    time.Time `json:"claimed_at"`
-	SlurmJobID   int64     `json:"slurm_job_id,omitempty"`
-	Rejection    string    `json:"rejection,omitempty"`
-	Reported     bool      `json:"reported,omitempty"`
+	// Marker is the claim's slurm.NewMarker: the only marker reconciliation accepts.
+	Marker string `json:"marker,omitempty"`
+	// Owner and OwnerUID are the mapped local user the claim submits as.
+	Owner      string  `json:"owner,omitempty"`
+	OwnerUID   *uint32 `json:"owner_uid,omitempty"`
+	SlurmJobID int64   `json:"slurm_job_id,omitempty"`
+	Rejection  string  `json:"rejection,omitempty"`
+	Reported   bool    `json:"reported,omitempty"`
+}
+
+// marker is the marker the claim's job carries: its own, or the legacy marker of records
+// written before random markers.
+func (r Record) marker() string {
+	if r.Marker != "" {
+		return r.Marker
+	}
+	return slurm.LegacyMarker(int64(r.SubmissionID))
+}
+
+// identity is what makes a job the claim's (owner, marker, time). The owner is empty for
+// records written before owners were recorded (Handler.claimIdentity maps it then).
+func (r Record) identity() slurm.Identity {
+	id := slurm.Identity{Owner: slurm.User{Name: r.Owner}, Marker: r.Marker, Since: r.ClaimedAt}
+	if r.OwnerUID != nil {
+		id.Owner.UID = *r.OwnerUID
+	}
+	return id
 }
 
 // RecordKey is the key of submission id's record in the submissions bucket.
