@@ -124,7 +124,7 @@ func TestSubmitFailureKeepsStderr(t *testing.T) {
 func TestJobStatesWithFakeSqueue(t *testing.T) {
 	t.Setenv("SQUEUE_FORMAT", "%i")
 	t.Setenv("SLURM_CONF", "/etc/slurm/slurm.conf")
-	squeue := slurmtest.New(t, "squeue", slurmtest.Response{Stdout: string(readTestdata(t, "squeue-24.11.json"))})
+	squeue := slurmtest.New(t, "squeue", slurmtest.Response{Stdout: string(readTestdata(t, "squeue-24.05.json"))})
 	c := fakeClient(t, nil, squeue, nil, nil)
 	got, err := c.JobStates(context.Background(), []int64{101, 104, 999})
 	if err != nil {

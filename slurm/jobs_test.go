@@ -48,7 +48,6 @@ func TestParseJobsJSONGolden(t *testing.T) {
 		{"squeue-23.02.json", later},
 		{"squeue-23.11.json", later},
 		{"squeue-24.05.json", later},
-		{"squeue-24.11.json", later},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -82,7 +81,7 @@ func TestParseJobsJSONGolden(t *testing.T) {
 }
 
 func TestParseJobsJSONFilter(t *testing.T) {
-	data := readTestdata(t, "squeue-24.11.json")
+	data := readTestdata(t, "squeue-24.05.json")
 	jobs, err := ParseJobsJSON(data, func(id int64) bool { return id == 102 || id == 105 })
 	if err != nil {
 		t.Fatal(err)
