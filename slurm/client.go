@@ -43,6 +43,11 @@ type Options struct {
 	// request less per read (see federation.go). Off by default: plain scontrol show job.
 	LocalReads bool
 
+	// SlurmVersion, when set (for example "24.11"), is the version of the Slurm commands;
+	// empty, the default, reads it with scontrol --version at most once an hour. It decides the
+	// form of job records (JSON from 23.02 on, Key=Value pairs before).
+	SlurmVersion string
+
 	Logger *slog.Logger // default: discards
 }
 
@@ -85,6 +90,11 @@ func New(opts Options) (*Client, error) {
 	}
 	if opts.Accounting < AccountingAuto || opts.Accounting > AccountingNone {
 		return nil, fmt.Errorf("unknown accounting mode %d", int(opts.Accounting))
+	}
+	if opts.SlurmVersion != "" {
+		if _, err := ParseVersion(opts.SlurmVersion); err != nil {
+			return nil, fmt.Errorf("slurm version: %w", err)
+		}
 	}
 	if opts.StateSessions < 0 {
 		return nil, fmt.Errorf("state sessions must not be negative: %d", opts.StateSessions)

@@ -12,11 +12,50 @@ import (
 // configRecheck is how long a MinJobAge read from slurmctld is trusted.
 const configRecheck = time.Hour
 
-// configProbe caches MinJobAge. Safe for concurrent use.
+// configProbe caches MinJobAge and the Slurm version. Safe for concurrent use.
 type configProbe struct {
 	mu        sync.Mutex
 	minJobAge time.Duration
 	until     time.Time
+
+	versionMu    sync.Mutex
+	version      Version
+	versionUntil time.Time
+}
+
+// slurmVersion is the version of the Slurm commands (scontrol --version), read at most once an
+// hour (a failed read is retried after a minute).
+func (c *Client) slurmVersion(ctx context.Context) (Version, error) {
+	if c.opts.SlurmVersion != "" {
+		return ParseVersion(c.opts.SlurmVersion)
+	}
+	c.config.versionMu.Lock()
+	defer c.config.versionMu.Unlock()
+	if time.Now().Before(c.config.versionUntil) {
+		return c.config.version, nil
+	}
+	out, err := c.runAsAgent(ctx, c.opts.ScontrolPath, "--version")
+	var v Version
+	if err == nil {
+		v, err = ParseVersion(out)
+	}
+	if err != nil {
+		c.config.version, c.config.versionUntil = Version{}, time.Now().Add(time.Minute)
+		c.logger.WarnContext(ctx, "could not read the Slurm version; job records are read in scontrol's Key=Value form for now", "error", err)
+		return Version{}, fmt.Errorf("scontrol --version: %w", err)
+	}
+	c.config.version, c.config.versionUntil = v, time.Now().Add(configRecheck)
+	return v, nil
+}
+
+// jsonRecords reports whether job records are read as JSON: scontrol show job --json exists
+// (Slurm 23.02 and later). Then job_info is the job object of scontrol show job --json (the
+// same object squeue --json prints), in every report; on Slurm 22.05 it is the job's
+// scontrol -o Key=Value pairs as a JSON object of strings. While the version cannot be read,
+// records are read in the Key=Value form.
+func (c *Client) jsonRecords(ctx context.Context) bool {
+	v, err := c.slurmVersion(ctx)
+	return err == nil && v.ScontrolJSON()
 }
 
 // MinJobAge is how long slurmctld keeps a finished job (scontrol show config, MinJobAge), read

@@ -14,25 +14,17 @@
 // process of the user's, without starting one (27 us to check a directory, 0.3 ms to write a
 // file, against 0.8 ms for one process).
 //
-// Job state is read in batches: QueueJobs reads every job with one squeue --json call (on Slurm
-// 22.05 squeue --json ignores its filters and returns every job slurmctld holds), indexes it by
-// job id in one pass and decodes a job when it is asked for; JobStates serves a set of ids from
-// one call. A single new job is read with scontrol show job <id> (JobState), whose cost does not
-// grow with the queue; with Options.StateSessions that read goes to one of a few long-lived
-// interactive scontrol -o processes (each command followed by "version", whose line ends the
-// answer), which saves a process start per read, about half the read's CPU on a login node.
-// Anything a session cannot answer cleanly (an unknown id, an error, a timeout, a scontrol that
-// does not speak the protocol) is read again with a scontrol of its own. The parsers accept the
-// JSON shapes of Slurm 22.05 to 26.05. Every listing asks for jobs in all states: from 24.11 on,
-// squeue's default state filter also applies to --json, which would hide finished jobs.
-//
-// Job identity. A submitted job carries a marker made for its claim (NewMarker, 128 random bits)
-// in its comment, after the user's own comment (JoinComment, ScriptComment). Identity.Check
-// accepts a job only when it is owned by the submission's mapped owner (the uid as Slurm prints
-// it; a UserId= that appears twice in a scontrol line, forged by the job's name or comment, makes
-// the owner unknown), carries the marker and was not submitted before the claim. FindMarkedJobs
-// lists the owner's jobs only (squeue --user, ids and comments) and checks each candidate with a
-// single-job read, so its cost follows the owner's jobs, not the cluster's.
+// Job records. From Slurm 23.02 on, a job's record (JobData.JobInfo, the portal's
+// slurm_job_info) is its object of scontrol show job --json, the same object squeue --json
+// prints: the queue is read with squeue --json --states=all and single jobs with scontrol --json
+// show job <id>. Slurm 22.05 has no scontrol --json, so there a record is the job's scontrol -o
+// Key=Value pairs as a JSON object of strings, for single reads and for the queue alike
+// (scontrol show job -o, keeping only ids that squeue -h -t all -o %i lists, since a value
+// with a newline can forge a record). The version is read with scontrol --version once an hour
+// (Options.SlurmVersion sets it). Single reads go to one of a few long-lived interactive
+// scontrol sessions (Options.StateSessions; --json sessions on 23.02+), each command followed by
+// "show hostnames <nonce>", whose line ends the answer; anything a session cannot answer
+// cleanly is read again with a scontrol of its own.
 //
 // Jobs slurmctld no longer holds (finished more than MinJobAge ago) are looked up in accounting
 // with one sacct call per batch: sacct --json with slurmdbd, sacct -X -P when slurmdbd has no

@@ -98,17 +98,19 @@ func (p *federationProbe) run(check func(context.Context) (bool, error), report 
 	}
 }
 
-// stateReadFlags returns the extra flags of single-job scontrol reads: --local when
-// Options.LocalReads is set and the cluster is in no federation, else none. With wait, a call
+// stateReadFlags returns the extra flags of single-job scontrol reads: --json where job records
+// are read as JSON (jsonRecords), --local when Options.LocalReads is set and the cluster is in
+// no federation. With wait, a call
 // before the first federation check has answered waits for it (bounded by ctx).
 func (c *Client) stateReadFlags(ctx context.Context, wait bool) []string {
-	if !c.opts.LocalReads {
-		return nil
+	var flags []string
+	if c.jsonRecords(ctx) {
+		flags = append(flags, "--json")
 	}
-	if c.fed.localReads(ctx, wait, c.outsideFederation, c.logFederation) {
-		return []string{"--local"}
+	if c.opts.LocalReads && c.fed.localReads(ctx, wait, c.outsideFederation, c.logFederation) {
+		flags = append(flags, "--local")
 	}
-	return nil
+	return flags
 }
 
 // outsideFederation runs scontrol show federation as the agent, then scontrol ping: the first

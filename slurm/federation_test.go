@@ -201,7 +201,7 @@ func TestJobStateLocalReadsWithFakeScontrol(t *testing.T) {
 			if err := os.Chmod(script, 0o755); err != nil {
 				t.Fatal(err)
 			}
-			c, err := New(Options{ScontrolPath: script, SacctPath: "/nonexistent/sacct", LocalReads: true})
+			c, err := New(Options{ScontrolPath: script, SacctPath: "/nonexistent/sacct", LocalReads: true, SlurmVersion: "22.05"})
 			if err != nil {
 				t.Fatal(err)
 			}

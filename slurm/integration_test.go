@@ -2,6 +2,7 @@ package slurm
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -167,8 +168,8 @@ func TestRealSubmitAsUserRunsToCompletion(t *testing.T) {
 	}
 
 	final := waitStates(t, c, ids[:2], 90*time.Second, func(j JobData) bool { return j.JobState == "COMPLETED" })
-	if !strings.Contains(final[res.JobID].JobInfo, `"job_state":"COMPLETED"`) {
-		t.Errorf("job_info does not carry the state: %.300s", final[res.JobID].JobInfo)
+	if got := infoField(t, c, final[res.JobID], "job_state", "JobState"); got != "COMPLETED" {
+		t.Errorf("job_info carries state %q: %.300s", got, final[res.JobID].JobInfo)
 	}
 
 	uid, err := os.ReadFile(filepath.Join(dir, "uid.txt"))
@@ -255,10 +256,11 @@ func TestRealInjectedArgumentsApply(t *testing.T) {
 	}
 	cancelAtEnd(t, c, res.JobID)
 	j := waitStates(t, c, []int64{res.JobID}, 10*time.Second, func(j JobData) bool { return j.JobState == "PENDING" })[res.JobID]
-	for _, want := range []string{`"name":"` + name + `"`, `"partition":"second"`} {
-		if !strings.Contains(j.JobInfo, want) {
-			t.Errorf("job_info lacks %s", want)
-		}
+	if got := infoField(t, c, j, "name", "JobName"); got != name {
+		t.Errorf("job_info has name %q, want %q", got, name)
+	}
+	if got := infoField(t, c, j, "partition", "Partition"); got != "second" {
+		t.Errorf("job_info has partition %q, want second", got)
 	}
 	if j.StateReason != "JobHeldUser" {
 		t.Errorf("state_reason = %q, want JobHeldUser (--hold injected)", j.StateReason)
@@ -416,4 +418,27 @@ func TestRealConcurrentWritesLeaveWholeFiles(t *testing.T) {
 			t.Errorf("left behind: %s", e.Name())
 		}
 	}
+}
+
+// infoField returns a member of a job's job_info: jsonKey of the job object where records are
+// JSON (23.02 and later; the first element of a list), pairsKey of the Key=Value object before.
+func infoField(t testing.TB, c *Client, j JobData, jsonKey, pairsKey string) string {
+	t.Helper()
+	var obj map[string]any
+	if err := json.Unmarshal([]byte(j.JobInfo), &obj); err != nil {
+		t.Fatalf("job_info is not a JSON object: %v", err)
+	}
+	key := pairsKey
+	if c.jsonRecords(context.Background()) {
+		key = jsonKey
+	}
+	switch v := obj[key].(type) {
+	case string:
+		return v
+	case []any:
+		if len(v) > 0 {
+			return fmt.Sprint(v[0])
+		}
+	}
+	return fmt.Sprint(obj[key])
 }

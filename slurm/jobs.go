@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -231,49 +232,37 @@ func DecodeJobsJSON(r io.Reader, keep func(id int64) bool) ([]JobData, error) {
 	return ParseJobsJSON(buf.Bytes(), keep)
 }
 
-// JobStates reads the state of every id with one squeue --json call run as the agent. Ids
-// slurmctld does not hold (finished longer than MinJobAge ago, or never existed) are then looked
-// up with one sacct call for all of them (see AccountingMode); only ids accounting does not know
-// either come back as UnknownJob. When squeue has no JSON output (no openapi plugin), it falls
-// back to one scontrol show job per id. Without error the map holds exactly the requested ids.
-// A job whose object cannot be read is missing from the map and named in the error
-// (*JobParseError), and when the sacct lookup fails (slurmdbd down) the ids it was for are
-// missing and the error is an *AccountingError (errors.Is ErrAccountingUnavailable) rather than
-// a wrong UNKNOWN; the other ids are still returned: one odd job never blocks the batch.
+// JobStates reads the state of every id with one QueueJobs read. Ids slurmctld does not hold
+// (finished longer than MinJobAge ago, or never existed) are then looked up with one sacct call
+// for all of them (see AccountingMode); only ids accounting does not know either come back as
+// UnknownJob. Without error the map holds exactly the requested ids. A job whose record cannot
+// be read is missing from the map and named in the error (*JobParseError), and when the sacct
+// lookup fails (slurmdbd down) the ids it was for are missing and the error is an
+// *AccountingError (errors.Is ErrAccountingUnavailable) rather than a wrong UNKNOWN; the other
+// ids are still returned: one odd job never blocks the batch.
 func (c *Client) JobStates(ctx context.Context, ids []int64) (map[int64]JobData, error) {
 	res := make(map[int64]JobData, len(ids))
 	if len(ids) == 0 {
 		return res, nil
 	}
-	want := make(map[int64]bool, len(ids))
-	for _, id := range ids {
-		want[id] = true
+	q, qerr := c.QueueJobs(ctx)
+	if q == nil {
+		return nil, qerr
 	}
-	jobs, parseErr := c.queueJobs(ctx, func(id int64) bool { return want[id] })
-	if errors.Is(parseErr, errNoSqueueJSON) {
-		c.logger.WarnContext(ctx, "squeue --json unavailable, reading jobs one by one", "error", parseErr)
-		return c.jobStatesOneByOne(ctx, ids)
-	}
-	if jobs == nil && parseErr != nil {
-		return nil, parseErr
-	}
-	for _, j := range jobs {
-		res[j.JobID] = j
-	}
-	failed := map[int64]bool{}
-	var pe *JobParseError
-	for _, e := range unjoin(parseErr) {
-		if errors.As(e, &pe) {
-			failed[pe.JobID] = true
-		}
-	}
+	errs := []error{qerr}
 	var missing []int64
 	for _, id := range ids {
-		if _, ok := res[id]; !ok && !failed[id] {
+		j, ok, err := q.Job(id)
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case ok:
+			res[id] = j
+		default:
 			missing = append(missing, id)
 		}
 	}
-	return res, errors.Join(parseErr, c.resolveMissing(ctx, res, missing))
+	return res, errors.Join(append(errs, c.resolveMissing(ctx, res, missing))...)
 }
 
 // resolveMissing looks ids slurmctld does not hold up in accounting and stores the result in
@@ -316,23 +305,6 @@ func unjoin(err error) []error {
 	return []error{err}
 }
 
-func (c *Client) jobStatesOneByOne(ctx context.Context, ids []int64) (map[int64]JobData, error) {
-	res := make(map[int64]JobData, len(ids))
-	var missing []int64
-	for _, id := range ids {
-		j, ok, err := c.scontrolJob(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			res[id] = j
-		} else {
-			missing = append(missing, id)
-		}
-	}
-	return res, c.resolveMissing(ctx, res, missing)
-}
-
 // JobState reads one job with scontrol show job <id> -o (every Slurm version has it; --json
 // only exists from 23.02). An id slurmctld does not hold is looked up with sacct (see
 // JobStates) and comes back as UnknownJob when accounting does not know it either; a failed
@@ -350,18 +322,23 @@ func (c *Client) JobState(ctx context.Context, id int64) (JobData, error) {
 	return res[id], nil
 }
 
-// scontrolJob reads one job with scontrol show job <id> -o, in a state session when the client
-// has them and it answers with the job, else with a scontrol of its own; ok is false when
-// slurmctld does not hold it.
+// scontrolJob reads one job with scontrol show job <id> (--json on 23.02 and later, -o before:
+// see jsonRecords), in a state session when the client has them and it answers with the job,
+// else with a scontrol of its own; ok is false when slurmctld does not hold it.
 func (c *Client) scontrolJob(ctx context.Context, id int64) (JobData, bool, error) {
+	flags := c.stateReadFlags(ctx, true)
+	asJSON := slices.Contains(flags, "--json")
 	if c.states != nil {
 		if lines, ok := c.states.showJob(ctx, id); ok {
-			if j, found, err := jobFromScontrol(lines, id); err == nil && found {
+			if j, found, err := jobFromAnswer(lines, id, asJSON); err == nil && found {
 				return j, true, nil
 			}
 		}
 	}
-	args := append(c.stateReadFlags(ctx, true), "show", "job", strconv.FormatInt(id, 10), "-o")
+	args := append(flags, "show", "job", strconv.FormatInt(id, 10))
+	if !asJSON {
+		args = append(args, "-o")
+	}
 	out, err := c.runAsAgent(ctx, c.opts.ScontrolPath, args...)
 	if err != nil {
 		var ce *CommandError
@@ -370,7 +347,47 @@ func (c *Client) scontrolJob(ctx context.Context, id int64) (JobData, bool, erro
 		}
 		return JobData{}, false, fmt.Errorf("scontrol show job %d: %w", id, err)
 	}
-	return jobFromScontrol(strings.Split(out, "\n"), id)
+	return jobFromAnswer(strings.Split(out, "\n"), id, asJSON)
+}
+
+// jobFromAnswer returns job id from what scontrol show job printed: a JSON document (with
+// --json) or -o lines.
+func jobFromAnswer(lines []string, id int64, asJSON bool) (JobData, bool, error) {
+	if !asJSON {
+		return jobFromScontrol(lines, id)
+	}
+	doc := []byte(strings.Join(lines, "\n"))
+	if err := jsonErrors(doc); err != nil {
+		return JobData{}, false, fmt.Errorf("scontrol show job %d --json: %w", id, err)
+	}
+	jobs, err := ParseJobsJSON(doc, func(j int64) bool { return j == id })
+	if err != nil {
+		return JobData{}, false, err
+	}
+	if len(jobs) == 0 {
+		return JobData{}, false, nil // --json prints an empty list for an id slurmctld does not hold
+	}
+	return jobs[0], true, nil
+}
+
+// jsonErrors returns the "errors" a Slurm JSON document reports, as one error (nil when the
+// list is empty or absent).
+func jsonErrors(doc []byte) error {
+	var top struct {
+		Errors []struct {
+			Description string `json:"description"`
+			Error       string `json:"error"`
+			Source      string `json:"source"`
+		} `json:"errors"`
+	}
+	if json.Unmarshal(doc, &top) != nil || len(top.Errors) == 0 {
+		return nil
+	}
+	var msgs []string
+	for _, e := range top.Errors {
+		msgs = append(msgs, strings.TrimSpace(e.Source+" "+e.Error+" "+e.Description))
+	}
+	return fmt.Errorf("slurm reported: %s", strings.Join(msgs, "; "))
 }
 
 // jobFromScontrol returns job id from scontrol -o lines (an array job prints one per task);
@@ -378,21 +395,13 @@ func (c *Client) scontrolJob(ctx context.Context, id int64) (JobData, bool, erro
 // (a job name set by its owner) continues on the next line: a line that does not start with
 // JobId= is joined to the record before it. Only the first record of job id is parsed.
 func jobFromScontrol(lines []string, id int64) (JobData, bool, error) {
-	var records []string
-	for _, line := range lines {
-		switch {
-		case strings.HasPrefix(line, "JobId="):
-			records = append(records, line)
-		case len(records) > 0:
-			records[len(records)-1] += "\n" + line
-		}
-	}
+	records := scontrolRecords(lines)
 	prefix := "JobId=" + strconv.FormatInt(id, 10)
 	for _, rec := range records {
 		if rec != prefix && !strings.HasPrefix(rec, prefix+" ") {
 			continue // another task of an array, or a line forged by a value
 		}
-		j, err := ParseScontrolLine(strings.TrimRight(rec, "\n"))
+		j, err := ParseScontrolLine(rec)
 		if err != nil {
 			return JobData{}, false, err
 		}

@@ -6,40 +6,53 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/internal/jsonscan"
 )
 
-// QueueJobs reads every job slurmctld holds with one command run as the agent: squeue --json
-// (a queue of 10,000 jobs prints about 40 MB), or, where squeue has no JSON output, scontrol
-// show job -o. The jobs are indexed by id in one pass and decoded only when asked for (see
-// Queue). Job objects whose id cannot be read are named in the error (*JobParseError, errors.Join
-// of them) next to a usable Queue; a nil Queue with an error means nothing could be read. Jobs
-// slurmctld no longer holds are not in the queue: see ResolveGone.
+// QueueJobs reads every job slurmctld holds, in every state, with one command run as the agent,
+// in the form job records take on this Slurm (see jsonRecords): squeue --json --states=all on
+// 23.02 and later (scontrol --json show job where squeue has no JSON output), scontrol show
+// job -o on 22.05. The jobs are indexed by id in one pass and decoded only when asked for (see
+// Queue). Job objects whose id cannot be read are named in the error (*JobParseError,
+// errors.Join of them) next to a usable Queue; a nil Queue with an error means nothing could be
+// read. Jobs slurmctld no longer holds are not in the queue: see ResolveGone.
 func (c *Client) QueueJobs(ctx context.Context) (*Queue, error) {
-	var q *Queue
-	_, err := c.runAsAgentStream(ctx, func(r io.Reader) error {
-		var buf bytes.Buffer
-		if _, err := buf.ReadFrom(r); err != nil {
-			return fmt.Errorf("read squeue --json output: %w", err)
-		}
-		var perr error
-		q, perr = IndexJobsJSON(buf.Bytes())
-		return perr
-	}, c.opts.SqueuePath, "--json", "--states=all")
-	var ce *CommandError
-	switch {
-	case errors.As(err, &ce) && strings.Contains(strings.ToLower(ce.Stderr), "json"):
-		c.logger.WarnContext(ctx, "squeue --json unavailable, reading the queue with scontrol", "error", err)
+	if !c.jsonRecords(ctx) {
 		jobs, err := c.scontrolAll(ctx)
 		if jobs == nil {
 			return nil, err
 		}
 		return NewQueue(jobs), err
-	case err != nil && (ce != nil || q == nil):
-		return nil, fmt.Errorf("squeue --json: %w", err)
+	}
+	q, err := c.indexJSON(ctx, c.opts.SqueuePath, "--json", "--states=all")
+	var ce *CommandError
+	if errors.As(err, &ce) && strings.Contains(strings.ToLower(ce.Stderr), "json") {
+		c.logger.WarnContext(ctx, "squeue --json unavailable, reading the queue with scontrol --json", "error", err)
+		return c.indexJSON(ctx, c.opts.ScontrolPath, "--json", "show", "job")
+	}
+	return q, err
+}
+
+// indexJSON runs program as the agent and indexes the JSON job list it prints (IndexJobsJSON).
+func (c *Client) indexJSON(ctx context.Context, program string, args ...string) (*Queue, error) {
+	var q *Queue
+	_, err := c.runAsAgentStream(ctx, func(r io.Reader) error {
+		var buf bytes.Buffer
+		if _, err := buf.ReadFrom(r); err != nil {
+			return fmt.Errorf("read %s output: %w", strings.Join(args, " "), err)
+		}
+		var perr error
+		q, perr = IndexJobsJSON(buf.Bytes())
+		return perr
+	}, program, args...)
+	var ce *CommandError
+	if err != nil && (errors.As(err, &ce) || q == nil) {
+		return nil, fmt.Errorf("%s %s: %w", program, strings.Join(args, " "), err)
 	}
 	return q, err
 }
@@ -131,32 +144,16 @@ func (q *Queue) Job(id int64) (j JobData, ok bool, err error) {
 	return j, true, err
 }
 
-// errNoSqueueJSON is returned by queueJobs when squeue has no JSON output (no openapi plugin).
-var errNoSqueueJSON = errors.New("squeue has no JSON output")
-
-// queueJobs returns the jobs of squeue --json that keep accepts (all when keep is nil). A nil
-// slice with an error means nothing could be read; errNoSqueueJSON asks for a fallback.
-func (c *Client) queueJobs(ctx context.Context, keep func(int64) bool) ([]JobData, error) {
-	var jobs []JobData
-	_, err := c.runAsAgentStream(ctx, func(r io.Reader) error {
-		var perr error
-		jobs, perr = DecodeJobsJSON(r, keep)
-		return perr
-	}, c.opts.SqueuePath, "--json", "--states=all")
-	var ce *CommandError
-	switch {
-	case errors.As(err, &ce) && strings.Contains(strings.ToLower(ce.Stderr), "json"):
-		return nil, fmt.Errorf("%w: %w", errNoSqueueJSON, err)
-	case err != nil && ce != nil:
-		return nil, fmt.Errorf("squeue --json: %w", err)
-	case err != nil && jobs == nil:
-		return nil, fmt.Errorf("squeue --json: %w", err)
-	}
-	return jobs, err
-}
-
-// scontrolAll reads every job with one scontrol show job -o (all Slurm versions).
+// scontrolAll reads every job with one scontrol show job -o (all Slurm versions). scontrol
+// prints values as they are, so a job's name or comment can hold a newline followed by what
+// looks like another job's record: only records whose id squeue lists (squeue -h -t all -o %i,
+// whose output no user controls) count, and an id with more than one record is read again on
+// its own (scontrol show job <id> prints that job's record first).
 func (c *Client) scontrolAll(ctx context.Context) ([]JobData, error) {
+	listed, err := c.listIDs(ctx)
+	if err != nil {
+		return nil, err
+	}
 	out, err := c.runAsAgent(ctx, c.opts.ScontrolPath, "show", "job", "-o")
 	if err != nil {
 		var ce *CommandError
@@ -165,21 +162,81 @@ func (c *Client) scontrolAll(ctx context.Context) ([]JobData, error) {
 		}
 		return nil, fmt.Errorf("scontrol show job: %w", err)
 	}
-	jobs := []JobData{}
+	byID := map[int64]JobData{}
+	seen := map[int64]int{}
+	var order []int64
 	var errs []error
-	for _, line := range strings.Split(out, "\n") {
-		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "No jobs in the system") {
-			continue
-		}
-		j, err := ParseScontrolLine(line)
+	for _, rec := range scontrolRecords(strings.Split(out, "\n")) {
+		j, err := ParseScontrolLine(rec)
 		if err != nil {
 			errs = append(errs, &JobParseError{Err: err})
 			continue
+		}
+		if !listed[j.JobID] {
+			continue // a record forged by a value, for an id slurmctld does not hold
+		}
+		if seen[j.JobID]++; seen[j.JobID] == 1 {
+			order = append(order, j.JobID)
+		}
+		byID[j.JobID] = j
+	}
+	jobs := make([]JobData, 0, len(order))
+	for _, id := range order {
+		j := byID[id]
+		if seen[id] > 1 {
+			single, found, err := c.scontrolJob(ctx, id)
+			if err != nil || !found {
+				errs = append(errs, &JobParseError{JobID: id, Err: fmt.Errorf("job %d: several records and no single read: %v", id, err)})
+				continue
+			}
+			j = single
 		}
 		jobs = append(jobs, j)
 	}
 	return jobs, errors.Join(errs...)
 }
+
+// listIDs lists the ids of every job slurmctld holds, in every state (squeue -h -t all -o %i:
+// numbers only, which no job's owner can forge).
+func (c *Client) listIDs(ctx context.Context) (map[int64]bool, error) {
+	out, err := c.runAsAgent(ctx, c.opts.SqueuePath, "-h", "--states=all", "--format=%i")
+	if err != nil {
+		return nil, fmt.Errorf("squeue job ids: %w", err)
+	}
+	ids := map[int64]bool{}
+	for _, f := range strings.Fields(out) {
+		if id, err := strconv.ParseInt(f, 10, 64); err == nil {
+			ids[id] = true
+		}
+	}
+	return ids, nil
+}
+
+// scontrolRecords joins scontrol -o lines into records: a line that does not start with JobId=
+// continues the record before it (a value with a newline in it), and so does a line that does
+// but follows a record without JobState= (every real record has one: a job name with a newline
+// cut the record before the state, and what follows the newline is the rest of that job's
+// record, whatever it starts with).
+func scontrolRecords(lines []string) []string {
+	var records []string
+	for _, line := range lines {
+		switch {
+		case strings.HasPrefix(line, "JobId=") && (len(records) == 0 || hasState(records[len(records)-1])):
+			records = append(records, line)
+		case len(records) > 0:
+			records[len(records)-1] += "\n" + line
+		}
+	}
+	for i := range records {
+		records[i] = strings.TrimRight(records[i], "\n")
+	}
+	return records
+}
+
+// stateKeyRe finds the JobState= key of a scontrol record.
+var stateKeyRe = regexp.MustCompile(`(^|[ \n])JobState=`)
+
+func hasState(record string) bool { return stateKeyRe.MatchString(record) }
 
 // ResolveGone looks up jobs slurmctld no longer holds (finished more than MinJobAge ago, or
 // never existed) with one accounting call for all of them (see AccountingMode): each id comes

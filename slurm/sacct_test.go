@@ -242,7 +242,7 @@ func sacctClient(t *testing.T, sacct string, squeue, scontrol *slurmtest.Fake, m
 		}
 		return f.Path
 	}
-	c, err := New(Options{SqueuePath: path(squeue), ScontrolPath: path(scontrol), SacctPath: sacct, Accounting: mode})
+	c, err := New(Options{SqueuePath: path(squeue), ScontrolPath: path(scontrol), SacctPath: sacct, Accounting: mode, SlurmVersion: "24.11"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -395,10 +395,12 @@ func TestJobStateSingleFromAccounting(t *testing.T) {
 		t.Errorf("JobState(31) = %+v, %v", j, err)
 	}
 
-	// squeue without JSON: the one-by-one path asks sacct once for every id scontrol lacks.
-	squeue := slurmtest.New(t, "squeue", slurmtest.Response{Stderr: "squeue: unrecognized option '--json'\n", ExitCode: 1})
+	// A queue without these jobs (Slurm 22.05's scontrol form): sacct is asked once for all.
+	squeue := slurmtest.New(t, "squeue", slurmtest.Response{})
+	none := slurmtest.New(t, "scontrol", slurmtest.Response{Stdout: "No jobs in the system\n"})
 	sacct2, calls := sacctScript(t, disabled, disabled, string(readTestdata(t, "sacct-c-22.05.txt")))
-	c = sacctClient(t, sacct2, squeue, scontrol, AccountingJobComp)
+	c = sacctClient(t, sacct2, squeue, none, AccountingJobComp)
+	c.opts.SlurmVersion = "22.05"
 	got, err := c.JobStates(context.Background(), []int64{1040, 1042, 31})
 	if err != nil || got[1040].JobState != "COMPLETED" || got[1042].JobState != "CANCELLED" || got[31] != UnknownJob(31) {
 		t.Errorf("JobStates = %+v, %v", got, err)

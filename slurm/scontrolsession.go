@@ -94,8 +94,9 @@ func newScontrolPool(program string, env []string, n int, logger *slog.Logger) *
 	return p
 }
 
-// showJob returns scontrol's lines for "show job id" (the lines that start with JobId=) when a
-// session answered cleanly with at least one such line; ok is false otherwise.
+// showJob returns scontrol's lines for "show job id" (the lines that start with JobId=, or the
+// JSON document of a --json session) when a session answered cleanly with at least one such
+// line; ok is false otherwise.
 func (p *scontrolPool) showJob(ctx context.Context, id int64) (lines []string, ok bool) {
 	s, err := p.acquire(ctx)
 	if err != nil {
@@ -311,6 +312,9 @@ func (s *scontrolSession) exchange(ctx context.Context, command string) ([]strin
 	}
 	var jobs []string
 	unclean := false
+	// A --json session answers with a JSON document: every line of it is the answer, and none
+	// can be the nonce line (JSON escapes newlines in values, and a bare word is not JSON).
+	asJSON := slices.Contains(s.flags, "--json")
 	for {
 		line, err := s.next(ctx)
 		if err != nil {
@@ -325,7 +329,7 @@ func (s *scontrolSession) exchange(ctx context.Context, command string) ([]strin
 			return jobs, nil
 		case trimmed == "" || trimmed == command || trimmed == "show hostnames "+nonce:
 			// a bare prompt, or readline's echo of what was sent
-		case strings.HasPrefix(line, "JobId="):
+		case asJSON || strings.HasPrefix(line, "JobId="):
 			jobs = append(jobs, line)
 		default:
 			unclean = true
