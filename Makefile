@@ -19,7 +19,7 @@ FUZZTIME ?= 60s
 
 export PATH := $(TOOLS):/usr/local/go/bin:$(PATH)
 
-.PHONY: help build test test-unit services demo bench lint fuzz clean
+.PHONY: help build test test-unit test-slurm-versions services demo bench lint fuzz clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -30,9 +30,13 @@ build: ## build bin/jobbergate-agent and bin/jobbergate-devapi
 services: ## install and start what the integration tests need (Slurm, munge, slapd, nats CLI); idempotent, needs root
 	bash deploy/test-services.sh
 
-test: services ## every test, unit and integration (brings up the services first), then a short fuzz run
+test: services ## every test, unit and integration (brings up the services first), a short fuzz run, then the Slurm-facing tests on Slurm 24.11 and 26.05
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 	FUZZTIME=$(TEST_FUZZTIME) FUZZMINIMIZETIME=1s bash scripts/fuzz.sh
+	bash scripts/slurm-versions.sh
+
+test-slurm-versions: ## the Slurm-facing tests against Slurm 24.11 (trixie) and 26.05 (sid), each in a debootstrap root (root; SLURM_SUITES picks)
+	bash scripts/slurm-versions.sh
 
 test-unit: ## tests without starting services (integration tests skip unless CI=true)
 	$(GO) test -count=1 ./...
