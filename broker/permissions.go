@@ -38,7 +38,7 @@ func (t Topology) Streams() []string {
 
 // Buckets returns the names of the KV buckets of t.
 func (t Topology) Buckets() []string {
-	return []string{t.SubmissionsBucket, t.LeasesBucket, t.AgentsBucket}
+	return []string{t.SubmissionsBucket, t.JobsBucket, t.LeasesBucket, t.AgentsBucket}
 }
 
 // AgentPermissions returns the minimal allow lists for the agents of t, in a stable order:

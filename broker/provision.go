@@ -105,12 +105,13 @@ func Provision(ctx context.Context, js jetstream.JetStream, t Topology) error {
 	buckets := []jetstream.KeyValueConfig{
 		{Bucket: t.SubmissionsBucket, Description: "submission idempotency claims", History: 5,
 			TTL: l.SubmissionsTTL, LimitMarkerTTL: time.Minute},
+		{Bucket: t.JobsBucket, Description: "identity of the jobs the agents submitted", History: 1, TTL: l.JobsTTL},
 		{Bucket: t.LeasesBucket, Description: "leader leases", History: 1, TTL: l.LeaseTTL},
 		{Bucket: t.AgentsBucket, Description: "agent heartbeats", History: 1, TTL: l.AgentsTTL},
 	}
 	for i, b := range buckets {
 		b.Storage = l.Storage
-		if i > 0 { // leases and heartbeats are re-made within seconds
+		if i > 1 { // leases and heartbeats are re-made within seconds
 			b.Storage = l.TriggerStorage
 		}
 		b.Replicas = l.Replicas

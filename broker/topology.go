@@ -29,7 +29,7 @@ var prefixRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 //	          JBG_C1_ADVISORIES ($JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.JBG_C1_*.*) limits
 //	consumers submit, update, metrics, health (durable pull on their stream)
 //	          <name>-maxdeliver on ADVISORIES (one per work queue)
-//	buckets   JBG_C1_submissions, JBG_C1_leases, JBG_C1_agents
+//	buckets   JBG_C1_submissions, JBG_C1_jobs, JBG_C1_leases, JBG_C1_agents
 type Topology struct {
 	// Prefix is the stream and bucket name prefix; SubjectRoot its lower-case subject form.
 	Prefix, SubjectRoot string
@@ -43,6 +43,9 @@ type Topology struct {
 	Advisories string
 
 	SubmissionsBucket, LeasesBucket, AgentsBucket string
+	// JobsBucket holds the identity of every job the agents submitted (submission id -> job id,
+	// owner and marker), read by the update path before it reports or cancels a job.
+	JobsBucket string
 
 	Limits Limits
 }
@@ -111,6 +114,8 @@ type Limits struct {
 
 	// SubmissionsTTL is the default lifetime of an idempotency claim (per-key TTLs are allowed).
 	SubmissionsTTL time.Duration
+	// JobsTTL is how long a job's identity record lives: longer than any job runs.
+	JobsTTL time.Duration
 	// LeaseTTL is the leader lease lifetime; the holder renews at a third of it.
 	LeaseTTL time.Duration
 	// AgentsTTL is how long a heartbeat survives without refresh.
@@ -132,6 +137,7 @@ func DefaultLimits() Limits {
 		DeadMaxAge:     90 * 24 * time.Hour,
 		AdvisoryMaxAge: 7 * 24 * time.Hour,
 		SubmissionsTTL: 7 * 24 * time.Hour,
+		JobsTTL:        90 * 24 * time.Hour,
 		LeaseTTL:       15 * time.Second,
 		AgentsTTL:      60 * time.Second,
 	}
@@ -149,6 +155,7 @@ func NewTopology(prefix string) (Topology, error) {
 		Dead:              prefix + "_DEAD",
 		Advisories:        prefix + "_ADVISORIES",
 		SubmissionsBucket: prefix + "_submissions",
+		JobsBucket:        prefix + "_jobs",
 		LeasesBucket:      prefix + "_leases",
 		AgentsBucket:      prefix + "_agents",
 		Limits:            DefaultLimits(),

@@ -156,6 +156,10 @@ func newSubmitTask(p submitParams) (TaskResult, error) {
 	if err != nil {
 		return TaskResult{}, fmt.Errorf("submissions bucket: %w", err)
 	}
+	jobs, err := p.Broker.JS.KeyValue(ctx, p.Topology.JobsBucket)
+	if err != nil {
+		return TaskResult{}, fmt.Errorf("jobs bucket: %w", err)
+	}
 	log := p.Logger.With("component", "submit")
 	h, err := submit.NewHandler(submit.Options{
 		API:                  p.API,
@@ -163,6 +167,7 @@ func newSubmitTask(p submitParams) (TaskResult, error) {
 		Mapper:               timedMapper{Mapper: p.Mapper, m: p.Metrics},
 		Claims:               timedRecords{KeyValue: claims, m: p.Metrics},
 		JetStream:            timedPublisher{JetStream: p.Broker.JS, m: p.Metrics},
+		Jobs:                 jobs,
 		DefaultWorkDir:       p.Settings.DefaultWorkDir,
 		WriteSubmissionFiles: p.Settings.WriteSubmissionFiles,
 		MaxFileBytes:         int64(p.Settings.MaxFileBytes),

@@ -1,6 +1,8 @@
 package fxmodules
 
 import (
+	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -9,6 +11,7 @@ import (
 	"github.com/omnivector-solutions/jobbergate-agent-go/broker"
 	"github.com/omnivector-solutions/jobbergate-agent-go/config"
 	"github.com/omnivector-solutions/jobbergate-agent-go/consumers"
+	"github.com/omnivector-solutions/jobbergate-agent-go/consumers/jobidentity"
 	"github.com/omnivector-solutions/jobbergate-agent-go/consumers/metrics"
 	"github.com/omnivector-solutions/jobbergate-agent-go/consumers/update"
 	"github.com/omnivector-solutions/jobbergate-agent-go/extend"
@@ -41,7 +44,14 @@ type siteExtensions struct {
 func newUpdateTask(s *config.Settings, b *broker.Broker, t broker.Topology, api *jobbergate.Client,
 	sc *slurm.Client, m *telemetry.Metrics, logger *slog.Logger, ext siteExtensions) (TaskResult, error) {
 	log := logger.With("component", "update")
-	h, err := update.NewHandler(update.Options{API: api, Slurm: sc, RefreshCycles: s.UpdateRefresh, Logger: log})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	jobs, err := b.JS.KeyValue(ctx, t.JobsBucket)
+	if err != nil {
+		return TaskResult{}, fmt.Errorf("jobs bucket: %w", err)
+	}
+	h, err := update.NewHandler(update.Options{API: api, Slurm: sc, Identities: jobidentity.Store{KV: jobs},
+		RefreshCycles: s.UpdateRefresh, Logger: log})
 	if err != nil {
 		return TaskResult{}, err
 	}

@@ -20,3 +20,16 @@ func (c *Client) Cancel(ctx context.Context, id int64) error {
 	c.logger.InfoContext(ctx, "cancelled slurm job", "job_id", id)
 	return nil
 }
+
+// CancelAs runs scancel <id> as u: Slurm refuses a job that is not u's (scancel then exits
+// non-zero with "Access/permission denied", returned as a wrapped *CommandError).
+func (c *Client) CancelAs(ctx context.Context, u User, id int64) error {
+	if id <= 0 {
+		return fmt.Errorf("scancel: invalid job id %d", id)
+	}
+	if _, err := c.RunAsUser(ctx, u, "/", nil, c.opts.ScancelPath, strconv.FormatInt(id, 10)); err != nil {
+		return fmt.Errorf("scancel job %d as %s: %w", id, u.Name, err)
+	}
+	c.logger.InfoContext(ctx, "cancelled slurm job as its owner", "job_id", id, "user", u.Name)
+	return nil
+}

@@ -39,6 +39,8 @@ type JobData struct {
 	UserID int64 `json:"-"`
 	// SubmitTime is when slurmctld accepted the job; zero when not shown.
 	SubmitTime time.Time `json:"-"`
+	// FromAccounting is set for a job read from accounting (sacct), which may lack comments.
+	FromAccounting bool `json:"-"`
 }
 
 // UnknownJob is the data reported for an id slurmctld does not hold: state UNKNOWN, job_info

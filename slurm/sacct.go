@@ -104,6 +104,7 @@ func ParseSacctParsable(out, delim string, keep func(id int64) bool) ([]JobData,
 			Comment:                 v["Comment"],
 			UserID:                  uid,
 			SubmitTime:              submit,
+			FromAccounting:          true,
 		}
 	}
 	if header == nil {
@@ -210,6 +211,7 @@ func ParseSacctJSON(data []byte, keep func(id int64) bool) ([]JobData, error) {
 			CurrentWorkingDirectory: f.Cwd,
 			Comment:                 jobComment(f.Comment),
 			UserID:                  -1,
+			FromAccounting:          true,
 		}
 		if f.Time.Submission.Set && f.Time.Submission.Value > 0 {
 			j := byID[id]

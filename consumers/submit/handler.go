@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/consumers"
+	"github.com/omnivector-solutions/jobbergate-agent-go/consumers/jobidentity"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 	"github.com/omnivector-solutions/jobbergate-agent-go/slurm"
 )
@@ -287,6 +288,7 @@ func (h *Handler) handle(ctx context.Context, log *slog.Logger, sub *jobbergate.
 		o.jobID = res.JobID
 		return o
 	}
+	h.recordIdentity(ctx, log, sub.ID, res.JobID, claim.identity())
 	return h.markSubmitted(ctx, log, sub, claim, rev, jd, nil)
 }
 
@@ -388,7 +390,23 @@ func (h *Handler) reconcile(ctx context.Context, log *slog.Logger, sub *jobberga
 	if err != nil {
 		return retry(err), true
 	}
+	h.recordIdentity(ctx, log, sub.ID, rec.SlurmJobID, id)
 	return h.report(ctx, log, sub, rec, rev), true
+}
+
+// recordIdentity writes the identity of a submission's job (Options.Jobs), for the update path.
+// It runs even when ctx was cancelled; a failure is logged, not retried: the update path then
+// treats the job as one of unknown provenance.
+func (h *Handler) recordIdentity(ctx context.Context, log *slog.Logger, sub int, jobID int64, id slurm.Identity) {
+	if h.o.Jobs == nil {
+		return
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), kvWriteTimeout)
+	defer cancel()
+	rec := jobidentity.Record{SubmissionID: sub, SlurmJobID: jobID, Owner: id.Owner.Name, OwnerUID: id.Owner.UID, Marker: id.Marker}
+	if err := (jobidentity.Store{KV: h.o.Jobs}).Put(wctx, rec); err != nil {
+		log.Error("could not record the job's identity; the update path cannot check the job's owner", "slurm_job_id", jobID, "error", err)
+	}
 }
 
 // claimIdentity is what makes a job the claim's: the owner recorded in the claim (mapped again

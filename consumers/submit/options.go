@@ -63,6 +63,9 @@ type Options struct {
 	Mapper usermap.Mapper
 	// Claims is the submissions KV bucket (broker.Topology.SubmissionsBucket).
 	Claims jetstream.KeyValue
+	// Jobs, when set, is the job identity bucket (broker.Topology.JobsBucket): each recorded job
+	// id is written there with its owner and marker (jobidentity.Record), for the update path.
+	Jobs jetstream.KeyValue
 	// JetStream, when set, is used to give finished records their per-key TTL (DoneTTL) with a
 	// compare-and-set publish; kv.Update cannot set a TTL. Without it finished records keep the
 	// bucket's TTL.

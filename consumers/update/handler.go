@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/consumers"
+	"github.com/omnivector-solutions/jobbergate-agent-go/consumers/jobidentity"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 	"github.com/omnivector-solutions/jobbergate-agent-go/slurm"
 )
@@ -37,8 +38,19 @@ type Slurm interface {
 	// ResolveGone looks up, with one call, jobs slurmctld no longer holds: as accounting knows
 	// them, else UNKNOWN. Ids it could not decide are missing and the error says why.
 	ResolveGone(ctx context.Context, ids []int64) (map[int64]slurm.JobData, error)
-	// Cancel runs scancel as the agent.
+	// Cancel runs scancel as the agent (jobs whose owner is not known).
 	Cancel(ctx context.Context, id int64) error
+	// CancelAs runs scancel as u: Slurm itself refuses a job that is not u's.
+	CancelAs(ctx context.Context, u slurm.User, id int64) error
+	// LookupUser resolves the local user a job's identity names.
+	LookupUser(name string) (slurm.User, error)
+}
+
+// Identities gives the identity of a submission's job as the submit path recorded it;
+// jobidentity.Store implements it. ok is false for jobs submitted before identities were
+// recorded (by the Python agent, for one).
+type Identities interface {
+	Get(ctx context.Context, submissionID int) (rec jobidentity.Record, ok bool, err error)
 }
 
 // Updater reports job data to the API; *jobbergate.Client implements it.
@@ -50,6 +62,12 @@ type Updater interface {
 type Options struct {
 	API   Updater
 	Slurm Slurm
+	// Identities, when set, is asked for the identity of every submission's job before its data
+	// is reported or it is cancelled: a job id that is not the one recorded, or a job that is
+	// not its owner's (or lacks its marker), is neither read out nor cancelled; the submission
+	// is reported UNKNOWN with a reason saying why. Jobs without a record are checked only for
+	// a marker of another submission in their comment.
+	Identities Identities
 	// RefreshCycles (UPDATE_REFRESH_CYCLES): an unchanged submission is PUT again once this
 	// many cycles have passed since its last PUT; 1 sends every cycle. Default 10.
 	RefreshCycles int
@@ -147,6 +165,7 @@ type item struct {
 	hasCyc bool
 	data   jobbergate.SlurmJobData
 	log    *slog.Logger
+	ident  *jobidentity.Record // the recorded identity of its job; nil when none is known
 }
 
 func (it *item) slurmID() int64 {
@@ -180,6 +199,21 @@ func (h *Handler) HandleBatch(ctx context.Context, msgs []*consumers.Message) []
 			it.log = it.log.With("slurm_job_id", *it.sub.SlurmJobID)
 		}
 		h.tracker.seen(it.sub.ID, it.slurmID(), now)
+		if it.sub.SlurmJobID != nil && h.opts.Identities != nil {
+			rec, ok, err := h.opts.Identities.Get(ctx, it.sub.ID)
+			if err != nil {
+				decs[i] = consumers.RetryUnlessLast(m, err)
+				continue
+			}
+			if ok && rec.SlurmJobID != it.slurmID() {
+				h.foreign(it, fmt.Sprintf("the agent submitted slurm job %d for this submission, not %d", rec.SlurmJobID, it.slurmID()))
+				toPut = append(toPut, it)
+				continue
+			}
+			if ok {
+				it.ident = &rec
+			}
+		}
 		switch {
 		case it.sub.SlurmJobID == nil && it.cancelled():
 			it.data = jobbergate.SlurmJobData{JobState: jobbergate.StateCancelled, JobInfo: "{}", StateReason: ptr(PendingCancelReason)}
@@ -196,7 +230,7 @@ func (h *Handler) HandleBatch(ctx context.Context, msgs []*consumers.Message) []
 
 	for _, it := range toCancel {
 		h.cancels.Add(1)
-		if err := h.slurm.Cancel(ctx, it.slurmID()); err != nil {
+		if err := h.cancel(ctx, it); err != nil {
 			it.log.Warn("scancel failed", "error", err)
 			decs[it.idx] = consumers.RetryUnlessLast(it.msg, fmt.Errorf("cancel slurm job %d of submission %d: %w", it.slurmID(), it.sub.ID, err))
 			continue
@@ -221,13 +255,66 @@ func (h *Handler) HandleBatch(ctx context.Context, msgs []*consumers.Message) []
 				decs[it.idx] = consumers.RetryUnlessLast(it.msg, fmt.Errorf("read slurm job %d of submission %d: %w", it.slurmID(), it.sub.ID, err))
 				continue
 			}
-			it.data = jobData(j)
+			if err := it.check(j); err != nil {
+				h.foreign(it, err.Error())
+			} else {
+				it.data = jobData(j)
+			}
 			toPut = append(toPut, it)
 		}
 	}
 
 	h.putAll(ctx, toPut, decs)
 	return decs
+}
+
+// cancel runs scancel for the item's job: as the owner its identity names (Slurm then refuses
+// any job that is not theirs), or as the agent for a job whose owner is not known.
+func (h *Handler) cancel(ctx context.Context, it *item) error {
+	if it.ident == nil {
+		return h.slurm.Cancel(ctx, it.slurmID())
+	}
+	u, err := h.slurm.LookupUser(it.ident.Owner)
+	if err != nil {
+		return fmt.Errorf("owner %s of slurm job %d: %w", it.ident.Owner, it.slurmID(), err)
+	}
+	if u.UID != it.ident.OwnerUID {
+		return fmt.Errorf("owner %s of slurm job %d now has uid %d, not %d", u.Name, it.slurmID(), u.UID, it.ident.OwnerUID)
+	}
+	return h.slurm.CancelAs(ctx, u, it.slurmID())
+}
+
+// check returns an error when j, read for the item, is not the submission's job: for a known
+// identity, a job of another owner or without the marker (accounting may lack comments: only
+// the owner counts there); for any job, one whose comment carries a marker of another
+// submission. A job Slurm does not know (UNKNOWN) carries nobody's data and passes.
+func (it *item) check(j slurm.JobData) error {
+	if j.JobState == slurm.StateUnknown && j.JobInfo == "{}" {
+		return nil
+	}
+	if other, ok := slurm.MarkedSubmission(j.Comment); ok && other != int64(it.sub.ID) {
+		return fmt.Errorf("slurm job %d carries the marker of submission %d", j.JobID, other)
+	}
+	if it.ident == nil {
+		return nil
+	}
+	id := it.ident.Identity()
+	if j.FromAccounting && j.Comment == "" {
+		return id.CheckOwner(j)
+	}
+	if it.ident.Marker == "" {
+		id.Marker = slurm.LegacyMarker(int64(it.sub.ID))
+	}
+	return id.Check(j)
+}
+
+// foreign makes the item's report the one of a job id that is not the submission's: state
+// UNKNOWN (the portal ends the submission), no job data, and a reason saying why.
+func (h *Handler) foreign(it *item, why string) {
+	it.log.Error("security: the slurm job id the API has for this submission is not its job; nothing of that job is reported or cancelled", "reason", why)
+	id := int(it.slurmID())
+	it.data = jobbergate.SlurmJobData{JobID: &id, JobState: jobbergate.SlurmJobState(slurm.StateUnknown), JobInfo: "{}",
+		StateReason: ptr(fmt.Sprintf("Slurm job %d is not this submission's job (%s); the agent reports nothing of it and does not cancel it", id, why))}
 }
 
 // read returns the state of ids. The whole queue is read with one Slurm call and kept as a

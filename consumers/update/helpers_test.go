@@ -17,6 +17,7 @@ import (
 	"github.com/omnivector-solutions/jobbergate-agent-go/broker"
 	"github.com/omnivector-solutions/jobbergate-agent-go/broker/brokertest"
 	"github.com/omnivector-solutions/jobbergate-agent-go/consumers"
+	"github.com/omnivector-solutions/jobbergate-agent-go/consumers/jobidentity"
 	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate/jobbergatetest"
@@ -64,6 +65,7 @@ type fakeSlurm struct {
 	// unreadable jobs are left out of QueueJobs with a *slurm.JobParseError each.
 	unreadable []int64
 	cancels    []int64
+	cancelsAs  []string // "user:id" of CancelAs calls
 	readErr    error
 }
 
@@ -104,7 +106,14 @@ func (f *fakeSlurm) QueueJobs(context.Context) (*slurm.Queue, error) {
 func fakeJobObject(j slurm.JobData) string {
 	obj := map[string]json.RawMessage{}
 	_ = json.Unmarshal([]byte(j.JobInfo), &obj)
-	for k, v := range map[string]any{"job_id": j.JobID, "job_state": j.JobState, "state_reason": j.StateReason} {
+	fields := map[string]any{"job_id": j.JobID, "job_state": j.JobState, "state_reason": j.StateReason}
+	if j.UserID > 0 {
+		fields["user_id"] = j.UserID
+	}
+	if j.Comment != "" {
+		fields["comment"] = j.Comment
+	}
+	for k, v := range fields {
 		b, _ := json.Marshal(v)
 		obj[k] = b
 	}
@@ -133,6 +142,42 @@ func (f *fakeSlurm) Cancel(_ context.Context, id int64) error {
 		f.jobs[id] = j
 	}
 	return nil
+}
+
+// CancelAs cancels the job when u owns it (uid as the job's UserID), as Slurm does for a user;
+// otherwise it fails as scancel does.
+func (f *fakeSlurm) CancelAs(_ context.Context, u slurm.User, id int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.cancelsAs = append(f.cancelsAs, fmt.Sprintf("%s:%d", u.Name, id))
+	j, ok := f.jobs[id]
+	if ok && j.UserID != int64(u.UID) {
+		return &slurm.CommandError{ExitCode: 1, Stderr: fmt.Sprintf("scancel: error: Kill job error on job id %d: Access/permission denied\n", id)}
+	}
+	if ok {
+		j.JobState, j.StateReason = "CANCELLED", "None"
+		f.jobs[id] = j
+	}
+	return nil
+}
+
+// LookupUser knows alice (uid 1000) and bob (uid 2000).
+func (f *fakeSlurm) LookupUser(name string) (slurm.User, error) {
+	switch name {
+	case "alice":
+		return slurm.User{Name: name, UID: 1000, GID: 1000}, nil
+	case "bob":
+		return slurm.User{Name: name, UID: 2000, GID: 2000}, nil
+	}
+	return slurm.User{}, fmt.Errorf("look up user %q: %w", name, slurm.ErrUnknownUser)
+}
+
+// identities is an in-memory Identities.
+type identities map[int]jobidentity.Record
+
+func (m identities) Get(_ context.Context, id int) (jobidentity.Record, bool, error) {
+	r, ok := m[id]
+	return r, ok, nil
 }
 
 // env is one agent's update path on an embedded broker against the development API.

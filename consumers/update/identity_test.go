@@ -1,0 +1,71 @@
+package update
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/omnivector-solutions/jobbergate-agent-go/consumers/jobidentity"
+	"github.com/omnivector-solutions/jobbergate-agent-go/slurm"
+)
+
+// TestForeignJobNeverReadOutOrCancelled: a slurm_job_id from the API that is not the
+// submission's job (another id than the one recorded, a job of another owner, a job carrying
+// another submission's marker) is neither reported nor cancelled: the submission is reported
+// UNKNOWN with a reason and ends ABORTED. The submission's own job is cancelled as its owner.
+func TestForeignJobNeverReadOutOrCancelled(t *testing.T) {
+	const marker = "jobbergate-submission:%d:0123456789abcdef0123456789abcdef"
+	sl := newFakeSlurm()
+	ids := identities{}
+	e := newEnv(t, sl, func(o *Options) { o.Identities = ids })
+	e.start(t)
+	bobs := func(id int64, comment string) slurm.JobData {
+		j := runningJob(id)
+		j.UserID, j.Comment = 2000, comment
+		j.JobInfo = `{"job_id":` + itoa(id) + `,"command":"/home/bob/secret-project/run.sh"}`
+		return j
+	}
+	alices := func(id int64, comment string) slurm.JobData {
+		j := runningJob(id)
+		j.UserID, j.Comment = 1000, comment
+		return j
+	}
+	// Recorded job 700, the API has bob's 701 (a restored database); cancelled in the portal.
+	wrongID := addActive(e, "CANCELLED", ptr2(701))
+	ids[wrongID] = jobidentity.Record{SubmissionID: wrongID, SlurmJobID: 700, Owner: "alice", OwnerUID: 1000}
+	sl.set(bobs(701, ""))
+	// Recorded job 702 is bob's in Slurm (the id came from elsewhere).
+	notOwner := addActive(e, "SUBMITTED", ptr2(702))
+	ids[notOwner] = jobidentity.Record{SubmissionID: notOwner, SlurmJobID: 702, Owner: "alice", OwnerUID: 1000}
+	sl.set(bobs(702, ""))
+	// No record (the Python agent's era), but the job carries another submission's marker.
+	otherMarker := addActive(e, "SUBMITTED", ptr2(703))
+	sl.set(bobs(703, strings.Replace(marker, "%d", "99999", 1)))
+	// The submission's own job, cancelled in the portal: cancelled as alice.
+	own := addActive(e, "CANCELLED", ptr2(704))
+	ownMarker := strings.Replace(marker, "%d", itoa(int64(own)), 1)
+	ids[own] = jobidentity.Record{SubmissionID: own, SlurmJobID: 704, Owner: "alice", OwnerUID: 1000, Marker: ownMarker}
+	sl.set(alices(704, "my words "+ownMarker))
+
+	e.runCycle(t)
+	for _, id := range []int{wrongID, notOwner, otherMarker} {
+		s := e.submission(t, id)
+		if deref(s.SlurmJobState) != "UNKNOWN" || deref(s.SlurmJobInfo) != "{}" || s.Status != "ABORTED" ||
+			!strings.Contains(deref(s.ReportMessage), "is not this submission's job") {
+			t.Errorf("submission %d: state %q info %q status %s message %q; want UNKNOWN, {}, ABORTED and the reason",
+				id, deref(s.SlurmJobState), deref(s.SlurmJobInfo), s.Status, deref(s.ReportMessage))
+		}
+	}
+	if slices.Contains(sl.cancels, 701) || len(sl.cancelsAs) != 1 || sl.cancelsAs[0] != "alice:704" {
+		t.Errorf("cancels %v, as a user %v; want only alice's own 704, as alice", sl.cancels, sl.cancelsAs)
+	}
+	if j := sl.jobs[701]; j.JobState != "RUNNING" {
+		t.Errorf("bob's job 701 is %s; it must keep running", j.JobState)
+	}
+	if s := e.submission(t, own); deref(s.SlurmJobState) != "CANCELLED" {
+		t.Errorf("own job: state %q, want CANCELLED", deref(s.SlurmJobState))
+	}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
