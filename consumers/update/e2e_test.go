@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omnivector-solutions/jobbergate-agent-go/consumers/jobidentity"
 	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate/jobbergatetest"
 	"github.com/omnivector-solutions/jobbergate-agent-go/slurm"
@@ -163,5 +164,69 @@ func TestEndToEndRealSlurm(t *testing.T) {
 	})
 	if d := e.deadLetters(t); len(d) != 0 {
 		t.Errorf("unexpected dead letters: %v", d)
+	}
+}
+
+// TestRealCancelNeverTouchesAnotherUsersJob, on the real Slurm: submissions cancelled in the
+// portal whose slurm_job_id names bob's running job (an id other than the one the agent
+// recorded; an identity record that names alice for bob's job) leave bob's job running and are
+// reported UNKNOWN with the reason; alice's own job is cancelled, as alice.
+func TestRealCancelNeverTouchesAnotherUsersJob(t *testing.T) {
+	sc, submit := realSlurm(t)
+	ctx := context.Background()
+	bob, err := sc.LookupUser("bob")
+	testenv.Require(t, "slurm", err == nil, "no local user bob: "+startSlurm)
+	bobDir, err := os.MkdirTemp("/tmp", "jbg-update-bob-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(bobDir) })
+	if err := os.Chown(bobDir, int(bob.UID), int(bob.GID)); err != nil {
+		t.Fatal(err)
+	}
+	res, err := sc.Submit(ctx, slurm.SubmitRequest{User: bob, Dir: bobDir, Script: []byte("#!/bin/sh\nsleep 600\n"),
+		ExtraArgs: []string{"--output=/dev/null", "--hold"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bobs := res.JobID
+	t.Cleanup(func() { _ = sc.Cancel(context.Background(), bobs) })
+	alice, _ := sc.LookupUser("alice")
+
+	ids := identities{}
+	e := newEnv(t, sc, func(o *Options) { o.Identities = ids })
+	add := func(slurmID int64) int {
+		return e.api.AddSubmission(jobbergatetest.Submission{Name: "e2e", OwnerEmail: "alice@example.com",
+			ClientID: testClientID, Status: "CANCELLED", SlurmJobID: ptr2(int(slurmID))})
+	}
+	own := add(0)
+	marker, err := slurm.NewMarker(int64(own))
+	if err != nil {
+		t.Fatal(err)
+	}
+	alices := submit("#!/bin/sh\nsleep 600\n", "--hold", "--comment="+marker)
+	s := e.submission(t, own)
+	s.SlurmJobID = ptr2(int(alices))
+	e.api.AddSubmission(s)
+	ids[own] = jobidentity.Record{SubmissionID: own, SlurmJobID: alices, Owner: "alice", OwnerUID: alice.UID, Marker: marker}
+	otherID := add(bobs) // the agent recorded alice's job for it, the API has bob's
+	ids[otherID] = jobidentity.Record{SubmissionID: otherID, SlurmJobID: alices + 1_000_000, Owner: "alice", OwnerUID: alice.UID}
+	wrongOwner := add(bobs) // a record that names alice for bob's job
+	ids[wrongOwner] = jobidentity.Record{SubmissionID: wrongOwner, SlurmJobID: bobs, Owner: "alice", OwnerUID: alice.UID}
+	e.start(t)
+	e.runCycle(t)
+
+	for _, id := range []int{otherID, wrongOwner} {
+		s := e.submission(t, id)
+		if deref(s.SlurmJobState) != "UNKNOWN" || deref(s.SlurmJobInfo) != "{}" || !strings.Contains(deref(s.ReportMessage), "is not this submission's job") {
+			t.Errorf("submission %d: state %s info %s message %q", id, deref(s.SlurmJobState), deref(s.SlurmJobInfo), deref(s.ReportMessage))
+		}
+	}
+	j, err := sc.JobStates(ctx, []int64{bobs, alices})
+	if err != nil || j[bobs].JobState != "PENDING" {
+		t.Errorf("bob's job %d: %+v, %v; want it still PENDING", bobs, j[bobs], err)
+	}
+	if j[alices].JobState != "CANCELLED" || deref(e.submission(t, own).SlurmJobState) != "CANCELLED" {
+		t.Errorf("alice's own job %d: %s, reported %s; want CANCELLED", alices, j[alices].JobState, deref(e.submission(t, own).SlurmJobState))
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -230,7 +231,11 @@ func (h *Handler) HandleBatch(ctx context.Context, msgs []*consumers.Message) []
 
 	for _, it := range toCancel {
 		h.cancels.Add(1)
-		if err := h.cancel(ctx, it); err != nil {
+		if err := h.cancel(ctx, it); errors.Is(err, errNotOwners) {
+			h.foreign(it, err.Error())
+			toPut = append(toPut, it)
+			continue
+		} else if err != nil {
 			it.log.Warn("scancel failed", "error", err)
 			decs[it.idx] = consumers.RetryUnlessLast(it.msg, fmt.Errorf("cancel slurm job %d of submission %d: %w", it.slurmID(), it.sub.ID, err))
 			continue
@@ -281,8 +286,17 @@ func (h *Handler) cancel(ctx context.Context, it *item) error {
 	if u.UID != it.ident.OwnerUID {
 		return fmt.Errorf("owner %s of slurm job %d now has uid %d, not %d", u.Name, it.slurmID(), u.UID, it.ident.OwnerUID)
 	}
-	return h.slurm.CancelAs(ctx, u, it.slurmID())
+	err = h.slurm.CancelAs(ctx, u, it.slurmID())
+	var ce *slurm.CommandError
+	if errors.As(err, &ce) && strings.Contains(strings.ToLower(ce.Stderr), "permission denied") {
+		return fmt.Errorf("%w: slurm refused to cancel it as %s: %s", errNotOwners, u.Name, strings.TrimSpace(ce.Stderr))
+	}
+	return err
 }
+
+// errNotOwners is a cancellation Slurm refused to the job's recorded owner: the job is not
+// theirs.
+var errNotOwners = errors.New("slurm job is not its recorded owner's")
 
 // check returns an error when j, read for the item, is not the submission's job: for a known
 // identity, a job of another owner or without the marker (accounting may lack comments: only
