@@ -291,6 +291,7 @@ func TestEndToEndCrashedClaims(t *testing.T) {
 	legacy, _ := e.add("alice@example.com", &dir, heldArgs, entryScript("c.sh", jobScript))
 	earlierRun, _ := e.add("alice@example.com", &dir, heldArgs, entryScript("d.sh", jobScript))
 	planted, _ := e.add("alice@example.com", &dir, heldArgs, entryScript("e.sh", jobScript))
+	finished, _ := e.add("alice@example.com", &dir, heldArgs, entryScript("f.sh", jobScript))
 	// Stale (older than ClaimStaleAfter) and younger than MinJobAge.
 	at := time.Now().Add(-3 * time.Minute)
 	uid := alice.UID
@@ -316,7 +317,20 @@ func TestEndToEndCrashedClaims(t *testing.T) {
 
 	// The crashed processes had run sbatch for withJob (this version) and legacy (an earlier one).
 	cWith, cNo, cLegacy, cEarlier, cPlanted := claim(withJob, true), claim(noJob, true), claim(legacy, false), claim(earlierRun, true), claim(planted, true)
+	cFinished := claim(finished, true)
 	crashedJob := submit(alice, dir, withJob, cWith.Marker)
+	// The crashed process's sbatch for finished made a job that ended before the restart: from
+	// Slurm 24.11 on, squeue lists it only when asked for every state.
+	res, err := e.sl.Submit(context.Background(), slurm.SubmitRequest{User: alice, Dir: dir, Script: []byte("#!/bin/sh\ntrue\n"),
+		SubmissionID: int64(finished), Marker: cFinished.Marker, ExtraArgs: []string{"--output=/dev/null", "--job-name=jbg-submit-e2e"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	finishedJob := res.JobID
+	testenv.Eventually(t, 90*time.Second, func() bool {
+		j, err := e.sl.JobState(context.Background(), finishedJob)
+		return err == nil && j.JobState == "COMPLETED"
+	}, "job %d COMPLETED", finishedJob)
 	legacyJob := submit(alice, dir, legacy, "", "--comment="+slurm.LegacyMarker(int64(legacy)))
 	// An earlier run against this Slurm left a job of earlierRun with that claim's marker.
 	earlier, err := slurm.NewMarker(int64(earlierRun))
@@ -326,13 +340,13 @@ func TestEndToEndCrashedClaims(t *testing.T) {
 	earlierJob := submit(alice, dir, earlierRun, earlier)
 	// Bob copies the marker of planted's claim into a job of his.
 	bobJob := submit(bob, bobDir, planted, cPlanted.Marker)
-	for _, c := range []Record{cWith, cNo, cLegacy, cEarlier, cPlanted} {
+	for _, c := range []Record{cWith, cNo, cLegacy, cEarlier, cPlanted, cFinished} {
 		e.putClaim(c)
 	}
 
 	e.poll()
 	e.run(e.handler("node-a/1"), 4)
-	ids := []int{withJob, noJob, legacy, earlierRun, planted}
+	ids := []int{withJob, noJob, legacy, earlierRun, planted, finished}
 	final := e.waitFinal(ids, time.Minute)
 	marked := e.markedJobs(ids)
 	for _, c := range []struct {
@@ -346,6 +360,7 @@ func TestEndToEndCrashedClaims(t *testing.T) {
 		{"claim and job of an earlier version", legacy, legacyJob, 0},
 		{"job of an earlier run", earlierRun, 0, earlierJob},
 		{"marker planted by another user", planted, 0, bobJob},
+		{"job finished before the restart", finished, finishedJob, 0},
 	} {
 		s := final[c.id]
 		if s.Status != jobbergatetest.StatusSubmitted || s.SlurmJobID == nil {
