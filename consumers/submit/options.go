@@ -105,6 +105,10 @@ type Options struct {
 	// uid 0 is governed by the Slurm client's AllowRoot). 0 means DefaultMinSubmitUID; a
 	// negative value disables the check.
 	MinSubmitUID int
+	// AllowHiddenFiles accepts job-script file names with an element that begins with a dot
+	// (ALLOW_HIDDEN_FILES). Off by default: such a file (.bashrc) would replace the submitter's
+	// own, and template authors, not submitters, choose file names.
+	AllowHiddenFiles bool
 	// SharedExecutionDirs are real (symlink-free) absolute paths under which a user may run in
 	// a directory owned by someone else, e.g. a project area. Empty by default: the resolved
 	// execution directory must then belong to the user.

@@ -86,6 +86,11 @@ func (h *Handler) prepare(ctx context.Context, sub *jobbergate.PendingSubmission
 		if _, err := slurm.CheckFileName(f.Filename); err != nil {
 			return prepared{}, msgFiles + " -- " + err.Error(), nil
 		}
+		if !h.o.AllowHiddenFiles {
+			if err := slurm.CheckHiddenName(f.Filename); err != nil {
+				return prepared{}, msgFiles + " -- " + err.Error() + "; this cluster does not accept hidden file names (the site setting ALLOW_HIDDEN_FILES allows them)", nil
+			}
+		}
 		names[i] = f.Filename
 	}
 	if err := slurm.DuplicateFileNames(names); err != nil {
