@@ -213,6 +213,10 @@ func TestHostileSubmissions(t *testing.T) {
 		{name: "hidden directory element", sc: files(n(21, "job.sh"), jobScript, ".ssh/authorized_keys", "ssh-ed25519 AAAA evil\n"),
 			want: hiddenMsg, contains: "ALLOW_HIDDEN_FILES"},
 
+		// Text the submitter controls never makes a refused job look transient.
+		{name: "partition named try again", args: append(slices.Clone(heldArgs), `--partition="try again"`),
+			want: "Failed to submit job to slurm -- sbatch: error: invalid partition specified: try again"},
+
 		// Owners.
 		{name: "root", email: "root@example.com",
 			want: `Execution directory is invalid -- user "root": refusing to run commands as root (uid 0)`},
@@ -309,6 +313,8 @@ func TestHostileSubmissions(t *testing.T) {
 		filepath.Join(aliceDir, n(7, "job.sh")): true, filepath.Join(aliceDir, n(7, "data.txt")): true,
 		filepath.Join(aliceDir, n(8, "job.sh")): true, filepath.Join(aliceDir, n(8, "blob.bin")): true,
 		filepath.Join(bobShared, n(19, "job.sh")): true,
+		// written before sbatch refused the job
+		filepath.Join(aliceDir, n(caseIndex(cases, "partition named try again"), "job.sh")): true,
 	}
 	for _, p := range tokenFiles(t, tok, aliceDir, rootTmp, bobPublic, h.shared, h.base) {
 		if !expected[p] {

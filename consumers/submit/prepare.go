@@ -213,30 +213,49 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%d bytes", n)
 }
 
-// transientSbatch are the texts of sbatch failures that say slurmctld could not be reached or
-// was busy: retried, never rejected.
-var transientSbatch = []string{
-	"socket timed out",
-	"try again",
-	"unable to contact slurm controller",
-	"resource temporarily unavailable",
-	"slurm temporarily unable",
+// transientSbatch are the messages Slurm itself gives (slurm_strerror) for a submission that
+// failed because slurmctld could not be reached or was busy, as sbatch prints them after its
+// "Batch job submission failed: " prefix: retried, never rejected. Only the whole message
+// counts, so no text a submitter controls (a partition or account name echoed in another error
+// line) can make a refused job look transient.
+var transientSbatch = map[string]bool{
+	"Socket timed out on send/recv operation":                       true,
+	"Unable to contact slurm controller (connect failure)":          true,
+	"Resource temporarily unavailable":                              true,
+	"Zero Bytes were transmitted or received":                       true,
+	"Communication connection failure":                              true,
+	"Slurm backup controller in standby mode":                       true,
+	"Slurm temporarily unable to accept job, sleeping and retrying": true,
+	"Slurmctld is busy, try again later":                            true,
+	"Connection refused":                                            true,
+}
+
+// sbatchFailedPrefix starts sbatch's own line saying why slurmctld refused or failed the job.
+const sbatchFailedPrefix = "sbatch: error: Batch job submission failed: "
+
+// transientSbatchFailure reports whether sbatch exited 1 with a "Batch job submission failed"
+// line whose message is one of transientSbatch.
+func transientSbatchFailure(ce *slurm.CommandError) bool {
+	if ce.ExitCode != 1 {
+		return false
+	}
+	for _, line := range strings.Split(ce.Stderr, "\n") {
+		if msg, ok := strings.CutPrefix(strings.TrimRight(line, "\r"), sbatchFailedPrefix); ok && transientSbatch[strings.TrimSpace(msg)] {
+			return true
+		}
+	}
+	return false
 }
 
 // sbatchRejection returns the rejection message for an sbatch failure that is the submission's
 // fault (sbatch ran and refused the job), with sbatch's stderr verbatim; ok is false for
-// failures to retry (transient controller errors, sbatch not started, cancelled, unparsable
-// output: the job may exist and is found by marker on the next attempt).
+// failures to retry (transient controller errors, decided on sbatch's exit status and its own
+// error line, not on text the submitter controls; sbatch not started or killed, cancelled,
+// unparsable output: the job may exist and is found by marker on the next attempt).
 func sbatchRejection(err error) (msg string, ok bool) {
 	var ce *slurm.CommandError
-	if !errors.As(err, &ce) {
+	if !errors.As(err, &ce) || transientSbatchFailure(ce) {
 		return "", false
-	}
-	text := strings.ToLower(ce.Stderr + "\n" + ce.Stdout)
-	for _, t := range transientSbatch {
-		if strings.Contains(text, t) {
-			return "", false
-		}
 	}
 	detail := strings.TrimRight(ce.Stderr, "\n")
 	if strings.TrimSpace(detail) == "" {
