@@ -24,6 +24,9 @@ var (
 	ErrInvalidToken = errors.New("Unable to extract data from the token")
 	// ErrAuth: no access token could be obtained from the OIDC provider.
 	ErrAuth = errors.New("Failed to get auth token from OIDC")
+	// ErrTokenRedirect: the OIDC token endpoint answered with a redirect. It is never followed
+	// (a 307 or 308 would post the client secret to the redirect's target); wrapped with ErrAuth.
+	ErrTokenRedirect = errors.New("the OIDC token endpoint answered with a redirect, which the agent does not follow")
 	// ErrInvalidVersion: a version string is not plain MAJOR.MINOR.PATCH.
 	ErrInvalidVersion = errors.New("invalid version")
 )

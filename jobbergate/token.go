@@ -45,8 +45,10 @@ type TokenSourceOptions struct {
 	// Leeway is how long before exp a token is considered expired. 0 means
 	// DefaultTokenLeeway; a negative value means none (the reference's behaviour).
 	Leeway time.Duration
-	// HTTPClient is used for the token endpoint. nil means a client with a 5 s timeout that
-	// follows no redirects.
+	// HTTPClient is used for the token endpoint; nil means a client with a 5 s timeout. The
+	// TokenSource uses a copy that never follows a redirect, whatever HTTPClient's CheckRedirect:
+	// a 307 or 308 would post the client secret again to the redirect's target. A redirect
+	// answer fails the request with ErrTokenRedirect.
 	HTTPClient *http.Client
 	// Logger receives debug and warning records; nil discards them.
 	Logger *slog.Logger
@@ -94,7 +96,6 @@ func NewTokenSource(opts TokenSourceOptions) (*TokenSource, error) {
 			TokenURL:     opts.TokenURL,
 			AuthStyle:    oauth2.AuthStyleInParams,
 		},
-		httpClient: opts.HTTPClient,
 		leeway:     opts.Leeway,
 		log:        opts.Logger,
 		now:        opts.Now,
@@ -104,9 +105,12 @@ func NewTokenSource(opts TokenSourceOptions) (*TokenSource, error) {
 	if opts.CacheDir != "" {
 		ts.cache.path = TokenCachePath(opts.CacheDir)
 	}
-	if ts.httpClient == nil {
-		ts.httpClient = &http.Client{Timeout: defaultOIDCTimeout, CheckRedirect: noRedirects}
+	hc := http.Client{Timeout: defaultOIDCTimeout}
+	if opts.HTTPClient != nil {
+		hc = *opts.HTTPClient // a copy: the caller's client (shared with the API) is left alone
 	}
+	hc.CheckRedirect = refuseTokenRedirect
+	ts.httpClient = &hc
 	switch {
 	case ts.leeway == 0:
 		ts.leeway = DefaultTokenLeeway
@@ -258,6 +262,9 @@ func (ts *TokenSource) fetchError(err error) error {
 		}
 	}
 	msg := ts.redact(err.Error())
+	if errors.Is(err, ErrTokenRedirect) { // not transient: the provider's configuration is wrong
+		return &tokenFetchError{msg: fmt.Sprintf("%s: %s", ErrAuth, ts.redact(stripURLError(err).Error())), cause: ErrTokenRedirect}
+	}
 	if strings.Contains(msg, "missing access_token") || strings.Contains(msg, "cannot parse") {
 		return &tokenFetchError{msg: "Malformed response payload from OIDC -- " + msg}
 	}
@@ -271,6 +278,17 @@ func (ts *TokenSource) redact(s string) string {
 		return s
 	}
 	return strings.ReplaceAll(s, ts.secret, "[REDACTED]")
+}
+
+// refuseTokenRedirect is the token request's CheckRedirect: it never follows a redirect, which
+// for a 307 or 308 would post the form, client secret included, to the redirect's target.
+func refuseTokenRedirect(req *http.Request, _ []*http.Request) error {
+	status := 0
+	if req.Response != nil {
+		status = req.Response.StatusCode
+	}
+	target := req.URL.Scheme + "://" + req.URL.Host + req.URL.Path // no query or user info
+	return fmt.Errorf("%w (HTTP %d to %s)", ErrTokenRedirect, status, target)
 }
 
 // noRedirects makes an http.Client return redirect responses instead of following them.
