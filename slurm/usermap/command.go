@@ -31,7 +31,8 @@ const (
 type CommandConfig struct {
 	// Program is the absolute path of the site program (required). It is run directly, without
 	// a shell, as argv [Program, email], in "/", with an environment holding only PATH, and
-	// with the agent's identity.
+	// with the agent's identity. The e-mail is always a plain address (CheckPlainEmail): no
+	// quotes, spaces, shell metacharacters or leading '-'.
 	Program string
 	// Timeout bounds one run (0: 10 s); the program's whole process group is killed after it.
 	Timeout time.Duration
@@ -134,8 +135,9 @@ func (c *Command) remember(email, name string) {
 }
 
 // Username runs the program for email (unless the cache answers); see Command for the answers.
+// Only plain addresses (CheckPlainEmail) reach the program; any other is a not-found error.
 func (c *Command) Username(ctx context.Context, email string) (string, error) {
-	if err := requireEmail(email); err != nil {
+	if err := CheckPlainEmail(email); err != nil {
 		return "", err
 	}
 	if name, ok := c.cached(email); ok {
@@ -164,9 +166,9 @@ func (c *Command) Username(ctx context.Context, email string) (string, error) {
 }
 
 func (c *Command) run(ctx context.Context, email string) (string, error) {
-	if strings.HasPrefix(email, "-") {
-		// A valid address may start with '-'; the site program would read it as an option.
-		return "", NotFoundf("owner email %q starts with '-', which the mapper command could take for an option", email)
+	// Checked again right before the program sees it, whatever path led here.
+	if err := CheckPlainEmail(email); err != nil {
+		return "", err
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()

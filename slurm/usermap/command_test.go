@@ -50,7 +50,7 @@ func TestCommandMapper(t *testing.T) {
 			errText: "exit status 1 (stderr: directory unreachable)"},
 		{name: "signal is transient", script: "kill -9 $$", email: "x@example.org", errText: "signal: killed"},
 		{name: "invalid email is not passed", script: "echo alice", email: "alice@example.org; rm -rf /",
-			notFound: true, errText: "is not a valid e-mail address"},
+			notFound: true, errText: "is not a plain e-mail address the cluster can map"},
 		{name: "option-like email is not passed", script: "echo alice", email: "-rf@example.org",
 			notFound: true, errText: "starts with '-'"},
 	}
@@ -267,5 +267,103 @@ func TestCommandMapperConcurrentMissesShareOneRun(t *testing.T) {
 	b, _ := os.ReadFile(runs)
 	if got := strings.Count(string(b), "x"); got != 1 {
 		t.Errorf("program ran %d times for %d concurrent lookups, want 1", got, n+1)
+	}
+}
+
+// Attack: a portal user sets an owner e-mail that a site program could take for an option, or
+// that a site script splicing its argument into a shell command line would run. The mapper
+// program (built through the registry, as the agent does) records every argument it gets and
+// then does exactly that splicing; none of these addresses may reach it, each is a not-found
+// error saying the address is not a plain one, and a plain address still does.
+func TestCommandMapperOnlyPlainEmailsReachProgram(t *testing.T) {
+	dir := t.TempDir()
+	args := filepath.Join(dir, "args")
+	pwned := filepath.Join(dir, "pwned")
+	if err := os.WriteFile(args, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	script := "#!/bin/sh\nprintf '%s\\n' \"$@\" >> " + args + "\n" +
+		"sh -c \"echo $1\" > /dev/null 2>&1\n" + // the careless site script
+		"echo \"${1%%@*}\" | tr -cd 'a-z'\n"
+	m, err := usermap.NewDefaultRegistry().New(usermap.CommandMapperName,
+		usermap.Options{Command: usermap.CommandConfig{Program: writeProgram(t, script)}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	hostile := []string{
+		`"a;touch /tmp/x"@example.com`,
+		`"a;touch ` + pwned + `"@example.com`,
+		"-rf@example.com",
+		"--help@example.com",
+		"a b@example.com",
+		"$(id)@example.com",
+		"$(touch${IFS}" + pwned + ")@example.com",
+		"a..b@example.com",
+		".a@example.com",
+		"a.@example.com",
+		"a;touch" + pwned + "@example.com",
+		"a|id@example.com",
+		"a&id@example.com",
+		"a`id`@example.com",
+		"a$HOME@example.com",
+		"a>x@example.com",
+		"a<x@example.com",
+		"a\tb@example.com",
+		"a\nb@example.com",
+		"a\x00b@example.com",
+		"a\x7fb@example.com",
+		"\"alice\"@example.com",
+		"Alice <alice@example.com>",
+		"alice@example.com ",
+		"alice(comment)@example.com",
+		"alice\\x@example.com",
+		"élise@example.com",
+		"alice@example.com;id",
+		"alice@-example.com",
+		"alice@example-.com",
+		"alice@exa_mple.com",
+		"alice@example..com",
+		"alice@example.com.",
+		"alice@[127.0.0.1]",
+		"alice@",
+		"@example.com",
+		"alice",
+		"",
+		strings.Repeat("a", 65) + "@example.com",
+		"a@" + strings.Repeat(strings.Repeat("b", 60)+".", 5) + "com", // 310 bytes
+	}
+	for _, email := range hostile {
+		u, err := m.Username(ctx, email)
+		if err == nil || !usermap.IsNotFound(err) {
+			t.Errorf("Username(%q) = %q, %v; want a not-found error", email, u, err)
+			continue
+		}
+		if !strings.Contains(err.Error(), "is not a plain e-mail address the cluster can map") {
+			t.Errorf("Username(%q) error %q does not say the address is not a plain one", email, err)
+		}
+	}
+	if b, err := os.ReadFile(args); err != nil || len(b) != 0 {
+		t.Fatalf("the mapper program was run with %q (read err %v); no hostile address may reach it", b, err)
+	}
+	if _, err := os.Stat(pwned); err == nil {
+		t.Fatal("a hostile address ran a command through the site script")
+	}
+
+	for email, want := range map[string]string{
+		"alice.smith+hpc@example.com":     "alicesmithhpc",
+		"o'brien@mail.example-1.org":      "obrien",
+		"a_b-c=d?e^f{g}h~i#j%k!l*m/n@x.y": "abcdefghijklmn",
+	} {
+		if err := os.WriteFile(args, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		u, err := m.Username(ctx, email)
+		if err != nil || u != want {
+			t.Errorf("Username(%q) = %q, %v; want %q", email, u, err, want)
+		}
+		if b, _ := os.ReadFile(args); string(b) != email+"\n" {
+			t.Errorf("the program got %q for %q, want exactly the address", b, email)
+		}
 	}
 }

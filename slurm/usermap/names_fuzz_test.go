@@ -109,3 +109,45 @@ func FuzzLDAPMailFilter(f *testing.F) {
 }
 
 func isHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
+
+// FuzzCheckPlainEmail checks the gate in front of command-mapper: an accepted address is at
+// most MaxPlainEmailLen bytes, does not start with '-', has exactly one '@', holds only ASCII
+// letters, digits, '.', '@' and !#%'*+/=?^_{}~- (no space, quote, control character or shell
+// metacharacter), has no empty dot-separated part, and is a bare address for net/mail too; a
+// refused one is a not-found error saying so.
+func FuzzCheckPlainEmail(f *testing.F) {
+	for _, s := range []string{"alice.smith+hpc@example.com", "o'brien@example.org", `"a;touch /tmp/x"@example.com`,
+		"-rf@example.com", "a b@example.com", "$(id)@example.com", "a..b@example.com", "a`id`@b.c", "a|b@c.d",
+		"alice@-x.org", "alice@x_y.org", "a@b", "élise@example.com", "a\x00@b.c", "a@b.c\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, email string) {
+		err := CheckPlainEmail(email)
+		if err != nil {
+			if !IsNotFound(err) || !strings.Contains(err.Error(), "is not a plain e-mail address the cluster can map") {
+				t.Fatalf("CheckPlainEmail(%q) = %v, want a not-found error saying so", email, err)
+			}
+			return
+		}
+		if email == "" || len(email) > MaxPlainEmailLen || email[0] == '-' || strings.Count(email, "@") != 1 {
+			t.Fatalf("CheckPlainEmail accepted %q", email)
+		}
+		for _, c := range []byte(email) {
+			if !asciiAlnum(c) && !strings.ContainsRune(".@!#%'*+/=?^_{}~-", rune(c)) {
+				t.Fatalf("CheckPlainEmail accepted %q with byte %q", email, c)
+			}
+		}
+		local, domain, _ := strings.Cut(email, "@")
+		for _, part := range append(strings.Split(local, "."), strings.Split(domain, ".")...) {
+			if part == "" {
+				t.Fatalf("CheckPlainEmail accepted %q with an empty dot-separated part", email)
+			}
+		}
+		if strings.ContainsAny(domain, "!#%'*+/=?^_{}~") {
+			t.Fatalf("CheckPlainEmail accepted %q with a symbol in the domain", email)
+		}
+		if !validEmail(email) {
+			t.Fatalf("CheckPlainEmail accepted %q, which net/mail refuses", email)
+		}
+	})
+}
