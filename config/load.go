@@ -22,10 +22,16 @@ type Source struct {
 	Environ []string
 	// Dotenv is the .env file to read. Empty means the reference's choice: SnapDotenv if it
 	// exists, else ./.env if it exists. "none" reads no file. A named file that does not exist
-	// is a problem; the default ones are optional.
+	// is a problem; the default ones are optional, and are read only when they are regular files
+	// (not symbolic links) owned by root or the caller that neither group nor others may write
+	// (else refused with a Notice, and Load goes on without them).
 	Dotenv string
 	// Home replaces $HOME in the CACHE_DIR default; empty means os.UserHomeDir().
 	Home string
+	// Notify receives each Notice about the .env file: a default file refused because someone
+	// other than root or the caller may have written it, or a named file read despite that. Nil
+	// prints them to os.Stderr, one line each: they are never dropped.
+	Notify func(Notice)
 }
 
 // Problems is the error Load returns when settings are invalid: one line per problem, each naming
@@ -47,16 +53,24 @@ func Load(src Source) (*Settings, error) {
 	var problems Problems
 	values := map[string]string{} // upper-case name without prefix -> raw value
 
+	notify := src.Notify
+	if notify == nil {
+		notify = func(n Notice) { fmt.Fprintf(os.Stderr, "jobbergate-agent: %s\n", n) }
+	}
 	dotenv, explicit := src.Dotenv, true
 	if dotenv == "" {
 		explicit = false
 		dotenv = "./.env"
-		if _, err := os.Stat(SnapDotenv); err == nil {
+		if _, err := os.Lstat(SnapDotenv); err == nil {
 			dotenv = SnapDotenv
 		}
 	}
 	if dotenv != "none" {
-		if f, err := os.Open(dotenv); err == nil {
+		f, notice, err := openDotenv(dotenv, explicit)
+		if notice != nil {
+			notify(*notice)
+		}
+		if f != nil {
 			kv, perr := ParseDotenv(f)
 			f.Close()
 			if perr != nil {
@@ -67,7 +81,7 @@ func Load(src Source) (*Settings, error) {
 					values[name] = v
 				}
 			}
-		} else if explicit || !errors.Is(err, os.ErrNotExist) {
+		} else if err != nil && (explicit || !errors.Is(err, os.ErrNotExist)) {
 			problems = append(problems, fmt.Sprintf("%s: cannot read the .env file: %v", dotenv, err))
 		}
 	}
