@@ -179,8 +179,9 @@ mounted() { findmnt -rn --mountpoint "$1" >/dev/null 2>&1; }
 
 # mounts_under: every mount point strictly under the root, deepest (and last) first.
 mounts_under() {
+	local t
 	findmnt -rn -o TARGET | while IFS= read -r t; do
-		[[ $t == "$R"/* ]] && printf '%s\n' "$t"
+		if [[ $t == "$R"/* ]]; then printf '%s\n' "$t"; fi
 	done | sort -r
 }
 
