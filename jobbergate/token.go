@@ -57,8 +57,9 @@ type TokenSourceOptions struct {
 }
 
 // TokenSource supplies the agent's access token (OAuth2 client credentials). Token looks in
-// memory, then in the cache file (ignored when unreadable, not a JWT, expired or rejected),
-// then asks the OIDC provider and rewrites the cache file. A token is replaced Leeway before its
+// memory, then in the cache file (ignored when unreadable, not a JWT, expired or rejected; and
+// with a warning when it is a symbolic link or another user could have written it: see
+// tokenCache), then asks the OIDC provider and rewrites the cache file. A token is replaced Leeway before its
 // exp (or half-way through its remaining life when that is shorter than the leeway).
 //
 // A TokenSource is safe for concurrent use: callers that find no valid token wait for a
@@ -179,7 +180,7 @@ func (ts *TokenSource) set(token string, refreshAt time.Time) {
 func (ts *TokenSource) fromCache() (string, bool) {
 	tok, err := ts.cache.load()
 	if err != nil {
-		ts.log.Debug("ignoring the token cache", "path", ts.cache.path, "error", err)
+		ts.log.Warn("ignoring the token cache", "path", ts.cache.path, "error", err)
 		return "", false
 	}
 	if tok == "" {
