@@ -59,7 +59,11 @@ type LDAPConfig struct {
 	DialTimeout    time.Duration
 	RequestTimeout time.Duration
 
-	// CacheDir holds the cache file user_mapper.json (required; the agent's CACHE_DIR).
+	// CacheDir holds the cache file user_mapper.json (required; the agent's CACHE_DIR). It must
+	// be owned by the agent's user or root and not writable by its group or others, else the
+	// cache file is not used (a warning; hits are cached in memory only). A cache file that is a
+	// symbolic link, not owned by the agent's user, or writable by its group or others is
+	// ignored (a warning) and replaced on the next hit.
 	CacheDir string
 	// CacheTTL is how long a cached hit is trusted; 0 means forever, like the reference agent.
 	CacheTTL time.Duration

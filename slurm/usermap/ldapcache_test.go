@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -132,7 +133,7 @@ func TestFileCacheCorruptOrInvalid(t *testing.T) {
 }
 
 func readAgain(dir string) (map[string]cacheEntry, error) {
-	c := &fileCache{path: filepath.Join(dir, CacheFileName)}
+	c := &fileCache{dir: dir, path: filepath.Join(dir, CacheFileName)}
 	return c.read()
 }
 
@@ -143,5 +144,30 @@ func TestFileCacheDirCannotBeCreated(t *testing.T) {
 	}
 	if _, err := openFileCache(filepath.Join(file, "sub"), 0, slog.New(slog.DiscardHandler)); err == nil {
 		t.Fatal("opening a cache under a regular file succeeded")
+	}
+}
+
+// A FIFO in place of the cache file neither blocks the mapper nor is read.
+func TestFileCacheFIFOIsNotRead(t *testing.T) {
+	dir := t.TempDir()
+	if err := syscall.Mkfifo(filepath.Join(dir, CacheFileName), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	done := make(chan error, 1)
+	go func() {
+		_, err := openFileCache(dir, 0, slog.New(slog.NewTextHandler(&logs, nil)))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("opening the cache blocked on a FIFO")
+	}
+	if !strings.Contains(logs.String(), "is not a regular file") {
+		t.Errorf("no warning about the FIFO: %q", logs.String())
 	}
 }
