@@ -97,11 +97,11 @@ func NewTokenSource(opts TokenSourceOptions) (*TokenSource, error) {
 			TokenURL:     opts.TokenURL,
 			AuthStyle:    oauth2.AuthStyleInParams,
 		},
-		leeway:     opts.Leeway,
-		log:        opts.Logger,
-		now:        opts.Now,
-		secret:     opts.ClientSecret,
-		sem:        make(chan struct{}, 1),
+		leeway: opts.Leeway,
+		log:    opts.Logger,
+		now:    opts.Now,
+		secret: opts.ClientSecret,
+		sem:    make(chan struct{}, 1),
 	}
 	if opts.CacheDir != "" {
 		ts.cache.path = TokenCachePath(opts.CacheDir)

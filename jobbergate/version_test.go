@@ -14,11 +14,16 @@ func TestNeedUpdate(t *testing.T) {
 		{"1.0.0", "2.0.0", false}, // other major, up
 		{"2.0.0", "1.0.0", false}, // other major, down
 		{"1.0.0", "1.1.0", true},  // minor up
-		{"1.1.0", "1.0.0", true},  // minor down
+		{"1.1.0", "1.0.0", false}, // minor down: never a downgrade
 		{"1.0.0", "1.0.1", true},  // patch up
-		{"1.0.1", "1.0.0", true},  // patch down
+		{"1.0.1", "1.0.0", false}, // patch down: never a downgrade
 		{"5.11.0", "5.11.0", false},
 		{"5.10.12", "5.11.0", true},
+		{"5.11.0", "5.10.12", false},
+		{"5.9.0", "5.10.0", true}, // numeric, not lexical, order
+		{"5.10.0", "5.9.0", false},
+		{"5.11.10", "5.11.9", false},
+		{"5.11.09", "5.11.9", false}, // leading zero: the same number
 	}
 	for _, tt := range tests {
 		t.Run(tt.current+"->"+tt.upstream, func(t *testing.T) {

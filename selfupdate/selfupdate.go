@@ -1,7 +1,13 @@
-// Package selfupdate implements the reference agent's self-update task: compare the API's version
-// with the agent's by the reference rule (same major; minor or patch differ) at every check,
-// report the result, and, when the site configured an update command, run it so that the agent
-// can restart on the new binary. Off unless the site sets an interval.
+// Package selfupdate implements the self-update task: compare the API's version with the agent's
+// at every check, report the result, and, when the site configured an update command, run it so
+// that the agent can restart on the new binary. Off unless the site sets an interval.
+//
+// The API chooses the version, so what it may cause is bounded: an update runs only towards a
+// newer plain MAJOR.MINOR.PATCH within the same major (jobbergate.NeedUpdate: never a downgrade,
+// never a pre-release, never a string that is not a version, which is also all the command's
+// "{version}" can become), and the command runs with a minimal environment (MinimalEnv(), working
+// directory /), so none of the agent's settings (JOBBERGATE_AGENT_*, the OIDC client secret)
+// reach it.
 package selfupdate
 
 import (
@@ -11,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -20,13 +27,22 @@ import (
 // VersionPlaceholder in an update command's arguments is replaced by the upstream version.
 const VersionPlaceholder = "{version}"
 
+// MinimalPath is the PATH of the update command, and where a command name without a slash is
+// looked up (not in the agent's own PATH).
+const MinimalPath = "/usr/sbin:/usr/bin:/sbin:/bin"
+
+// MinimalEnv returns the whole environment of the update command, PATH=MinimalPath and LANG=C:
+// nothing of the agent's environment is passed on.
+func MinimalEnv() []string { return []string{"PATH=" + MinimalPath, "LANG=C"} }
+
 // Options configure a Checker.
 type Options struct {
 	// Current is the running agent's version.
 	Current string
 	// Upstream returns the API's version (jobbergate.Client.APIVersion).
 	Upstream func(ctx context.Context) (string, error)
-	// Command is the site's update command as argv, run without a shell; "{version}" in an
+	// Command is the site's update command as argv, run without a shell, in /, with MinimalEnv()
+	// as its environment; a name without a slash is looked up in MinimalPath. "{version}" in an
 	// argument is replaced by the upstream version. Empty: report only, never update.
 	Command []string
 	// CommandTimeout bounds the command (default 10 minutes).
@@ -37,7 +53,8 @@ type Options struct {
 // Result is the outcome of one check.
 type Result struct {
 	Current, Upstream string
-	// Needed is the reference rule's answer; Updated says the update command ran and succeeded.
+	// Needed is jobbergate.NeedUpdate's answer (upstream newer, same major); Updated says the
+	// update command ran and succeeded.
 	Needed, Updated bool
 }
 
@@ -59,7 +76,8 @@ func New(o Options) *Checker {
 }
 
 // Check compares versions, logs the result and, when an update is needed and a command is set,
-// runs it. A version that is not MAJOR.MINOR.PATCH is an error (nothing is run).
+// runs it. A version that is not MAJOR.MINOR.PATCH is an error (nothing is run); an upstream
+// version older than the current one is logged as a warning and never installed.
 func (c *Checker) Check(ctx context.Context) (Result, error) {
 	r := Result{Current: c.o.Current}
 	up, err := c.o.Upstream(ctx)
@@ -72,6 +90,9 @@ func (c *Checker) Check(ctx context.Context) (Result, error) {
 		return r, fmt.Errorf("selfupdate: %w", err)
 	}
 	r.Needed = need
+	if cmp, _ := jobbergate.CompareVersions(up, c.o.Current); cmp < 0 {
+		c.o.Logger.Warn("the API reports an older version than the agent's: not downgrading", "current", r.Current, "upstream", up)
+	}
 	c.o.Logger.Info("agent version check", "current", r.Current, "upstream", up, "update_needed", need,
 		"update_command_set", len(c.o.Command) > 0)
 	if !need || len(c.o.Command) == 0 {
@@ -83,7 +104,14 @@ func (c *Checker) Check(ctx context.Context) (Result, error) {
 	}
 	cctx, cancel := context.WithTimeout(ctx, c.o.CommandTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(cctx, argv[0], argv[1:]...)
+	path, err := lookPath(argv[0])
+	if err != nil {
+		return r, fmt.Errorf("%w: %v", ErrCommandFailed, err)
+	}
+	cmd := exec.CommandContext(cctx, path, argv[1:]...)
+	cmd.Args[0] = argv[0]
+	cmd.Env = MinimalEnv()
+	cmd.Dir = "/"
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	c.o.Logger.Info("running the update command", "argv", argv)
@@ -117,6 +145,21 @@ func (c *Checker) Run(ctx context.Context, interval time.Duration, updated func(
 			return nil
 		}
 	}
+}
+
+// lookPath resolves a command name without a slash in MinimalPath, as the command's own PATH
+// would, rather than in the agent's environment.
+func lookPath(name string) (string, error) {
+	if strings.Contains(name, "/") {
+		return name, nil
+	}
+	for _, dir := range filepath.SplitList(MinimalPath) {
+		p := filepath.Join(dir, name)
+		if _, err := exec.LookPath(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s: not found in %s", name, MinimalPath)
 }
 
 func tail(s string, n int) string {
