@@ -332,8 +332,10 @@ func (c *Client) scontrolJob(ctx context.Context, id int64) (JobData, bool, erro
 	asJSON := slices.Contains(flags, "--json")
 	if c.states != nil {
 		if lines, ok := c.states.showJob(ctx, id); ok {
-			if j, found, err := jobFromAnswer(lines, id, asJSON); err == nil && found {
-				return j, true, nil
+			// A JSON answer is whole even without the job (an empty list: slurmctld does not
+			// hold it); a -o answer without the job's line falls back to a scontrol of its own.
+			if j, found, err := jobFromAnswer(lines, id, asJSON); err == nil && (found || asJSON) {
+				return j, found, nil
 			}
 		}
 	}
