@@ -41,10 +41,17 @@ type cliEnv struct {
 	environ        []string
 	envFile        string
 	opts           options
+	// refusedDotenv is set when load refused the default .env file (see config.Notice).
+	refusedDotenv bool
 }
 
+// load reads the settings; each notice about the .env file (refused, or read with a warning) is
+// printed to stderr on one line.
 func (e *cliEnv) load() (*config.Settings, error) {
-	return config.Load(config.Source{Environ: e.environ, Dotenv: e.envFile})
+	return config.Load(config.Source{Environ: e.environ, Dotenv: e.envFile, Notify: func(n config.Notice) {
+		e.refusedDotenv = e.refusedDotenv || n.Refused
+		fmt.Fprintf(e.stderr, "jobbergate-agent: %s\n", n)
+	}})
 }
 
 // loadOrReport loads the settings; when they are invalid it prints every problem (one line
@@ -91,7 +98,7 @@ func Run(ctx context.Context, args, environ []string, stdout, stderr io.Writer, 
 	}
 	fs := flag.NewFlagSet("jobbergate-agent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&env.envFile, "env-file", "", "settings file to read (default: the snap's .env if present, else ./.env; \"none\" reads none)")
+	fs.StringVar(&env.envFile, "env-file", "", "settings file to read (default: the snap's .env if present, else ./.env, each only when owned by root or the caller and not writable by others; \"none\" reads none)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: jobbergate-agent [--env-file FILE] [command] [flags]\n\nCommands:\n")
 		for _, c := range commands() {

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"flag"
+	"fmt"
 	"log/slog"
 	"os"
 	"syscall"
@@ -30,6 +31,13 @@ func runCmd(ctx context.Context, env *cliEnv, args []string) int {
 		return exitUsage
 	}
 	s, ok := env.loadOrReport()
+	if env.refusedDotenv {
+		// The inspection commands go on without a refused file; the daemon does not start on
+		// settings other than the ones its admin wrote.
+		fmt.Fprintln(env.stderr, "jobbergate-agent: not starting the agent without the refused settings file: "+
+			"make it owned by root and writable only by its owner, or name the file to use with --env-file")
+		return exitConfig
+	}
 	if !ok {
 		return exitConfig
 	}
@@ -42,7 +50,7 @@ func runCmd(ctx context.Context, env *cliEnv, args []string) int {
 		"mode", mode, "api", s.BaseAPIURL, "cluster", s.OIDCClientID)
 
 	var restart *fxmodules.Restart
-	app := fxmodules.New(s, logger, fx.Populate(&restart), fxmodules.Extensions(env.opts.ext))
+	app := fxmodules.New(s, logger, fx.Populate(&restart), fxmodules.Extensions(env.opts.ext), fx.Invoke(recordEmbeddedAddr))
 	if err := app.Err(); err != nil {
 		logger.Error("cannot build the agent", "err", err)
 		return exitConfig

@@ -134,6 +134,10 @@ func connectInspect(s *config.Settings, timeout time.Duration) (*inspectConn, er
 		token, err := fxmodules.EmbeddedToken(s, false)
 		switch {
 		case err == nil:
+			// The token goes only to the listener the running agent recorded beside it.
+			if addr, err = tokenAddr(s); err != nil {
+				return nil, err
+			}
 			opts = append(opts, nats.Token(token))
 		case !errors.Is(err, os.ErrNotExist):
 			return nil, unreachableError{fmt.Errorf("cannot read the embedded NATS server's token (%w); run this as the agent's user (root), or set NATS_TOKEN", err)}
@@ -173,6 +177,33 @@ func connectInspect(s *config.Settings, timeout time.Duration) (*inspectConn, er
 		return nil, fmt.Errorf("jetstream on %s: %w", target, err)
 	}
 	return &inspectConn{nc: nc, js: js}, nil
+}
+
+// tokenAddr returns the address to which the embedded server's token may be sent: the one the
+// running agent recorded in CACHE_DIR/nats.addr, when NATS_LISTEN names that listener and a
+// socket of root (or the caller) listens there. Anything else is an error and nothing is sent.
+func tokenAddr(s *config.Settings) (string, error) {
+	file := embeddedAddrFile(s)
+	recorded, err := readRecordedAddr(s)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", unreachableError{fmt.Errorf("no agent is running here: %s, where a running agent records its embedded NATS server's address, does not exist "+
+			"(the token is sent to no other address; an agent older than this command does not record it: restart it)", file)}
+	}
+	if err != nil {
+		return "", fmt.Errorf("the embedded NATS server's address: %w; the token is not sent", err)
+	}
+	if !sameListen(s.NATSListen, recorded) {
+		return "", fmt.Errorf("NATS_LISTEN %s is not where the running agent's embedded NATS server listens (%s, recorded in %s): "+
+			"the token is sent only there; check where these settings come from, or restart the agent with them", s.NATSListen, recorded, file)
+	}
+	addr := dialAddr(recorded)
+	if err := checkListenerOwner(addr); err != nil {
+		if errors.Is(err, errNoListener) {
+			return "", unreachableError{fmt.Errorf("no agent is running here: nothing listens at %s, recorded in %s", addr, file)}
+		}
+		return "", fmt.Errorf("%w: it is not the agent's, which has stopped; the token is not sent", err)
+	}
+	return addr, nil
 }
 
 // authOptions maps the NATS_* credential settings to client options, as the agent uses them.
