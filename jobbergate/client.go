@@ -16,8 +16,29 @@ import (
 // DefaultPageSize is the page size used when Options.PageSize is zero (ITEMS_PER_PAGE's default).
 const DefaultPageSize = 100
 
-// maxResponseBytes bounds how much of a response body the client reads.
+// maxResponseBytes bounds how much of a response body the client reads (pages: MaxPageBytes).
 const maxResponseBytes = 64 << 20
+
+// Bounds of a listing (PendingSubmissions, ActiveSubmissions and their Pages iterators), so that
+// an API that claims a billion pages, or answers with huge pages, cannot exhaust the agent's
+// memory or keep it requesting forever.
+const (
+	// DefaultMaxPages is how many pages a listing reads at most when Options.MaxPages is 0: 1000
+	// pages of ITEMS_PER_PAGE (at most 100) items. Pages beyond are left for the next poll.
+	DefaultMaxPages = 1000
+	// MaxPageItems is the most items a page may hold; a page with more is an error (the API
+	// never sends more than the size asked for, at most 100).
+	MaxPageItems = 10_000
+	// MaxPageBytes bounds the body of one page; a longer body is an error, after reading at most
+	// MaxPageBytes+1 bytes (none when its Content-Length already says so).
+	MaxPageBytes = 32 << 20
+	// MaxListItems and MaxListBytes bound one listing: it stops after the page that brings the
+	// items kept to MaxListItems or the page bodies read to MaxListBytes, with a warning; the
+	// rest is left for the next poll. A listing thus keeps at most about MaxListBytes +
+	// MaxPageBytes of answers and MaxListItems + MaxPageItems items.
+	MaxListItems = 100_000
+	MaxListBytes = 256 << 20
+)
 
 // TokenProvider supplies bearer tokens; *TokenSource implements it. Invalidate is called when
 // the API answers 401 with the last token, before the single retry.
@@ -48,7 +69,8 @@ type Options struct {
 	// PageSize is ITEMS_PER_PAGE (1..100); 0 means DefaultPageSize.
 	PageSize int
 	// MaxPages limits how many pages PendingSubmissions and ActiveSubmissions read
-	// (the reference's MAX_PAGES_PER_CYCLE); 0 means every page.
+	// (the reference's MAX_PAGES_PER_CYCLE); 0 means DefaultMaxPages. MaxListItems and
+	// MaxListBytes apply in any case.
 	MaxPages int
 }
 
@@ -67,6 +89,9 @@ type Client struct {
 	retry       RetryPolicy
 	pageSize    int
 	maxPages    int
+	// listItems and listBytes are MaxListItems and MaxListBytes (tests lower them).
+	listItems int
+	listBytes int64
 }
 
 // New returns a Client. It fails only on an invalid BaseURL or PageSize.
@@ -101,6 +126,8 @@ func New(opts Options) (*Client, error) {
 		retry:       opts.Retry.withDefaults(),
 		pageSize:    opts.PageSize,
 		maxPages:    opts.MaxPages,
+		listItems:   MaxListItems,
+		listBytes:   MaxListBytes,
 	}
 	if c.pageSize == 0 {
 		c.pageSize = DefaultPageSize
@@ -124,6 +151,10 @@ type call struct {
 	// fails with ErrFileTooLarge after reading at most limit+1 bytes (none when Content-Length
 	// already says so).
 	limit int64
+	// maxBody, when > 0, replaces maxResponseBytes: a longer body fails with
+	// ErrInvalidResponse after reading at most maxBody+1 bytes (none when Content-Length already
+	// says so).
+	maxBody int64
 }
 
 // response is a 2xx answer.
@@ -225,7 +256,13 @@ func (c *Client) once(ctx context.Context, cl call, attempt int) (*response, err
 	}
 	defer res.Body.Close()
 	limit := int64(maxResponseBytes)
+	if cl.maxBody > 0 {
+		limit = cl.maxBody
+	}
 	ok := res.StatusCode >= 200 && res.StatusCode <= 299
+	if cl.maxBody > 0 && res.ContentLength > limit {
+		return nil, c.apiError(cl, res.StatusCode, nil, fmt.Errorf("%w: response body of %d bytes exceeds the %d-byte limit", ErrInvalidResponse, res.ContentLength, limit), false)
+	}
 	if cl.limit > 0 && ok {
 		limit = cl.limit
 		if res.ContentLength > limit {
@@ -242,7 +279,7 @@ func (c *Client) once(ctx context.Context, cl call, attempt int) (*response, err
 		return nil, c.apiError(cl, res.StatusCode, nil, fmt.Errorf("%w: more than %d bytes", ErrFileTooLarge, limit), false)
 	}
 	if int64(len(data)) > limit {
-		return nil, c.apiError(cl, res.StatusCode, nil, fmt.Errorf("%w: response body exceeds %d bytes", ErrInvalidResponse, maxResponseBytes), false)
+		return nil, c.apiError(cl, res.StatusCode, nil, fmt.Errorf("%w: response body exceeds the %d-byte limit", ErrInvalidResponse, limit), false)
 	}
 	if res.StatusCode < 200 || res.StatusCode > 299 {
 		return nil, c.apiError(cl, res.StatusCode, data, ErrUnexpectedStatus, false)

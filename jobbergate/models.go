@@ -1,6 +1,7 @@
 package jobbergate
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 )
@@ -216,7 +217,8 @@ type Page[T any] struct {
 func (p *Page[T]) Last() bool { return p.Page >= p.Pages }
 
 // UnmarshalJSON decodes and validates an envelope: items, total, page, size and pages are all
-// required and non-null, and every item must decode (and validate) as a T.
+// required and non-null, items holds at most MaxPageItems elements (counted before any is
+// decoded), and every item must decode (and validate) as a T.
 func (p *Page[T]) UnmarshalJSON(b []byte) error {
 	var raw struct {
 		Items *json.RawMessage `json:"items"`
@@ -239,6 +241,9 @@ func (p *Page[T]) UnmarshalJSON(b []byte) error {
 		return validationErr("size", "field required")
 	case raw.Pages == nil:
 		return validationErr("pages", "field required")
+	}
+	if err := checkItemCount(*raw.Items, MaxPageItems); err != nil {
+		return err
 	}
 	items := []T{}
 	if err := json.Unmarshal(*raw.Items, &items); err != nil {
@@ -311,3 +316,23 @@ type MetricsMaxTimes struct {
 }
 
 func isNull(b json.RawMessage) bool { return string(b) == "null" }
+
+// checkItemCount fails when the JSON array raw holds more than limit elements, counting them
+// without decoding them (each is skipped into one reused buffer). Anything but an array passes:
+// decoding it into a slice reports the error.
+func checkItemCount(raw json.RawMessage, limit int) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+		return nil
+	}
+	var skip json.RawMessage
+	for n := 0; dec.More(); n++ {
+		if n == limit {
+			return validationErr("items", fmt.Sprintf("more than %d items in one page", limit))
+		}
+		if err := dec.Decode(&skip); err != nil {
+			return nil // malformed: decoding the items reports it
+		}
+	}
+	return nil
+}

@@ -28,18 +28,22 @@ const (
 // PendingSubmissionsPage fetches one page (1-based) of the submissions in status CREATED for
 // this cluster.
 func (c *Client) PendingSubmissionsPage(ctx context.Context, page int) (*Page[PendingSubmission], error) {
-	return fetchPage[PendingSubmission](ctx, c, c.pendingCall(page))
+	p, _, err := fetchPage[PendingSubmission](ctx, c, c.pendingCall(page))
+	return p, err
 }
 
 // ActiveSubmissionsPage fetches one page (1-based) of the submissions in status SUBMITTED or
 // CANCELLED for this cluster.
 func (c *Client) ActiveSubmissionsPage(ctx context.Context, page int) (*Page[ActiveSubmission], error) {
-	return fetchPage[ActiveSubmission](ctx, c, c.activeCall(page))
+	p, _, err := fetchPage[ActiveSubmission](ctx, c, c.activeCall(page))
+	return p, err
 }
 
 // PendingPages yields the pages of pending submissions in order, stopping after the last page
-// (page >= pages), after Options.MaxPages pages when set, after an error (yielded with a nil
-// page) or when the loop breaks. It suits streaming: each page is requested only when the
+// (page >= pages), after Options.MaxPages pages (DefaultMaxPages when unset), after the page
+// that reaches MaxListItems items or MaxListBytes bytes, after an error (yielded with a nil
+// page: a page of more than MaxPageItems items or MaxPageBytes bytes is one) or when the loop
+// breaks. It suits streaming: each page is requested only when the
 // previous one has been consumed.
 func (c *Client) PendingPages(ctx context.Context) iter.Seq2[*Page[PendingSubmission], error] {
 	return pages[PendingSubmission](ctx, c, c.pendingCall)
@@ -50,13 +54,14 @@ func (c *Client) ActivePages(ctx context.Context) iter.Seq2[*Page[ActiveSubmissi
 	return pages[ActiveSubmission](ctx, c, c.activeCall)
 }
 
-// PendingSubmissions returns every pending submission (all pages, or Options.MaxPages of
-// them). Any failing page fails the whole call with "Failed to fetch pending job submissions".
+// PendingSubmissions returns every pending submission (all pages, within the bounds of
+// PendingPages). Any failing page fails the whole call with "Failed to fetch pending job submissions".
 func (c *Client) PendingSubmissions(ctx context.Context) ([]PendingSubmission, error) {
 	return collect(c.PendingPages(ctx))
 }
 
-// ActiveSubmissions returns every active submission (all pages, or Options.MaxPages of them).
+// ActiveSubmissions returns every active submission (all pages, within the bounds of
+// PendingPages).
 // Any failing page fails the whole call with "Failed to fetch active job submissions".
 func (c *Client) ActiveSubmissions(ctx context.Context) ([]ActiveSubmission, error) {
 	return collect(c.ActivePages(ctx))
@@ -73,14 +78,21 @@ func (c *Client) activeCall(page int) call {
 func (c *Client) pageCall(name, message, path string, page int) call {
 	return call{
 		name: name, message: message, method: http.MethodGet, path: path,
-		query: url.Values{"page": {strconv.Itoa(page)}, "size": {strconv.Itoa(c.pageSize)}},
+		query:   url.Values{"page": {strconv.Itoa(page)}, "size": {strconv.Itoa(c.pageSize)}},
+		maxBody: MaxPageBytes,
 	}
 }
 
 func pages[T any](ctx context.Context, c *Client, mk func(page int) call) iter.Seq2[*Page[T], error] {
 	return func(yield func(*Page[T], error) bool) {
-		for n := 1; c.maxPages == 0 || n <= c.maxPages; n++ {
-			p, err := fetchPage[T](ctx, c, mk(n))
+		maxPages := c.maxPages
+		if maxPages == 0 {
+			maxPages = DefaultMaxPages
+		}
+		items, read := 0, int64(0)
+		for n := 1; ; n++ {
+			cl := mk(n)
+			p, size, err := fetchPage[T](ctx, c, cl)
 			if err != nil {
 				yield(nil, err)
 				return
@@ -88,6 +100,25 @@ func pages[T any](ctx context.Context, c *Client, mk func(page int) call) iter.S
 			if !yield(p, nil) || p.Last() {
 				return
 			}
+			items, read = items+len(p.Items), read+size
+			var bound string
+			switch {
+			case n >= maxPages && c.maxPages != 0: // MAX_PAGES_PER_CYCLE: the reference's rule
+				c.log.Debug("page limit reached: the remaining pages are left for the next poll",
+					"call", cl.name, "pages_read", n, "pages", p.Pages)
+				return
+			case n >= maxPages:
+				bound = "DefaultMaxPages"
+			case items >= c.listItems:
+				bound = "MaxListItems"
+			case read >= c.listBytes:
+				bound = "MaxListBytes"
+			default:
+				continue
+			}
+			c.log.Warn("the API lists more than one poll reads: the remaining pages are left for the next poll",
+				"call", cl.name, "bound", bound, "pages_read", n, "items", items, "bytes", read, "pages", p.Pages)
+			return
 		}
 	}
 }
@@ -103,27 +134,35 @@ func collect[T any](seq iter.Seq2[*Page[T], error]) ([]T, error) {
 	return out, nil
 }
 
-func fetchPage[T any](ctx context.Context, c *Client, cl call) (*Page[T], error) {
-	var p Page[T]
-	if err := c.getJSON(ctx, cl, &p); err != nil {
-		return nil, err
+// fetchPage fetches and decodes one page; size is its body's length.
+func fetchPage[T any](ctx context.Context, c *Client, cl call) (p *Page[T], size int64, err error) {
+	p = new(Page[T])
+	size, err = c.decodeJSON(ctx, cl, p)
+	if err != nil {
+		return nil, 0, err
 	}
-	return &p, nil
+	return p, size, nil
 }
 
 // getJSON sends the call and decodes its JSON answer into v.
 func (c *Client) getJSON(ctx context.Context, cl call, v any) error {
+	_, err := c.decodeJSON(ctx, cl, v)
+	return err
+}
+
+// decodeJSON is getJSON that also returns the length of the answer's body.
+func (c *Client) decodeJSON(ctx context.Context, cl call, v any) (int64, error) {
 	resp, err := c.do(ctx, cl)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if err := json.Unmarshal(resp.body, v); err != nil {
 		if !errors.Is(err, ErrValidation) {
 			err = fmt.Errorf("%w: %v", ErrInvalidResponse, err)
 		}
-		return c.apiError(cl, resp.status, resp.body, err, false)
+		return 0, c.apiError(cl, resp.status, resp.body, err, false)
 	}
-	return nil
+	return int64(len(resp.body)), nil
 }
 
 // sendJSON sends the call with v as its JSON body and ignores the answer's body.
