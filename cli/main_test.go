@@ -60,3 +60,30 @@ func TestVersionAndUnknownCommand(t *testing.T) {
 		t.Errorf("unknown command: code %d, stderr %q", code, stderr)
 	}
 }
+
+// TestConfigMasksURLPasswords: the passwords in NATS_URL, NATS_LEAF_REMOTE and BASE_API_URL do
+// not reach the terminal through `config` (text or JSON); the user names do.
+func TestConfigMasksURLPasswords(t *testing.T) {
+	env := []string{
+		"JOBBERGATE_AGENT_NATS_URL=nats://agent:s3cret@host:4222",
+		"JOBBERGATE_AGENT_NATS_LEAF_REMOTE=nats://leaf:l3af-pw@hub:7422",
+		"JOBBERGATE_AGENT_NATS_DOMAIN=leaf",
+		"JOBBERGATE_AGENT_BASE_API_URL=https://api:ap1-pw@api.example.org",
+	}
+	for _, args := range [][]string{{"config"}, {"config", "--json"}} {
+		code, stdout, stderr := run(t, env, args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d\n%s", args, code, stderr)
+		}
+		for _, secret := range []string{"s3cret", "l3af-pw", "ap1-pw"} {
+			if strings.Contains(stdout+stderr, secret) {
+				t.Errorf("%v prints the password %q:\n%s", args, secret, stdout)
+			}
+		}
+		for _, user := range []string{"nats://agent:********@host:4222", "nats://leaf:********@hub:7422", "https://api:********@api.example.org"} {
+			if !strings.Contains(stdout, user) {
+				t.Errorf("%v lacks %q:\n%s", args, user, stdout)
+			}
+		}
+	}
+}

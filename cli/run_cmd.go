@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/fx"
 
+	"github.com/omnivector-solutions/jobbergate-agent-go/config"
 	"github.com/omnivector-solutions/jobbergate-agent-go/fxmodules"
 	"github.com/omnivector-solutions/jobbergate-agent-go/internal/buildinfo"
 	"github.com/omnivector-solutions/jobbergate-agent-go/internal/logging"
@@ -47,7 +48,7 @@ func runCmd(ctx context.Context, env *cliEnv, args []string) int {
 		mode = "NATS client"
 	}
 	logger.Info("Starting Jobbergate-agent", "version", buildinfo.Version, "roles", s.Roles,
-		"mode", mode, "api", s.BaseAPIURL, "cluster", s.OIDCClientID)
+		"mode", mode, "api", config.RedactURLs(s.BaseAPIURL), "cluster", s.OIDCClientID)
 
 	var restart *fxmodules.Restart
 	app := fxmodules.New(s, logger, fx.Populate(&restart), fxmodules.Extensions(env.opts.ext), fx.Invoke(recordEmbeddedAddr))

@@ -232,3 +232,38 @@ func TestDescribeMasksSecrets(t *testing.T) {
 		t.Error("setting names must be unique")
 	}
 }
+
+// TestDescribeMasksURLPasswords: `config` prints the user of a URL but never its password, in
+// NATS_URL (each of a list), NATS_LEAF_REMOTE and BASE_API_URL, nor a NATS token in a URL; nor do
+// the problems with such a URL.
+func TestDescribeMasksURLPasswords(t *testing.T) {
+	s, err := load(t,
+		"JOBBERGATE_AGENT_NATS_URL=nats://agent:s3cret@host:4222, tls://n1tok3n@other:4222,nats://plain:4222",
+		"JOBBERGATE_AGENT_NATS_LEAF_REMOTE=nats://leaf:l3afpw@hub:7422/path?x=1",
+		"JOBBERGATE_AGENT_NATS_DOMAIN=leaf",
+		"JOBBERGATE_AGENT_BASE_API_URL=https://api:ap1pw@api.example.org/jobbergate",
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]string{}
+	for _, e := range Describe(s) {
+		byName[e.Name] = e.Value
+	}
+	for name, want := range map[string]string{
+		"NATS_URL":         "nats://agent:********@host:4222, tls://********@other:4222,nats://plain:4222",
+		"NATS_LEAF_REMOTE": "nats://leaf:********@hub:7422/path?x=1",
+		"BASE_API_URL":     "https://api:********@api.example.org/jobbergate",
+	} {
+		if got := byName[Prefix+name]; got != want {
+			t.Errorf("%s = %q, want %q", name, got, want)
+		}
+	}
+	_, err = load(t, "JOBBERGATE_AGENT_NATS_URL=http://agent:s3cret@host:4222", "JOBBERGATE_AGENT_BASE_API_URL=ftp://api:ap1pw@host")
+	if err == nil || strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "ap1pw") || !strings.Contains(err.Error(), "http://agent:********@host:4222") {
+		t.Errorf("problems print a URL's password: %v", err)
+	}
+	if got := RedactURLs("https://user@host/p@th"); got != "https://user@host/p@th" {
+		t.Errorf("a user without a password is kept: %q", got)
+	}
+}

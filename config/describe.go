@@ -21,7 +21,8 @@ const Masked = "********"
 
 // Describe lists every setting with its effective value, in declaration order. Secrets are
 // masked: a secret that is set prints as Masked, and URLs keep their scheme and host but lose
-// their credentials (Sentry's key, InfluxDB's password).
+// their credentials (Sentry's key, InfluxDB's password); a password in any other setting that
+// holds URLs (NATS_URL, NATS_LEAF_REMOTE, BASE_API_URL) is masked by RedactURLs.
 func Describe(s *Settings) []Entry {
 	rv := reflect.ValueOf(s).Elem()
 	rt := rv.Type()
@@ -31,6 +32,8 @@ func Describe(s *Settings) []Entry {
 		val := format(rv.Field(i))
 		if f.Tag.Get("secret") == "true" && val != "" {
 			val = maskSecret(val)
+		} else if f.Type.Kind() == reflect.String {
+			val = RedactURLs(val) // a password in NATS_URL, NATS_LEAF_REMOTE or BASE_API_URL
 		}
 		out = append(out, Entry{Name: Prefix + f.Tag.Get("env"), Value: val, Doc: f.Tag.Get("doc")})
 	}

@@ -76,7 +76,7 @@ func (s *Settings) validate() Problems {
 		bad("REQUESTS_TIMEOUT", "must be a number of seconds >= 0 (0 or none: no timeout), got %d", *s.RequestsTimeout)
 	}
 	if u, err := url.Parse(s.BaseAPIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		bad("BASE_API_URL", "must be an http:// or https:// URL, got %q", s.BaseAPIURL)
+		bad("BASE_API_URL", "must be an http:// or https:// URL, got %q", RedactURLs(s.BaseAPIURL))
 	}
 	if s.OIDCDomain == "" || strings.Contains(s.OIDCDomain, "://") {
 		bad("OIDC_DOMAIN", "must be a host and path without a scheme (e.g. auth.example.org/realms/hpc), got %q", s.OIDCDomain)
@@ -160,7 +160,7 @@ func (s *Settings) validate() Problems {
 			bad("INFLUX_FLUX_URL", "set either INFLUX_DSN (InfluxQL) or INFLUX_FLUX_URL (Flux), not both")
 		}
 		if u, err := url.Parse(s.InfluxFluxURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad("INFLUX_FLUX_URL", "must be an http:// or https:// URL, got %q", s.InfluxFluxURL)
+			bad("INFLUX_FLUX_URL", "must be an http:// or https:// URL, got %q", RedactURLs(s.InfluxFluxURL))
 		}
 	}
 	if s.InfluxPoolSize < 1 {
@@ -177,7 +177,7 @@ func (s *Settings) validate() Problems {
 		for _, raw := range strings.Split(s.NATSURL, ",") {
 			u, err := url.Parse(strings.TrimSpace(raw))
 			if err != nil || u.Host == "" || (u.Scheme != "nats" && u.Scheme != "tls" && u.Scheme != "ws" && u.Scheme != "wss") {
-				bad("NATS_URL", "%q is not a nats://, tls://, ws:// or wss:// URL", raw)
+				bad("NATS_URL", "%q is not a nats://, tls://, ws:// or wss:// URL", RedactURLs(raw))
 			}
 		}
 	}
