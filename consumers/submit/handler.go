@@ -43,6 +43,8 @@ type Handler struct {
 	// number, so that Slurm never sees more than twice SlurmConcurrency commands from this
 	// handler even when the client's scontrol sessions are down and each read starts its own.
 	readSlots chan struct{} // nil without SlurmConcurrency
+	// owners bounds the Slurm slots of one owner (OwnerSlurmConcurrency); nil without a bound.
+	owners *ownerSlots
 }
 
 var _ consumers.Handler = (*Handler)(nil)
@@ -61,6 +63,13 @@ func NewHandler(opts Options) (*Handler, error) {
 	if opts.SlurmConcurrency > 0 {
 		h.slurmSlots = make(chan struct{}, opts.SlurmConcurrency)
 		h.readSlots = make(chan struct{}, opts.SlurmConcurrency)
+		perOwner := opts.OwnerSlurmConcurrency
+		if perOwner == 0 {
+			perOwner = (opts.SlurmConcurrency + 1) / 2
+		}
+		if perOwner > 0 && perOwner < opts.SlurmConcurrency {
+			h.owners = newOwnerSlots(perOwner)
+		}
 	}
 	return h, nil
 }
@@ -230,6 +239,13 @@ func (h *Handler) handle(ctx context.Context, log *slog.Logger, sub *jobbergate.
 		return h.reject(ctx, sub, rejection, rev)
 	}
 
+	releaseOwner := func() {}
+	if h.owners != nil { // the owner's share first: waiting for it holds no Slurm slot
+		if releaseOwner, err = h.owners.acquire(ctx, p.user.Name); err != nil {
+			return slotOutcome(err)
+		}
+		defer releaseOwner()
+	}
 	release, err := h.slurmSlot(ctx)
 	if err != nil {
 		return slotOutcome(err)
@@ -258,6 +274,7 @@ func (h *Handler) handle(ctx context.Context, log *slog.Logger, sub *jobbergate.
 	// The slot bounds sbatch only: the state read has read slots of its own (newJobState) and
 	// the record is a KV write, so the next sbatch need not wait for either.
 	release()
+	releaseOwner()
 	if err != nil {
 		if msg, ok := sbatchRejection(err); ok {
 			return h.reject(ctx, sub, msg, rev)

@@ -122,6 +122,10 @@ type Options struct {
 	// idle; the new jobs' state reads are bounded by SlurmConcurrency of their own. 0 means no
 	// bound besides the runner's concurrency.
 	SlurmConcurrency int
+	// OwnerSlurmConcurrency bounds the Slurm slots one owner holds at once, so that an owner
+	// who stops or slows their own sbatch (it runs as them) cannot hold every slot. 0 means half
+	// of SlurmConcurrency, rounded up; negative, no bound. Without SlurmConcurrency it is unused.
+	OwnerSlurmConcurrency int
 	// RecordAttempts and RecordBackoff bound the retries of the KV write that records a job id
 	// right after sbatch (defaults 5 and 200 ms, doubling).
 	RecordAttempts int

@@ -95,7 +95,7 @@ func handleConcurrently(t *testing.T, h *Handler, n int) (wait func()) {
 func TestSlurmSlotsBoundSbatchNotPreparation(t *testing.T) {
 	sl := &gatedSlurm{fakeSlurm: newFakeSlurm(), gate: make(chan struct{})}
 	api := &countingAPI{fakeAPI: &fakeAPI{files: map[string][]byte{"7/job.sh": []byte("#!/bin/sh\ntrue\n")}}}
-	h := slotsHandler(t, sl, api, 2)
+	h := slotsHandler(t, sl, api, 2, func(o *Options) { o.OwnerSlurmConcurrency = -1 }) // one owner here
 	const n = 6
 	wait := handleConcurrently(t, h, n)
 	testenv.Eventually(t, 10*time.Second, func() bool { return api.downloads.Load() == n && sl.in.Load() == 2 },
@@ -211,4 +211,53 @@ func TestSlotWaitObserved(t *testing.T) {
 	if longest := max(waits[0], waits[1]); longest < held/2 {
 		t.Errorf("slot waits %v: the delivery behind the held sbatch reported less than %s", waits, held/2)
 	}
+}
+
+// ownerGatedSlurm holds the sbatch of one owner until gate is closed (as a stopped sbatch of
+// that owner would) and lets every other owner's through.
+type ownerGatedSlurm struct {
+	*fakeSlurm
+	owner string
+	gate  chan struct{}
+	gauge
+}
+
+func (s *ownerGatedSlurm) Submit(ctx context.Context, req slurm.SubmitRequest) (slurm.SubmitResult, error) {
+	if req.User.Name == s.owner {
+		defer s.enter()()
+		select {
+		case <-s.gate:
+		case <-ctx.Done():
+			return slurm.SubmitResult{}, ctx.Err()
+		}
+	}
+	return s.fakeSlurm.Submit(ctx, req)
+}
+
+// One owner whose sbatch hang (SIGSTOPped by their owner) holds at most its share of the Slurm
+// slots (half of SlurmConcurrency by default): another owner's submission is still submitted
+// meanwhile.
+func TestOwnerCannotHoldEverySlurmSlot(t *testing.T) {
+	sl := &ownerGatedSlurm{fakeSlurm: newFakeSlurm(), owner: "mallory", gate: make(chan struct{})}
+	api := &fakeAPI{files: map[string][]byte{"7/job.sh": []byte("#!/bin/sh\ntrue\n")}}
+	h := slotsHandler(t, sl, api, 4, func(o *Options) {
+		o.Mapper = mapMapper{"alice@x": "alice", "mallory@x": "mallory"}
+	})
+	var wg sync.WaitGroup
+	for range 6 {
+		sub := newSubmission("mallory@x", strp("/home/mallory"))
+		wg.Go(func() { h.Handle(context.Background(), message(t, sub, 1)) })
+	}
+	testenv.Eventually(t, 10*time.Second, func() bool { return sl.in.Load() == 2 }, "mallory's sbatch holding their share")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // without the bound it waits for ever
+	defer cancel()
+	dec := h.Handle(ctx, message(t, newSubmission("alice@x", strp("/home/alice")), 1))
+	if !dec.IsAck() || len(api.submitted) != 1 {
+		t.Errorf("alice's submission: %s, %d reported; want it submitted while mallory's hang", dec, len(api.submitted))
+	}
+	if got := sl.most.Load(); got != 2 {
+		t.Errorf("mallory held %d slots at once, want 2 (half of 4)", got)
+	}
+	close(sl.gate)
+	wg.Wait()
 }
