@@ -26,7 +26,8 @@ import (
 // file must be a regular file of at most maxTokenCacheBytes. A cache that fails a check is
 // ignored (the token source logs a warning and asks the OIDC provider). A write goes to a new
 // file created with O_EXCL|O_NOFOLLOW in the checked directory, renamed over the cache file;
-// into a directory that fails the checks nothing is written.
+// nothing is written into a directory that is a symbolic link or owned by another uid (one of
+// the agent's that group or others may write is first set to mode 0700, as it always was).
 type tokenCache struct {
 	path string // "" disables the cache
 }
@@ -43,22 +44,23 @@ func TokenCachePath(cacheDir string) string {
 }
 
 // checkOwned returns errUntrustedCache unless st is of type kind (unix.S_IFDIR or S_IFREG),
-// owned by the effective uid and writable by neither group nor others.
-func checkOwned(st *unix.Stat_t, kind uint32, what, path string) error {
+// owned by the effective uid and, when private, writable by neither group nor others.
+func checkOwned(st *unix.Stat_t, kind uint32, what, path string, private bool) error {
 	if st.Mode&unix.S_IFMT != kind {
 		return fmt.Errorf("%w: %s %s is not a regular %s", errUntrustedCache, what, path, what)
 	}
 	if euid := os.Geteuid(); int(st.Uid) != euid {
 		return fmt.Errorf("%w: %s %s is owned by uid %d, not by the agent's uid %d", errUntrustedCache, what, path, st.Uid, euid)
 	}
-	if st.Mode&0o022 != 0 {
+	if private && st.Mode&0o022 != 0 {
 		return fmt.Errorf("%w: %s %s is writable by group or others (mode %#o)", errUntrustedCache, what, path, st.Mode&0o7777)
 	}
 	return nil
 }
 
-// openDir opens the cache directory without following a symbolic link and checks it.
-func (c tokenCache) openDir() (int, error) {
+// openDir opens the cache directory without following a symbolic link and checks it (its
+// mode only when private).
+func (c tokenCache) openDir(private bool) (int, error) {
 	dir := filepath.Dir(c.path)
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -72,7 +74,7 @@ func (c tokenCache) openDir() (int, error) {
 		unix.Close(fd)
 		return -1, &os.PathError{Op: "stat", Path: dir, Err: err}
 	}
-	if err := checkOwned(&st, unix.S_IFDIR, "directory", dir); err != nil {
+	if err := checkOwned(&st, unix.S_IFDIR, "directory", dir, private); err != nil {
 		unix.Close(fd)
 		return -1, err
 	}
@@ -86,7 +88,7 @@ func (c tokenCache) load() (string, error) {
 	if c.path == "" {
 		return "", nil
 	}
-	dirfd, err := c.openDir()
+	dirfd, err := c.openDir(true)
 	if errors.Is(err, os.ErrNotExist) {
 		return "", nil
 	}
@@ -110,7 +112,7 @@ func (c tokenCache) load() (string, error) {
 	if err := unix.Fstat(fd, &st); err != nil {
 		return "", fmt.Errorf("read token cache: %w", &os.PathError{Op: "stat", Path: c.path, Err: err})
 	}
-	if err := checkOwned(&st, unix.S_IFREG, "file", c.path); err != nil {
+	if err := checkOwned(&st, unix.S_IFREG, "file", c.path, true); err != nil {
 		return "", fmt.Errorf("read token cache: %w", err)
 	}
 	if st.Size > maxTokenCacheBytes {
@@ -126,8 +128,9 @@ func (c tokenCache) load() (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
-// store writes token atomically with mode 0600, creating the directory with mode 0700. It
-// writes nothing into a directory that fails the checks of tokenCache.
+// store writes token atomically with mode 0600, creating the directory with mode 0700 (or
+// setting that mode on the agent's own directory). It writes nothing into a directory that is a
+// symbolic link or owned by another uid.
 func (c tokenCache) store(token string) error {
 	if c.path == "" {
 		return nil
@@ -136,7 +139,9 @@ func (c tokenCache) store(token string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create token cache directory: %w", err)
 	}
-	dirfd, err := c.openDir()
+	// Its mode is not checked but set: a file someone placed there while it was writable is
+	// never read (it fails load's checks) and is replaced by the rename below.
+	dirfd, err := c.openDir(false)
 	if err != nil {
 		return fmt.Errorf("open token cache directory: %w", err)
 	}

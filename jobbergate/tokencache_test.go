@@ -76,11 +76,13 @@ func TestTokenCacheRefusesPlantedFiles(t *testing.T) {
 			mustChown(t, filepath.Dir(path))
 			return path, true
 		}},
+		// The agent's own directory, but group-writable: the planted file is not read, the
+		// directory is set back to 0700 and the fresh token replaces the file.
 		{name: "group-writable directory", errorHas: "writable by group or others", plant: func(t *testing.T, cacheDir string) (string, bool) {
 			path := jobbergate.TokenCachePath(cacheDir)
 			mustMkdir(t, filepath.Dir(path), 0o770)
 			mustWrite(t, path, planted, 0o600)
-			return path, true
+			return "", false
 		}},
 		{name: "directory is a symlink", errorHas: "symbolic link", plant: func(t *testing.T, cacheDir string) (string, bool) {
 			userDir := t.TempDir()
@@ -172,6 +174,9 @@ func TestTokenCacheRefusesPlantedFiles(t *testing.T) {
 			fi, err := os.Lstat(path)
 			if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != 0o600 || fi.Sys().(*syscall.Stat_t).Uid != uint32(os.Geteuid()) {
 				t.Fatalf("cache file after the fetch: %v, %v", fi, err)
+			}
+			if m := mode(t, filepath.Dir(path)); m.Perm() != 0o700 {
+				t.Errorf("cache directory mode %v, want 0700", m)
 			}
 			if got := readCache(t, cacheDir); got != tok {
 				t.Fatal("the cache file does not hold the fresh token")
