@@ -100,10 +100,16 @@ func (a *agentBroker) deadLetterSubmissions(t *testing.T, ids ...string) {
 	for _, id := range ids {
 		a.publish(t, a.topo.Submit.Subject(id), id, "#!/bin/sh\necho "+id)
 	}
+	a.deadLetterQueued(t, "bad script")
+}
+
+// deadLetterQueued lets a real runner dead-letter every queued submission with reason.
+func (a *agentBroker) deadLetterQueued(t *testing.T, reason string) {
+	t.Helper()
 	cfg := consumers.ConfigFor(a.topo, a.topo.Submit, 1)
 	cfg.FetchWait = 200 * time.Millisecond
 	r := consumers.NewRunner(a.b.JS, cfg, consumers.HandlerFunc(func(_ context.Context, m *consumers.Message) consumers.Decision {
-		return consumers.Terminate("bad script")
+		return consumers.Terminate(reason)
 	}), logging.New(testWriter{t}, "warn", "text"))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -18,20 +18,20 @@ func WriteReport(w io.Writer, r Report) error {
 
 	fmt.Fprintln(tw, "STREAM\tKIND\tMESSAGES\tBYTES\tCONSUMERS")
 	for _, s := range r.Streams {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\n", s.Name, s.Kind, s.Messages, byteSize(s.Bytes), s.Consumers)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\n", escapeLine(s.Name), escapeLine(s.Kind), s.Messages, byteSize(s.Bytes), s.Consumers)
 	}
 	fmt.Fprintln(tw)
 
 	fmt.Fprintln(tw, "CONSUMER\tPENDING\tIN FLIGHT\tREDELIVERED\tWAITING PULLS\tMAX DELIVER\tACK WAIT")
 	for _, c := range r.Consumers {
-		fmt.Fprintf(tw, "%s/%s\t%d\t%d\t%d\t%d\t%d\t%s\n", c.Stream, c.Name, c.Pending, c.AckPending,
+		fmt.Fprintf(tw, "%s/%s\t%d\t%d\t%d\t%d\t%d\t%s\n", escapeLine(c.Stream), escapeLine(c.Name), c.Pending, c.AckPending,
 			c.Redelivered, c.Waiting, c.MaxDeliver, c.AckWait)
 	}
 	fmt.Fprintln(tw)
 
 	if l := r.Leader; l != nil {
 		fmt.Fprintf(tw, "BRIDGE LEADER\t%s (host %s, pid %d) since %s; lease renewed %s ago, ttl %s\n",
-			l.Holder, l.Host, l.PID, l.Since.Format(time.RFC3339), age(l.LeaseAge), l.TTL)
+			escapeLine(l.Holder), escapeLine(l.Host), l.PID, l.Since.Format(time.RFC3339), age(l.LeaseAge), l.TTL)
 	} else {
 		fmt.Fprintln(tw, "BRIDGE LEADER\tnone: no bridge holds the lease")
 	}
@@ -42,8 +42,8 @@ func WriteReport(w io.Writer, r Report) error {
 	} else {
 		fmt.Fprintln(tw, "AGENT\tHOST\tPID\tVERSION\tROLES\tSTARTED\tLAST SEEN")
 		for _, a := range r.Agents {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s ago\n", a.Key, a.Host, a.PID, a.Version,
-				strings.Join(a.Roles, ","), a.StartedAt.Format(time.RFC3339), age(a.Age))
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s ago\n", escapeLine(a.Key), escapeLine(a.Host), a.PID, escapeLine(a.Version),
+				escapeLine(strings.Join(a.Roles, ",")), a.StartedAt.Format(time.RFC3339), age(a.Age))
 		}
 	}
 	fmt.Fprintln(tw)
@@ -52,7 +52,7 @@ func WriteReport(w io.Writer, r Report) error {
 	if r.Dead.Total > 0 {
 		fmt.Fprintln(tw, "FROM STREAM\tCOUNT")
 		for _, c := range r.Dead.ByStream {
-			fmt.Fprintf(tw, "%s\t%d\n", c.Key, c.Count)
+			fmt.Fprintf(tw, "%s\t%d\n", escapeLine(c.Key), c.Count)
 		}
 		fmt.Fprintln(tw, "REASON\tCOUNT")
 		for _, c := range r.Dead.ByReason {
@@ -71,27 +71,31 @@ func WriteDeadList(w io.Writer, letters []DeadLetter) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SEQ\tDEAD AT\tFROM STREAM\tSUBJECT\tSUBMISSION\tDELIVERIES\tREASON")
 	for _, d := range letters {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\n", d.Seq, d.DeadAt.Format(time.RFC3339), d.Stream,
-			d.OriginSubject, orDash(d.SubmissionID), d.Deliveries, oneLine(d.Reason, 80))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\n", d.Seq, d.DeadAt.Format(time.RFC3339), escapeLine(d.Stream),
+			escapeLine(d.OriginSubject), orDash(escapeLine(d.SubmissionID)), d.Deliveries, oneLine(d.Reason, 80))
 	}
 	return tw.Flush()
 }
 
+// deadLabelWidth is the width of WriteDead's labels column ("Submission:" and two spaces).
+const deadLabelWidth = 13
+
 // WriteDead prints one dead letter with its headers and payload (as text when it is UTF-8,
-// base64 otherwise).
+// base64 otherwise). Text is escaped (see escapeLine); the lines of a reason of several lines
+// are indented under its first, the payload keeps its lines and tabs.
 func WriteDead(w io.Writer, d DeadLetter) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "Seq:\t%d\n", d.Seq)
-	fmt.Fprintf(tw, "Dead at:\t%s\n", d.DeadAt.Format(time.RFC3339Nano))
-	fmt.Fprintf(tw, "Reason:\t%s\n", d.Reason)
-	fmt.Fprintf(tw, "From:\t%s seq %d, consumer %s\n", d.Stream, d.OriginSeq, d.Consumer)
-	fmt.Fprintf(tw, "Subject:\t%s\n", d.OriginSubject)
-	fmt.Fprintf(tw, "Submission:\t%s\n", orDash(d.SubmissionID))
-	fmt.Fprintf(tw, "Deliveries:\t%d\n", d.Deliveries)
-	fmt.Fprintf(tw, "Size:\t%d bytes\n", d.Size)
-	if err := tw.Flush(); err != nil {
-		return err
+	indent := strings.Repeat(" ", deadLabelWidth)
+	field := func(label, format string, a ...any) {
+		fmt.Fprintf(w, "%-*s"+format+"\n", append([]any{deadLabelWidth, label}, a...)...)
 	}
+	field("Seq:", "%d", d.Seq)
+	field("Dead at:", "%s", d.DeadAt.Format(time.RFC3339Nano))
+	field("Reason:", "%s", escapeBlock(strings.TrimRight(d.Reason, "\r\n"), indent))
+	field("From:", "%s seq %d, consumer %s", escapeLine(d.Stream), d.OriginSeq, escapeLine(d.Consumer))
+	field("Subject:", "%s", escapeLine(d.OriginSubject))
+	field("Submission:", "%s", orDash(escapeLine(d.SubmissionID)))
+	field("Deliveries:", "%d", d.Deliveries)
+	field("Size:", "%d bytes", d.Size)
 	keys := make([]string, 0, len(d.Header))
 	for k := range d.Header {
 		keys = append(keys, k)
@@ -100,15 +104,16 @@ func WriteDead(w io.Writer, d DeadLetter) error {
 	fmt.Fprintln(w, "Headers:")
 	for _, k := range keys {
 		for _, v := range d.Header[k] {
-			fmt.Fprintf(w, "  %s: %s\n", k, v)
+			fmt.Fprintf(w, "  %s: %s\n", escapeLine(k), escapeLine(v))
 		}
 	}
+	var err error
 	if utf8.Valid(d.Data) {
-		fmt.Fprintf(w, "Payload:\n%s\n", d.Data)
+		_, err = fmt.Fprintf(w, "Payload:\n%s\n", escapeBlock(string(d.Data), ""))
 	} else {
-		fmt.Fprintf(w, "Payload (base64):\n%s\n", base64.StdEncoding.EncodeToString(d.Data))
+		_, err = fmt.Fprintf(w, "Payload (base64):\n%s\n", base64.StdEncoding.EncodeToString(d.Data))
 	}
-	return nil
+	return err
 }
 
 // WriteRetried prints the outcome of retries.
@@ -122,10 +127,10 @@ func WriteRetried(w io.Writer, rs []Retried) error {
 		switch r.Outcome {
 		case AlreadyQueued:
 			_, err = fmt.Fprintf(w, "dead letter %d (%s): already queued on %s, removed from dead letters\n",
-				r.DeadLetter.Seq, r.DeadLetter.OriginSubject, r.Stream)
+				r.DeadLetter.Seq, escapeLine(r.DeadLetter.OriginSubject), escapeLine(r.Stream))
 		default:
 			_, err = fmt.Fprintf(w, "dead letter %d (%s): requeued on %s as seq %d, removed from dead letters\n",
-				r.DeadLetter.Seq, r.DeadLetter.OriginSubject, r.Stream, r.Seq)
+				r.DeadLetter.Seq, escapeLine(r.DeadLetter.OriginSubject), escapeLine(r.Stream), r.Seq)
 		}
 		if err != nil {
 			return err
@@ -142,7 +147,7 @@ func WritePurged(w io.Writer, letters []DeadLetter) error {
 	}
 	for _, d := range letters {
 		if _, err := fmt.Fprintf(w, "purged dead letter %d (%s, submission %s): %s\n",
-			d.Seq, d.OriginSubject, orDash(d.SubmissionID), oneLine(d.Reason, 80)); err != nil {
+			d.Seq, escapeLine(d.OriginSubject), orDash(escapeLine(d.SubmissionID)), oneLine(d.Reason, 80)); err != nil {
 			return err
 		}
 	}
@@ -180,9 +185,9 @@ func orDash(s string) string {
 	return s
 }
 
-// oneLine keeps a free-text field on one table line and at most n runes.
+// oneLine keeps a free-text field on one table line, escaped, and at most n runes.
 func oneLine(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
+	s = escapeLine(strings.Join(strings.Fields(s), " "))
 	if utf8.RuneCountInString(s) > n {
 		r := []rune(s)
 		s = string(r[:n-1]) + "…"
