@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"unicode/utf8"
 )
 
 // Notice is something about a settings file that Load does not count as a problem of the
@@ -79,14 +80,22 @@ func groupName(fi fs.FileInfo) string {
 
 // displayPath is path as named, with its absolute form when it is relative ("./.env
 // (/home/alice/.env)"), so that an admin sees which directory it came from.
+// A path holding control characters (a directory a user named with an escape sequence) is
+// quoted, so that the notice cannot act on the admin's terminal.
 func displayPath(path string) string {
-	if filepath.IsAbs(path) {
-		return path
+	if !filepath.IsAbs(path) {
+		if abs, err := filepath.Abs(path); err == nil {
+			return fmt.Sprintf("%s (%s)", quoteControls(path), quoteControls(abs))
+		}
 	}
-	if abs, err := filepath.Abs(path); err == nil {
-		return fmt.Sprintf("%s (%s)", path, abs)
+	return quoteControls(path)
+}
+
+func quoteControls(s string) string {
+	if strings.IndexFunc(s, func(r rune) bool { return r < 0x20 || r >= 0x7f && r <= 0x9f || r == utf8.RuneError }) >= 0 {
+		return strconv.Quote(s)
 	}
-	return path
+	return s
 }
 
 // openDotenv opens the settings file path for Load. A file nobody named (explicit false: ./.env or

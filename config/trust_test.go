@@ -103,6 +103,18 @@ func TestDefaultDotenvMustBeTrusted(t *testing.T) {
 		})
 	}
 
+	t.Run("directory named with an escape sequence", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "x\x1b]0;pwned\x07\x1b[2J")
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		write(t, filepath.Join(dir, ".env"), 0o644, uid)
+		_, notices := loadHere(t, dir, "")
+		if len(notices) != 1 || strings.ContainsAny(notices[0].String(), "\x1b\x07") || !strings.Contains(notices[0].String(), `x\x1b]0;pwned\a\x1b[2J/.env"`) {
+			t.Errorf("the notice must quote the path: %q", notices)
+		}
+	})
+
 	t.Run("named with --env-file", func(t *testing.T) {
 		dir := t.TempDir()
 		path := filepath.Join(dir, "site.env")
