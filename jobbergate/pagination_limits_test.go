@@ -29,6 +29,16 @@ type hostileAPI struct {
 func newHostileAPI(t *testing.T, itemsPerPage, giveUpAfter int) *hostileAPI {
 	t.Helper()
 	h := &hostileAPI{itemsPerPage: itemsPerPage, giveUpAfter: int64(giveUpAfter)}
+	// The items are the same on every page (the agent does not dedupe them).
+	var pendingItems, activeItems strings.Builder
+	for i := range itemsPerPage {
+		if i > 0 {
+			pendingItems.WriteString(",")
+			activeItems.WriteString(",")
+		}
+		fmt.Fprintf(&pendingItems, `{"id": %d, "name": "n", "owner_email": "a@b.c", "job_script": {"files": []}}`, i)
+		fmt.Fprintf(&activeItems, `{"id": %d, "status": "SUBMITTED", "slurm_job_id": %d}`, i, i)
+	}
 	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := h.requests.Add(1)
 		page, _ := strconv.Atoi(r.URL.Query().Get("page"))
@@ -36,23 +46,12 @@ func newHostileAPI(t *testing.T, itemsPerPage, giveUpAfter int) *hostileAPI {
 		if n > h.giveUpAfter {
 			pages = page
 		}
-		pending := strings.HasSuffix(r.URL.Path, "/pending")
-		var b strings.Builder
-		b.WriteString(`{"items": [`)
-		for i := range h.itemsPerPage {
-			if i > 0 {
-				b.WriteString(",")
-			}
-			id := page*h.itemsPerPage + i
-			if pending {
-				fmt.Fprintf(&b, `{"id": %d, "name": "n", "owner_email": "a@b.c", "job_script": {"files": []}}`, id)
-			} else {
-				fmt.Fprintf(&b, `{"id": %d, "status": "SUBMITTED", "slurm_job_id": %d}`, id, id)
-			}
+		items := activeItems.String()
+		if strings.HasSuffix(r.URL.Path, "/pending") {
+			items = pendingItems.String()
 		}
-		fmt.Fprintf(&b, `], "total": 100000000000, "page": %d, "size": 100, "pages": %d}`, page, pages)
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(b.String()))
+		fmt.Fprintf(w, `{"items": [%s], "total": 100000000000, "page": %d, "size": 100, "pages": %d}`, items, page, pages)
 	}))
 	t.Cleanup(h.srv.Close)
 	return h
@@ -77,12 +76,10 @@ func TestListingStopsAgainstEndlessPages(t *testing.T) {
 		itemsPerPage, maxPages int
 		wantRequests           int
 	}{
-		{"active", "100 items a page", 100, 0, jobbergate.DefaultMaxPages},
-		{"pending", "100 items a page", 100, 0, jobbergate.DefaultMaxPages},
+		{"active", "1 item a page", 1, 0, jobbergate.DefaultMaxPages},
+		{"pending", "1 item a page", 1, 0, jobbergate.DefaultMaxPages},
 		{"pending", "100 items a page, MAX_PAGES_PER_CYCLE 5", 100, 5, 5},
 		{"active", "10000 items a page", jobbergate.MaxPageItems, 0, jobbergate.MaxListItems / jobbergate.MaxPageItems},
-		{"active", "7000 items a page", 7000, 0, jobbergate.MaxListItems/7000 + 1},
-		{"pending", "3000 items a page", 3000, 0, jobbergate.MaxListItems/3000 + 1},
 	}
 	for _, tt := range tests {
 		kind := tt.kind
@@ -118,18 +115,18 @@ func TestListingStopsAgainstEndlessPages(t *testing.T) {
 
 // The streaming iterator stops at the same bounds.
 func TestPagesIteratorStopsAgainstEndlessPages(t *testing.T) {
-	h := newHostileAPI(t, jobbergate.MaxPageItems, 2*jobbergate.MaxListItems/jobbergate.MaxPageItems)
+	h := newHostileAPI(t, 1, 2*jobbergate.DefaultMaxPages)
 	pages := 0
-	for p, err := range h.client(t, 0).ActivePages(context.Background()) {
+	for p, err := range h.client(t, 0).PendingPages(context.Background()) {
 		if err != nil {
 			t.Fatal(err)
 		}
 		pages++
-		if len(p.Items) != jobbergate.MaxPageItems {
+		if len(p.Items) != 1 {
 			t.Fatalf("page of %d items", len(p.Items))
 		}
 	}
-	if want := jobbergate.MaxListItems / jobbergate.MaxPageItems; pages != want || int(h.requests.Load()) != want {
+	if want := jobbergate.DefaultMaxPages; pages != want || int(h.requests.Load()) != want {
 		t.Fatalf("%d pages, %d requests, want %d", pages, h.requests.Load(), want)
 	}
 }
