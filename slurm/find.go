@@ -147,13 +147,13 @@ func (c *Client) listMarked(ctx context.Context, uid uint32, submissionID int64,
 	return candidates, earlier, nil
 }
 
-// readBoundedLine reads one line without its newline, keeping at most max bytes of it.
-func readBoundedLine(br *bufio.Reader, max int) (string, error) {
+// readBoundedLine reads one line without its newline, keeping at most limit bytes of it.
+func readBoundedLine(br *bufio.Reader, limit int) (string, error) {
 	var b []byte
 	for {
 		chunk, isPrefix, err := br.ReadLine()
-		if len(b) < max {
-			b = append(b, chunk[:min(len(chunk), max-len(b))]...)
+		if len(b) < limit {
+			b = append(b, chunk[:min(len(chunk), limit-len(b))]...)
 		}
 		if err != nil || !isPrefix {
 			return string(b), err
