@@ -35,16 +35,7 @@ func realSlurm(t *testing.T) (*slurm.Client, func(script string, args ...string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	alice, err := sc.LookupUser("alice")
-	testenv.Require(t, "slurm", err == nil, "no local user alice: "+startSlurm)
-	dir, err := os.MkdirTemp("/tmp", "jbg-update-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chown(dir, int(alice.UID), int(alice.GID)); err != nil {
-		t.Fatal(err)
-	}
+	alice, dir := userDir(t, sc, "alice")
 	submit := func(script string, args ...string) int64 {
 		t.Helper()
 		res, err := sc.Submit(context.Background(), slurm.SubmitRequest{User: alice, Dir: dir, Script: []byte(script),
@@ -56,6 +47,22 @@ func realSlurm(t *testing.T) (*slurm.Client, func(script string, args ...string)
 		return res.JobID
 	}
 	return sc, submit
+}
+
+// userDir looks a test user up and makes a directory of theirs, removed when the test ends.
+func userDir(t *testing.T, sc *slurm.Client, name string) (slurm.User, string) {
+	t.Helper()
+	u, err := sc.LookupUser(name)
+	testenv.Require(t, "slurm", err == nil, "no local user "+name+": "+startSlurm)
+	dir, err := os.MkdirTemp("/tmp", "jbg-update-"+name+"-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chown(dir, int(u.UID), int(u.GID)); err != nil {
+		t.Fatal(err)
+	}
+	return u, dir
 }
 
 func progressStates(s jobbergatetest.Submission) []string {
@@ -174,16 +181,7 @@ func TestEndToEndRealSlurm(t *testing.T) {
 func TestRealCancelNeverTouchesAnotherUsersJob(t *testing.T) {
 	sc, submit := realSlurm(t)
 	ctx := context.Background()
-	bob, err := sc.LookupUser("bob")
-	testenv.Require(t, "slurm", err == nil, "no local user bob: "+startSlurm)
-	bobDir, err := os.MkdirTemp("/tmp", "jbg-update-bob-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(bobDir) })
-	if err := os.Chown(bobDir, int(bob.UID), int(bob.GID)); err != nil {
-		t.Fatal(err)
-	}
+	bob, bobDir := userDir(t, sc, "bob")
 	res, err := sc.Submit(ctx, slurm.SubmitRequest{User: bob, Dir: bobDir, Script: []byte("#!/bin/sh\nsleep 600\n"),
 		ExtraArgs: []string{"--output=/dev/null", "--hold"}})
 	if err != nil {
