@@ -63,6 +63,7 @@ type Settings struct {
 	CommandMapperTimeout  time.Duration `env:"COMMAND_MAPPER_TIMEOUT" default:"10s" doc:"time limit of one command-mapper run"`
 	CommandMapperCacheTTL time.Duration `env:"COMMAND_MAPPER_CACHE_TTL" default:"5m" doc:"how long a user name from command-mapper is reused for the same e-mail; 0 = run the program every time (misses are never cached)"`
 	WriteSubmissionFiles  bool          `env:"WRITE_SUBMISSION_FILES" default:"true" doc:"write job-script files into the execution directory"`
+	AllowHiddenFiles      bool          `env:"ALLOW_HIDDEN_FILES" default:"false" doc:"accept job-script file names with an element that begins with a dot (.bashrc); off: such a file would replace the submitter's own"`
 	MaxFileBytes          int           `env:"MAX_FILE_BYTES" default:"16777216" doc:"largest job-script file accepted (bytes); a larger one rejects the submission"`
 	MinSubmitUID          int           `env:"MIN_SUBMIT_UID" default:"1000" doc:"owners mapped to a uid from 1 to this minus 1 (system accounts) are rejected; 0 disables"`
 	SharedExecutionDirs   []string      `env:"SHARED_EXECUTION_DIRS" doc:"real paths (comma separated) under which a user may run in a directory owned by someone else"`
@@ -104,6 +105,7 @@ type Settings struct {
 	NATSDomain     string        `env:"NATS_DOMAIN" doc:"JetStream domain of the embedded server (required with NATS_LEAF_REMOTE)"`
 	Roles          []string      `env:"ROLES" default:"bridge,submit,update,metrics,health" doc:"what this process does"`
 	SubmitConc     int           `env:"SUBMIT_CONCURRENCY" default:"8" doc:"sbatch calls in flight per process (and as many state reads of the new jobs); up to 4 times as many submissions are prepared, read back and reported meanwhile"`
+	OwnerConc      int           `env:"OWNER_SUBMIT_CONCURRENCY" default:"0" doc:"sbatch calls in flight for one owner; 0 = half of SUBMIT_CONCURRENCY, so one user who stops their own sbatch cannot hold them all"`
 	UpdateBatch    int           `env:"UPDATE_BATCH_SIZE" default:"200" doc:"active submissions read from Slurm per call"`
 	UpdateRefresh  int           `env:"UPDATE_REFRESH_CYCLES" default:"10" doc:"re-send unchanged job data every N cycles"`
 	MetricsConc    int           `env:"METRICS_CONCURRENCY" default:"2" doc:"metrics uploads in flight per process"`

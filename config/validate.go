@@ -216,6 +216,9 @@ func (s *Settings) validate() Problems {
 	if s.SubmitConc < 1 || s.SubmitConc > 256 {
 		bad("SUBMIT_CONCURRENCY", "must be between 1 and 256, got %d", s.SubmitConc)
 	}
+	if s.OwnerConc < 0 || s.OwnerConc > 256 {
+		bad("OWNER_SUBMIT_CONCURRENCY", "must be between 0 (half of SUBMIT_CONCURRENCY) and 256, got %d", s.OwnerConc)
+	}
 	if s.UpdateBatch < 1 || s.UpdateBatch > 10000 {
 		bad("UPDATE_BATCH_SIZE", "must be between 1 and 10000, got %d", s.UpdateBatch)
 	}
