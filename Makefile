@@ -31,6 +31,7 @@ services: ## install and start what the integration tests need (Slurm, munge, sl
 	bash deploy/test-services.sh
 
 test: services ## every test, unit and integration (brings up the services first), a short fuzz run, then the Slurm-facing tests on Slurm 24.11 and 26.05
+	@echo "make test: host tests on $$(sbatch --version 2>/dev/null || echo 'no Slurm')"
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 	FUZZTIME=$(TEST_FUZZTIME) FUZZMINIMIZETIME=1s bash scripts/fuzz.sh
 	bash scripts/slurm-versions.sh
