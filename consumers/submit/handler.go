@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/semaphore"
+
 	"github.com/omnivector-solutions/jobbergate-agent-go/consumers"
 	"github.com/omnivector-solutions/jobbergate-agent-go/consumers/jobidentity"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
@@ -45,6 +47,8 @@ type Handler struct {
 	readSlots chan struct{} // nil without SlurmConcurrency
 	// owners bounds the Slurm slots of one owner (OwnerSlurmConcurrency); nil without a bound.
 	owners *ownerSlots
+	// budget bounds the bytes of job-script files held in memory at once (DownloadBudget).
+	budget *semaphore.Weighted
 }
 
 var _ consumers.Handler = (*Handler)(nil)
@@ -55,6 +59,7 @@ func NewHandler(opts Options) (*Handler, error) {
 		return nil, err
 	}
 	h := &Handler{
+		budget:   semaphore.NewWeighted(opts.DownloadBudget),
 		o:        opts,
 		claims:   claims{kv: opts.Claims, js: opts.JetStream, doneTTL: opts.DoneTTL},
 		log:      opts.Logger,
@@ -232,6 +237,7 @@ func (h *Handler) handle(ctx context.Context, log *slog.Logger, sub *jobbergate.
 	}
 
 	p, rejection, err := h.prepare(ctx, sub)
+	defer p.release() // the entrypoint's share of the download budget
 	if err != nil {
 		return retry(err)
 	}

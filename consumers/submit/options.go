@@ -52,6 +52,8 @@ const (
 	DefaultDownloadConcurrency = 4
 	// DefaultMaxFileBytes is MAX_FILE_BYTES's default: 16 MiB per job-script file.
 	DefaultMaxFileBytes = 16 << 20
+	// DefaultDownloadBudget is DownloadBudget's default: 8 files of the default MaxFileBytes.
+	DefaultDownloadBudget = 8 * DefaultMaxFileBytes
 	// DefaultMinSubmitUID is MIN_SUBMIT_UID's default: uids below it are system accounts.
 	DefaultMinSubmitUID = 1000
 )
@@ -101,6 +103,11 @@ type Options struct {
 	// MaxFileBytes bounds each job-script file: a larger one rejects the submission, and its
 	// download stops at the limit. Default DefaultMaxFileBytes.
 	MaxFileBytes int64
+	// DownloadBudget bounds the bytes of job-script files all deliveries hold in memory at once:
+	// each download reserves MaxFileBytes (or the whole budget, if smaller) before it starts and
+	// keeps the file's size until the file is written (the entrypoint: until sbatch has read
+	// it). Default DefaultDownloadBudget.
+	DownloadBudget int64
 	// MinSubmitUID rejects owners mapped to a uid from 1 to MinSubmitUID-1 (system accounts;
 	// uid 0 is governed by the Slurm client's AllowRoot). 0 means DefaultMinSubmitUID; a
 	// negative value disables the check.
@@ -180,6 +187,9 @@ func (o *Options) validate() error {
 	}
 	if o.MaxFileBytes <= 0 {
 		o.MaxFileBytes = DefaultMaxFileBytes
+	}
+	if o.DownloadBudget <= 0 {
+		o.DownloadBudget = max(DefaultDownloadBudget, o.MaxFileBytes)
 	}
 	if o.MinSubmitUID == 0 {
 		o.MinSubmitUID = DefaultMinSubmitUID

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 	"github.com/omnivector-solutions/jobbergate-agent-go/slurm"
@@ -31,6 +32,15 @@ type prepared struct {
 	dir        string // the execution directory with symbolic links resolved
 	scriptPath string // the written entrypoint, when files are written
 	script     []byte // the entrypoint for sbatch's stdin otherwise
+	// held gives back the entrypoint's share of the download budget; nil when none is held.
+	held func()
+}
+
+// release gives back what p holds of the download budget. Safe on the zero value.
+func (p prepared) release() {
+	if p.held != nil {
+		p.held()
+	}
 }
 
 // prepare maps the owner, checks the submission's data, the execution directory, downloads the
@@ -113,16 +123,24 @@ func (h *Handler) prepare(ctx context.Context, sub *jobbergate.PendingSubmission
 		return prepared{}, "", fmt.Errorf("check execution directory of submission %d: %w", sub.ID, err)
 	}
 
-	content, rejection, err := h.transfer(ctx, u, dir, files)
+	content, held, rejection, err := h.transfer(ctx, u, dir, files)
 	if rejection != "" || err != nil {
 		return prepared{}, rejection, err
 	}
+	// Past this point every return hands held on (in p) or gives it back.
+	handedOn := false
+	defer func() {
+		if !handedOn {
+			held()
+		}
+	}()
 	script := []byte(slurm.InjectSbatchArguments(string(content), sub.SbatchArguments, slurm.InjectionHeader))
 	// sbatch always reads this submission's own script on stdin, even when the files are also
 	// written: another submission writing the same file name into the same directory at the
 	// same time can then never change the script this job runs.
-	p := prepared{user: u, dir: dir, script: script}
+	p := prepared{user: u, dir: dir, script: script, held: held}
 	if !h.o.WriteSubmissionFiles {
+		handedOn = true
 		return p, "", nil
 	}
 	path, err := h.o.Slurm.WriteFile(ctx, u, dir, entry.Filename, script)
@@ -133,6 +151,7 @@ func (h *Handler) prepare(ctx context.Context, sub *jobbergate.PendingSubmission
 		return prepared{}, "", fmt.Errorf("write files of submission %d: %w", sub.ID, err)
 	}
 	p.scriptPath = path
+	handedOn = true
 	return p, "", nil
 }
 
@@ -156,48 +175,61 @@ func (e *fileError) Error() string { return e.err.Error() }
 func (e *fileError) Unwrap() error { return e.err }
 
 // transfer downloads files (files[0] is the entrypoint) at most DownloadConcurrency at a time,
-// each bounded by MaxFileBytes, and returns the entrypoint's content. Supporting files are
-// written into dir as the user as soon as they arrive and then dropped, so one submission holds
-// at most DownloadConcurrency files in memory plus its entrypoint. The first failure cancels
-// the other transfers; it is returned as a rejection message when it is the submission's
-// fault (file missing, too large, write refused), as an error otherwise.
-func (h *Handler) transfer(ctx context.Context, u slurm.User, dir string, files []jobbergate.JobScriptFile) ([]byte, string, error) {
-	var entry []byte
+// each bounded by MaxFileBytes, and returns the entrypoint's content. Every download first
+// reserves MaxFileBytes of the handler's DownloadBudget (shared by all deliveries) and keeps
+// the file's size of it once read: supporting files give it back once written as the user,
+// the entrypoint's share is returned as held for the caller to give back after sbatch. So all
+// deliveries together never hold more than DownloadBudget of files in memory. The first failure
+// cancels the other transfers; it is returned as a rejection message when it is the
+// submission's fault (file missing, too large, write refused), as an error otherwise.
+func (h *Handler) transfer(ctx context.Context, u slurm.User, dir string, files []jobbergate.JobScriptFile) (entry []byte, held func(), rejection string, err error) {
+	var entryHeld int64
+	reserve := min(h.o.MaxFileBytes, h.o.DownloadBudget)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(h.o.DownloadConcurrency)
 	for i, f := range files {
 		g.Go(func() error {
+			if err := h.budget.Acquire(gctx, reserve); err != nil {
+				return err
+			}
 			b, err := h.o.API.DownloadFile(gctx, f.ParentID, f.Filename, h.o.MaxFileBytes)
+			keep := min(int64(len(b)), reserve)
+			h.budget.Release(reserve - keep)
 			if err != nil {
+				h.budget.Release(keep)
 				return &fileError{name: f.Filename, err: err}
 			}
 			if i == 0 {
-				entry = b
+				entry, entryHeld = b, keep
 				return nil
 			}
+			defer h.budget.Release(keep)
 			if _, err := h.o.Slurm.WriteFile(gctx, u, dir, f.Filename, b); err != nil {
 				return &fileError{name: f.Filename, err: err}
 			}
 			return nil
 		})
 	}
-	err := g.Wait()
+	err = g.Wait()
+	var once sync.Once
+	held = func() { once.Do(func() { h.budget.Release(entryHeld) }) }
 	if err == nil {
-		return entry, "", nil
+		return entry, held, "", nil
 	}
+	held()
 	var fe *fileError
 	errors.As(err, &fe)
 	switch {
 	case errors.Is(err, jobbergate.ErrFileTooLarge):
-		return nil, fmt.Sprintf("%s -- file %q is larger than %s, the largest file this cluster accepts (%d bytes)",
+		return nil, nil, fmt.Sprintf("%s -- file %q is larger than %s, the largest file this cluster accepts (%d bytes)",
 			msgFiles, fe.name, humanBytes(h.o.MaxFileBytes), h.o.MaxFileBytes), nil
 	case jobbergate.IsStatus(err, 404):
-		return nil, msgFiles + " -- " + err.Error(), nil
+		return nil, nil, msgFiles + " -- " + err.Error(), nil
 	}
 	if msg, ok := writeRejection(err); ok {
-		return nil, msg, nil
+		return nil, nil, msg, nil
 	}
-	return nil, "", err
+	return nil, nil, "", err
 }
 
 // humanBytes writes n in the largest binary unit that divides it, e.g. "16 MiB".

@@ -261,3 +261,45 @@ func TestOwnerCannotHoldEverySlurmSlot(t *testing.T) {
 	close(sl.gate)
 	wg.Wait()
 }
+
+// gatedAPI holds every download until gate is closed and counts how many run at once.
+type gatedAPI struct {
+	*fakeAPI
+	gate chan struct{}
+	gauge
+}
+
+func (a *gatedAPI) DownloadFile(ctx context.Context, parent int, name string, max int64) ([]byte, error) {
+	defer a.enter()()
+	select {
+	case <-a.gate:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return a.fakeAPI.DownloadFile(ctx, parent, name, max)
+}
+
+// The download budget bounds the job-script bytes all deliveries hold at once: with room for
+// two files of MaxFileBytes, two downloads run while the others wait, and every byte is given
+// back once the submissions are done.
+func TestDownloadBudgetBoundsFilesInMemory(t *testing.T) {
+	const fileMax = 4096
+	api := &gatedAPI{fakeAPI: &fakeAPI{files: map[string][]byte{"7/job.sh": []byte("#!/bin/sh\ntrue\n")}}, gate: make(chan struct{})}
+	h := slotsHandler(t, newFakeSlurm(), api, 4, func(o *Options) {
+		o.MaxFileBytes, o.DownloadBudget = fileMax, 2*fileMax
+	})
+	wait := handleConcurrently(t, h, 6)
+	testenv.Eventually(t, 10*time.Second, func() bool { return api.in.Load() == 2 }, "two downloads under way")
+	time.Sleep(100 * time.Millisecond) // a third would start now if the budget allowed it
+	if got := api.in.Load(); got != 2 {
+		t.Errorf("%d downloads at once with room for 2 files, want 2", got)
+	}
+	close(api.gate)
+	wait()
+	if got := api.most.Load(); got != 2 || len(api.submitted) != 6 {
+		t.Errorf("most downloads at once %d (want 2), submitted %d (want 6)", got, len(api.submitted))
+	}
+	if !h.budget.TryAcquire(2 * fileMax) {
+		t.Error("the download budget was not given back whole")
+	}
+}
