@@ -28,6 +28,31 @@ func ScriptComment(script []byte) string {
 	return comment
 }
 
+// ScriptSetsJobName reports whether a job script names its job in its #SBATCH lines
+// (--job-name=NAME, --job-name NAME, -J NAME, -JNAME), read as ScriptComment reads them.
+func ScriptSetsJobName(script []byte) bool {
+	for _, line := range strings.Split(string(script), "\n") {
+		trimmed := strings.TrimSpace(strings.TrimRight(line, "\r"))
+		if trimmed != "" && trimmed[0] != '#' {
+			return false
+		}
+		if rest, ok := strings.CutPrefix(line, "#SBATCH"); ok && argsSetJobName(directiveWords(rest)) {
+			return true
+		}
+	}
+	return false
+}
+
+// argsSetJobName reports whether sbatch arguments name the job.
+func argsSetJobName(args []string) bool {
+	for _, a := range args {
+		if a == "--job-name" || strings.HasPrefix(a, "--job-name=") || strings.HasPrefix(a, "-J") {
+			return true
+		}
+	}
+	return false
+}
+
 // argsComment returns the value of the last --comment in args and args without the --comment
 // options; ok is false when there is none.
 func argsComment(args []string) (comment string, rest []string, ok bool) {

@@ -66,3 +66,20 @@ func TestInjectSbatchArguments(t *testing.T) {
 		})
 	}
 }
+
+func TestScriptSetsJobName(t *testing.T) {
+	for script, want := range map[string]bool{
+		"#!/bin/sh\ntrue\n":                              false,
+		"#!/bin/sh\n#SBATCH --job-name=x\ntrue\n":        true,
+		"#!/bin/sh\n#SBATCH --job-name x\n":              true,
+		"#!/bin/sh\n#SBATCH -J x\n":                      true,
+		"#!/bin/sh\n#SBATCH -Jx\n":                       true,
+		"#!/bin/sh\ntrue\n#SBATCH --job-name=late\n":     false, // after the first command sbatch reads no directive
+		"#!/bin/sh\n#SBATCH --comment=\"-J x\"\ntrue\n":  false,
+		"#!/bin/sh\n# --job-name=x is a plain comment\n": false,
+	} {
+		if got := ScriptSetsJobName([]byte(script)); got != want {
+			t.Errorf("ScriptSetsJobName(%q) = %v, want %v", script, got, want)
+		}
+	}
+}

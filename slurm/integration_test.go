@@ -442,3 +442,34 @@ func infoField(t testing.TB, c *Client, j JobData, jsonKey, pairsKey string) str
 	}
 	return fmt.Sprint(obj[key])
 }
+
+// TestRealJobNamedAfterEntrypoint: a script read on stdin is named after its entrypoint file, as
+// sbatch <file> names it, unless the script or the arguments name the job.
+func TestRealJobNamedAfterEntrypoint(t *testing.T) {
+	c, alice := realSlurm(t, Options{})
+	dir := userDir(t, alice)
+	for _, tt := range []struct {
+		script string
+		args   []string
+		want   string
+	}{
+		{"#!/bin/sh\ntrue\n", nil, "run-me.sh"},
+		{"#!/bin/sh\n#SBATCH -J from-script\ntrue\n", nil, "from-script"},
+		{"#!/bin/sh\n#SBATCH --job-name \"from script\"\ntrue\n", nil, "from script"},
+		{"#!/bin/sh\ntrue\n", []string{"--job-name=from-args"}, "from-args"},
+	} {
+		res, err := c.Submit(context.Background(), SubmitRequest{User: alice, Dir: dir, Script: []byte(tt.script),
+			JobName: "run-me.sh", ExtraArgs: append([]string{"--hold", "--output=/dev/null"}, tt.args...)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cancelAtEnd(t, c, res.JobID)
+		j, err := c.JobState(context.Background(), res.JobID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := infoField(t, c, j, "name", "JobName"); got != tt.want {
+			t.Errorf("script %q args %q: job named %q, want %q", tt.script, tt.args, got, tt.want)
+		}
+	}
+}

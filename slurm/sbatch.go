@@ -34,6 +34,10 @@ type SubmitRequest struct {
 	Marker string
 	// ExtraArgs go before the script (for example "--hold" or "--partition=debug").
 	ExtraArgs []string
+	// JobName names the job (--job-name) unless the script's #SBATCH lines or ExtraArgs name it:
+	// a script read on stdin would otherwise be named "sbatch", where sbatch <file> names the
+	// job after the file. Empty adds nothing.
+	JobName string
 }
 
 // SubmitResult is what sbatch --parsable printed.
@@ -79,6 +83,9 @@ func (c *Client) Submit(ctx context.Context, req SubmitRequest) (SubmitResult, e
 		args = append(args, extra...)
 	} else {
 		args = append(args, req.ExtraArgs...)
+	}
+	if req.JobName != "" && !argsSetJobName(req.ExtraArgs) && !ScriptSetsJobName(req.Script) {
+		args = append(args, "--job-name="+req.JobName)
 	}
 	var stdin *bytes.Reader
 	if req.ScriptPath != "" {

@@ -274,7 +274,7 @@ func (h *Handler) handle(ctx context.Context, log *slog.Logger, sub *jobbergate.
 
 	sctx, cancel := context.WithTimeout(ctx, h.o.SubmitTimeout)
 	res, err := h.o.Slurm.Submit(sctx, slurm.SubmitRequest{
-		User: p.user, Dir: p.dir, Script: p.script, SubmissionID: int64(sub.ID), Marker: marker,
+		User: p.user, Dir: p.dir, Script: p.script, SubmissionID: int64(sub.ID), Marker: marker, JobName: p.jobName,
 	})
 	cancel()
 	// The slot bounds sbatch only: the state read has read slots of its own (newJobState) and

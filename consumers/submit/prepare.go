@@ -32,6 +32,7 @@ type prepared struct {
 	dir        string // the execution directory with symbolic links resolved
 	scriptPath string // the written entrypoint, when files are written
 	script     []byte // the entrypoint for sbatch's stdin otherwise
+	jobName    string // the entrypoint's file name: the job's name unless the script sets one
 	// held gives back the entrypoint's share of the download budget; nil when none is held.
 	held func()
 }
@@ -138,7 +139,8 @@ func (h *Handler) prepare(ctx context.Context, sub *jobbergate.PendingSubmission
 	// sbatch always reads this submission's own script on stdin, even when the files are also
 	// written: another submission writing the same file name into the same directory at the
 	// same time can then never change the script this job runs.
-	p := prepared{user: u, dir: dir, script: script, held: held}
+	jobName, _ := slurm.CheckFileName(entry.Filename) // checked above
+	p := prepared{user: u, dir: dir, script: script, held: held, jobName: jobName}
 	if !h.o.WriteSubmissionFiles {
 		handedOn = true
 		return p, "", nil
