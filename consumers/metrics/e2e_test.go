@@ -136,16 +136,38 @@ func profiledSlurm(t *testing.T) (*slurm.Client, func(script string) int64, stri
 }
 
 // jobTimes reads a finished job's start and end (epoch s) from Slurm's job info.
+// jobTimes reads a finished job's start and end (epoch seconds) from its job_info: the JSON job
+// object's start_time/end_time (a number, or {set, number} from 23.02 on), or scontrol's
+// StartTime/EndTime (Slurm 22.05's Key=Value record, local time).
 func jobTimes(t *testing.T, j slurm.JobData) (start, end int64) {
 	t.Helper()
-	var info struct {
-		StartTime int64 `json:"start_time"`
-		EndTime   int64 `json:"end_time"`
+	var info map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(j.JobInfo), &info); err != nil {
+		t.Fatalf("job %d: job info is not an object (%v): %.300s", j.JobID, err, j.JobInfo)
 	}
-	if err := json.Unmarshal([]byte(j.JobInfo), &info); err != nil || info.StartTime == 0 || info.EndTime < info.StartTime {
-		t.Fatalf("job %d: cannot read start/end from job info (%v): %.300s", j.JobID, err, j.JobInfo)
+	read := func(jsonKey, pairsKey string) int64 {
+		if raw, ok := info[pairsKey]; ok {
+			var s string
+			_ = json.Unmarshal(raw, &s)
+			tm, err := time.ParseInLocation("2006-01-02T15:04:05", s, time.Local)
+			if err != nil {
+				t.Fatalf("job %d: %s %q: %v", j.JobID, pairsKey, s, err)
+			}
+			return tm.Unix()
+		}
+		var n struct {
+			Number int64 `json:"number"`
+		}
+		if json.Unmarshal(info[jsonKey], &n.Number) != nil {
+			_ = json.Unmarshal(info[jsonKey], &n)
+		}
+		return n.Number
 	}
-	return info.StartTime, info.EndTime
+	start, end = read("start_time", "StartTime"), read("end_time", "EndTime")
+	if start == 0 || end < start {
+		t.Fatalf("job %d: cannot read start/end from job info: %.300s", j.JobID, j.JobInfo)
+	}
+	return start, end
 }
 
 func sortRows(rows []jobbergatetest.MetricRow) {

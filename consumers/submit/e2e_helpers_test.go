@@ -2,6 +2,7 @@ package submit
 
 import (
 	"context"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -121,8 +122,9 @@ func newE2E(t testing.TB, tune func(*broker.Limits)) *e2e {
 			t.Fatal(err)
 		}
 	}
-	// Submission ids unique per run, so markers never meet jobs of earlier runs.
-	e.subID = int(time.Now().Unix()%100_000)*10_000 + int(runSeq.Add(1))*1000
+	// Submission ids of their own per test and process (two runs of these tests at once must not
+	// count each other's jobs), so the jobs found by marker are this test's.
+	e.subID = 100_000_000 + rand.IntN(1_900_000)*1000 + int(runSeq.Add(1)%1000)
 	e.poller = bridge.NewPoller(e.b.JS, 300*time.Millisecond, testLogger(), NewSource(e.client, e.topo, SourceOptions{}))
 	t.Cleanup(e.cancelJobs)
 	return e
