@@ -252,10 +252,10 @@ func TestCancelWithFake(t *testing.T) {
 	if calls := scancel.Calls(t); len(calls) != 1 || !slices.Equal(calls[0].Args, []string{"42"}) || calls[0].UID != os.Geteuid() {
 		t.Errorf("scancel calls = %+v", calls)
 	}
-	scancel.SetResponse(t, slurmtest.Response{Stderr: "scancel: error: Kill job error on job id 43: Invalid job id specified\n", ExitCode: 1})
+	scancel.SetResponse(t, slurmtest.Response{Stderr: "scancel: error: Kill job error on job id 43: Access/permission denied\n", ExitCode: 1})
 	err := c.Cancel(context.Background(), 43)
 	var ce *CommandError
-	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "scancel job 43") || !strings.Contains(err.Error(), "Invalid job id specified") {
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "scancel job 43") || !strings.Contains(err.Error(), "Access/permission denied") {
 		t.Errorf("err = %v", err)
 	}
 }
@@ -320,5 +320,22 @@ func TestSubmitRequiresAbsoluteDir(t *testing.T) {
 	_, err := c.Submit(context.Background(), SubmitRequest{User: User{Name: "x", UID: 1000}, Dir: "rel", Script: []byte("x")})
 	if !errors.Is(err, ErrRelativeDir) {
 		t.Errorf("err = %v, want ErrRelativeDir", err)
+	}
+}
+
+// scancel of a job that ended or that slurmctld no longer holds is not an error, whether
+// scancel exits 0 or 1 with Slurm's own message for it.
+func TestCancelEndedJobIsNotAnError(t *testing.T) {
+	for _, msg := range []string{"scancel: error: Kill job error on job id 5: Invalid job id specified\n",
+		"scancel: error: Kill job error on job id 5: Job/step already completing or completed\n"} {
+		scancel := slurmtest.New(t, "scancel", slurmtest.Response{ExitCode: 1, Stderr: msg})
+		c := fakeClient(t, nil, nil, nil, scancel)
+		if err := c.Cancel(context.Background(), 5); err != nil {
+			t.Errorf("Cancel after %q: %v", msg, err)
+		}
+	}
+	scancel := slurmtest.New(t, "scancel", slurmtest.Response{ExitCode: 1, Stderr: "scancel: error: Kill job error on job id 5: Access/permission denied\n"})
+	if err := fakeClient(t, nil, nil, nil, scancel).Cancel(context.Background(), 5); err == nil {
+		t.Error("a refused scancel is not an error")
 	}
 }

@@ -264,6 +264,7 @@ func (h *Handler) HandleBatch(ctx context.Context, msgs []*consumers.Message) []
 				h.foreign(it, err.Error())
 			} else {
 				it.data = jobData(j)
+				ended(it, j)
 			}
 			toPut = append(toPut, it)
 		}
@@ -463,6 +464,22 @@ func (h *Handler) put(ctx context.Context, it *item, fp fingerprint) consumers.D
 		it.log.Warn("job data update failed: will retry", "error", err)
 	}
 	return dec
+}
+
+// ended makes the report of a job slurmctld no longer holds (read from accounting) final: a
+// state the API does not end a submission with (OUT_OF_MEMORY) would leave the submission
+// SUBMITTED for ever, so it is reported UNKNOWN, as the reference does once Slurm forgets the
+// job, with the job's real final state and reason in the reason.
+func ended(it *item, j slurm.JobData) {
+	if !j.FromAccounting || it.data.JobState.IsTerminal() {
+		return
+	}
+	reason := fmt.Sprintf("The job ended %s", j.JobState)
+	if j.StateReason != "" && j.StateReason != "None" {
+		reason += " (" + j.StateReason + ")"
+	}
+	it.data.JobState = jobbergate.SlurmJobState(slurm.StateUnknown)
+	it.data.StateReason = ptr(reason + "; Slurm no longer holds it")
 }
 
 // jobData converts Slurm's job data to the API's update body.

@@ -67,6 +67,8 @@ type fakeSlurm struct {
 	cancels    []int64
 	cancelsAs  []string // "user:id" of CancelAs calls
 	readErr    error
+	// accounting answers ResolveGone for these ids (as sacct would), UNKNOWN for the others.
+	accounting map[int64]slurm.JobData
 }
 
 func newFakeSlurm() *fakeSlurm { return &fakeSlurm{jobs: map[int64]slurm.JobData{}} }
@@ -128,6 +130,11 @@ func (f *fakeSlurm) ResolveGone(_ context.Context, ids []int64) (map[int64]slurm
 	f.gone = append(f.gone, ids...)
 	out := map[int64]slurm.JobData{}
 	for _, id := range ids {
+		if j, ok := f.accounting[id]; ok {
+			j.FromAccounting = true
+			out[id] = j
+			continue
+		}
 		out[id] = slurm.UnknownJob(id)
 	}
 	return out, nil

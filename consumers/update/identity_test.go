@@ -69,3 +69,21 @@ func TestForeignJobNeverReadOutOrCancelled(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// A job that ended OUT_OF_MEMORY (a state the API does not end a submission with) and that
+// slurmctld no longer holds is reported UNKNOWN with its real final state in the reason, so the
+// submission ends ABORTED instead of staying SUBMITTED for ever.
+func TestEndedOutOfMemoryReachesFinalStatus(t *testing.T) {
+	sl := newFakeSlurm()
+	sl.accounting = map[int64]slurm.JobData{801: {JobID: 801, JobState: "OUT_OF_MEMORY", StateReason: "OutOfMemory",
+		JobInfo: `{"JobIDRaw":"801","State":"OUT_OF_MEMORY"}`, UserID: -1}}
+	e := newEnv(t, sl, nil)
+	e.start(t)
+	id := addActive(e, "SUBMITTED", ptr2(801))
+	e.runCycle(t)
+	s := e.submission(t, id)
+	if s.Status != "ABORTED" || deref(s.SlurmJobState) != "UNKNOWN" ||
+		!strings.Contains(deref(s.ReportMessage), "The job ended OUT_OF_MEMORY (OutOfMemory)") {
+		t.Errorf("status %s state %s message %q; want ABORTED, UNKNOWN and the real final state", s.Status, deref(s.SlurmJobState), deref(s.ReportMessage))
+	}
+}
