@@ -64,7 +64,12 @@ func TestCrash(t *testing.T) {
 		// (started first, so most likely the bridge leader) is killed repeatedly.
 		a := newAgent(t, "agent-a", w.agentEnv(t.TempDir(), "NATS_URL="+natsURL))
 		b := newAgent(t, "agent-b", w.agentEnv(t.TempDir(), "NATS_URL="+natsURL))
+		// agent-b starts once agent-a has provisioned the streams and consumers: two agents
+		// provisioning one server at the same moment meet a data race inside nats-server's file
+		// store (stream update against consumer create, v2.15.2), which -race reports here
+		// since this test runs that server in its own process.
 		a.start()
+		testenv.Eventually(t, 60*time.Second, func() bool { return a.currentLogCount("agent started") > 0 }, "agent-a started")
 		b.start()
 		// Twice the work: agent-b goes on while agent-a restarts, and without the race
 		// detector's slowdown it would finish 300 before agent-a has been killed 5 times.
