@@ -60,5 +60,17 @@ lint: ## go vet, staticcheck and govulncheck (offline, against the Go vulnerabil
 fuzz: ## run every fuzz target for FUZZTIME (default 60s) each
 	FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
 
+# make package: nfpm (github.com/goreleaser/nfpm) built into .tools/bin; the packages go to
+# PKG_OUT (PKG_FORMATS: deb, rpm or both).
+NFPM_VERSION ?= v2.48.0
+PKG_OUT ?= $(BIN)/packages
+PKG_FORMATS ?= deb rpm
+.PHONY: package
+
+package: ## the .deb and .rpm of the agent in bin/packages (packaging/), versioned VERSION
+	@$(GO) version -m $(TOOLS)/nfpm 2>/dev/null | grep -qE 'nfpm/v2[[:space:]]+$(NFPM_VERSION)([[:space:]]|$$)' || GOBIN=$(TOOLS) $(GO) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
+	$(GO) build -trimpath -ldflags "$(LDFLAGS) -s -w" -o $(PKG_OUT)/.bin/jobbergate-agent ./cmd/jobbergate-agent
+	VERSION=$(VERSION) NFPM=$(TOOLS)/nfpm bash packaging/build.sh $(PKG_OUT)/.bin/jobbergate-agent $(PKG_OUT) $(PKG_FORMATS)
+
 clean: ## remove build output
 	rm -rf $(BIN)
