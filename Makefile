@@ -30,11 +30,12 @@ build: ## build bin/jobbergate-agent and bin/jobbergate-devapi
 services: ## install and start what the integration tests need (Slurm, munge, slapd, nats CLI); idempotent, needs root
 	bash deploy/test-services.sh
 
-test: services ## every test, unit and integration (brings up the services first), a short fuzz run, then the Slurm-facing tests on Slurm 24.11 and 26.05
+test: services ## every test, unit and integration (brings up the services first), a short fuzz run, then the Slurm-facing tests on Slurm 24.11 and 26.05 and the packages' install test
 	@echo "make test: host tests on $$(sbatch --version 2>/dev/null || echo 'no Slurm')"
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 	FUZZTIME=$(TEST_FUZZTIME) FUZZMINIMIZETIME=1s bash scripts/fuzz.sh
 	bash scripts/slurm-versions.sh
+	bash scripts/package-test.sh
 
 test-slurm-versions: ## the Slurm-facing tests against Slurm 24.11 (trixie) and 26.05 (sid), each in a debootstrap root (root; SLURM_SUITES picks)
 	bash scripts/slurm-versions.sh
