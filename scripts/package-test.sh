@@ -19,6 +19,7 @@
 #      try-restarted (restarted only if it runs).
 #      dpkg -r: the agent is stopped; binary and unit gone; env file and state kept.
 #      dpkg -P, systemd not running: no systemctl call; settings, state and enablement gone.
+#      The rpm's scriptlets (the same scripts) with rpm's arguments: the same systemctl calls.
 #
 # Without root, dpkg, chroot or the root's prerequisites the test is skipped, or fails under
 # CI=true. Settings: PKGTEST_ROOT, PKGTEST_MIRROR (default http://deb.debian.org/debian).
@@ -194,16 +195,17 @@ echo "$*" >>/tmp/pkgtest/systemctl.log
 SH
 chmod 755 "$ROOT/usr/local/sbin/systemctl"
 systemd_running() { if [[ $1 == yes ]]; then mkdir -p "$ROOT/run/systemd/system"; else rmdir "$ROOT/run/systemd/system" 2>/dev/null || true; fi; }
-# dpkg_step WANT_CALLS DPKG-ARGS...: dpkg in the root; systemctl must be called exactly so.
-dpkg_step() {
+# step WANT_CALLS COMMAND...: COMMAND in the root; systemctl must be called exactly so.
+step() {
 	local want=$1
 	shift
 	: >"$ROOT/tmp/pkgtest/systemctl.log"
-	"${CHROOT[@]}" dpkg "$@" </dev/null >"$tmp/dpkg.out" 2>&1 || { cat "$tmp/dpkg.out" >&2; fail "dpkg $*"; }
+	"${CHROOT[@]}" "$@" </dev/null >"$tmp/step.out" 2>&1 || { cat "$tmp/step.out" >&2; fail "$*"; }
 	local got
 	got=$(cat "$ROOT/tmp/pkgtest/systemctl.log")
-	[[ $got == "$want" ]] || fail "dpkg $*: systemctl calls '${got//$'\n'/; }', want '${want//$'\n'/; }'"
+	[[ $got == "$want" ]] || fail "$*: systemctl calls '${got//$'\n'/; }', want '${want//$'\n'/; }'"
 }
+dpkg_step() { step "$1" dpkg "${@:2}"; }
 status() { "${CHROOT[@]}" dpkg-query -W -f '${Status} ${Version}' jobbergate-agent 2>/dev/null || echo "not-installed"; }
 agent_version() { "${CHROOT[@]}" jobbergate-agent version | awk 'NR == 1 { print $2 }'; }
 
@@ -267,4 +269,21 @@ for p in $(paths) /etc/systemd/system/multi-user.target.wants/jobbergate-agent.s
 	[[ ! -e $ROOT$p && ! -L $ROOT$p ]] || fail "after dpkg -P: $p remains"
 done
 log "install, upgrade, remove and purge in $ROOT checked in $(since "$t") s"
+
+# The rpm's scriptlets are packaging/scripts' too; rpm passes the number of versions installed
+# after the step (%post 1: install, 2: upgrade; %preun and %postun 0: erase, 1: upgrade).
+for s in POSTIN:postinstall PREUN:preremove POSTUN:postremove; do
+	[[ $(rq --qf "%{${s%%:*}}") == "$(cat "packaging/scripts/${s#*:}.sh")" ]] ||
+		fail "the rpm's %{${s%%:*}} is not packaging/scripts/${s#*:}.sh"
+done
+cp packaging/scripts/*.sh "$ROOT/tmp/pkgtest/"
+systemd_running yes
+step "daemon-reload" sh /tmp/pkgtest/postinstall.sh 1
+step $'daemon-reload\ntry-restart jobbergate-agent.service' sh /tmp/pkgtest/postinstall.sh 2
+step "" sh /tmp/pkgtest/preremove.sh 1
+step "stop jobbergate-agent.service" sh /tmp/pkgtest/preremove.sh 0
+step "" sh /tmp/pkgtest/postremove.sh 1
+step "daemon-reload" sh /tmp/pkgtest/postremove.sh 0
+systemd_running no
+log "the rpm's scriptlets under rpm's arguments checked"
 log "PASS in $(since "$t_start") s (deb $(stat -c %s "$deb") bytes, rpm $(stat -c %s "$rpm") bytes)"
