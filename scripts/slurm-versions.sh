@@ -25,7 +25,7 @@ PACKAGES=(
 	./slurm:.
 	./consumers/submit:EndToEnd
 	./consumers/update:EndToEnd
-	./e2e:Crash
+	./e2e:TestCrash/embedded-nats
 )
 
 cd "$(dirname "$0")/.."
