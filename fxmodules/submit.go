@@ -179,6 +179,7 @@ func newSubmitTask(p submitParams) (TaskResult, error) {
 		SlurmConcurrency:      p.Settings.SubmitConc,
 		OwnerSlurmConcurrency: p.Settings.OwnerConc,
 		AllowHiddenFiles:      p.Settings.AllowHiddenFiles,
+		LegacyMarkerDir:       p.Settings.CacheDir,
 		SlotWait:              func(d time.Duration) { p.Metrics.ObserveSubmitStep("slurm_slot_wait", d) },
 		Logger:                log,
 	})

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -210,6 +212,11 @@ func (h *Handler) handle(ctx context.Context, log *slog.Logger, sub *jobbergate.
 	rec, rev, err := h.claims.load(ctx, sub.ID)
 	if err != nil {
 		return retry(err)
+	}
+	if rec == nil && h.o.LegacyMarkerDir != "" {
+		if out, done := h.adoptLegacy(ctx, log, sub); done {
+			return out
+		}
 	}
 	if rec != nil {
 		switch {
@@ -415,6 +422,64 @@ func (h *Handler) reconcile(ctx context.Context, log *slog.Logger, sub *jobberga
 	}
 	h.recordIdentity(ctx, log, sub.ID, rec.SlurmJobID, id)
 	return h.report(ctx, log, sub, rec, rev), true
+}
+
+// adoptLegacy reports the job the Python agent submitted for sub and recorded in its marker
+// file (CACHE_DIR/<id>.slurm_job_id) without telling the API, instead of a second sbatch. The
+// job must be the mapped owner's (those jobs carry no marker); one Slurm no longer knows carries
+// nobody's data and is reported UNKNOWN. done is false when there is no marker to act on (none,
+// or one the agent does not trust, which is logged and left alone).
+func (h *Handler) adoptLegacy(ctx context.Context, log *slog.Logger, sub *jobbergate.PendingSubmission) (outcome, bool) {
+	jobID, ok, err := readLegacyMarker(h.o.LegacyMarkerDir, sub.ID)
+	if errors.Is(err, errLegacyMarkerUntrusted) {
+		log.Warn("Python-agent marker file ignored", "error", err)
+		return outcome{}, false
+	}
+	if err != nil {
+		return retry(err), true
+	}
+	if !ok {
+		return outcome{}, false
+	}
+	username, err := h.o.Mapper.Username(ctx, sub.OwnerEmail)
+	if err != nil {
+		return retry(fmt.Errorf("map the owner of submission %d's Python-agent job %d: %w", sub.ID, jobID, err)), true
+	}
+	owner, err := h.o.Slurm.LookupUser(username)
+	if err != nil {
+		return retry(fmt.Errorf("look up the owner of submission %d's Python-agent job %d: %w", sub.ID, jobID, err)), true
+	}
+	jd, err := h.o.Slurm.JobState(ctx, jobID)
+	if err != nil {
+		return retry(fmt.Errorf("read submission %d's Python-agent job %d: %w", sub.ID, jobID, err)), true
+	}
+	id := slurm.Identity{Owner: owner}
+	if jd.JobState != slurm.StateUnknown || jd.JobInfo != "{}" {
+		if err := id.CheckOwner(jd); err != nil {
+			log.Error("security: the Python agent's marker file names a slurm job that is not the owner's; nothing of it is reported",
+				"slurm_job_id", jobID, "error", err)
+			return terminate(fmt.Sprintf("the Python agent's marker file %s names slurm job %d, which is not this submission's (%v); remove the file once checked, then retry this message",
+				legacyMarkerName(sub.ID), jobID, err), 0), true
+		}
+	}
+	uid := owner.UID
+	rec := Record{SubmissionID: sub.ID, Holder: h.o.HolderID, ClaimedAt: h.o.Now().UTC(), SlurmJobID: jobID, Owner: owner.Name, OwnerUID: &uid}
+	rev, err := h.claims.store(ctx, rec, 0)
+	if errors.Is(err, errConflict) {
+		return retryAfter(conflictRetry, err), true
+	}
+	if err != nil {
+		return retry(err), true
+	}
+	log.Info("slurm job submitted by the Python agent found in its marker file: reporting it instead of submitting again", "slurm_job_id", jobID)
+	h.recordIdentity(ctx, log, sub.ID, jobID, id)
+	out := h.markSubmitted(ctx, log, sub, rec, rev, jd, nil)
+	if out.dec.IsAck() {
+		if err := os.Remove(filepath.Join(h.o.LegacyMarkerDir, legacyMarkerName(sub.ID))); err != nil && !os.IsNotExist(err) {
+			log.Warn("could not remove the Python agent's marker file", "error", err)
+		}
+	}
+	return out, true
 }
 
 // recordIdentity writes the identity of a submission's job (Options.Jobs), for the update path.

@@ -112,6 +112,10 @@ type Options struct {
 	// uid 0 is governed by the Slurm client's AllowRoot). 0 means DefaultMinSubmitUID; a
 	// negative value disables the check.
 	MinSubmitUID int
+	// LegacyMarkerDir, when set, is where the Python agent kept its idempotency markers
+	// (its CACHE_DIR): a submission without a record whose <id>.slurm_job_id file names a job of
+	// its owner is reported with that job instead of being submitted again.
+	LegacyMarkerDir string
 	// AllowHiddenFiles accepts job-script file names with an element that begins with a dot
 	// (ALLOW_HIDDEN_FILES). Off by default: such a file (.bashrc) would replace the submitter's
 	// own, and template authors, not submitters, choose file names.
