@@ -68,9 +68,9 @@ func (t timedSlurm) LookupUser(name string) (slurm.User, error) {
 	return t.Slurm.LookupUser(name)
 }
 
-func (t timedSlurm) ResolveExecutionDir(ctx context.Context, u slurm.User, dir string, shared []string) (string, error) {
+func (t timedSlurm) ResolveExecutionDir(ctx context.Context, u slurm.User, dir string) (string, error) {
 	defer t.step("check_dir", time.Now())
-	return t.Slurm.ResolveExecutionDir(ctx, u, dir, shared)
+	return t.Slurm.ResolveExecutionDir(ctx, u, dir)
 }
 
 func (t timedSlurm) WriteFile(ctx context.Context, u slurm.User, dir, name string, content []byte) (string, error) {
@@ -172,7 +172,6 @@ func newSubmitTask(p submitParams) (TaskResult, error) {
 		WriteSubmissionFiles:  p.Settings.WriteSubmissionFiles,
 		MaxFileBytes:          int64(p.Settings.MaxFileBytes),
 		MinSubmitUID:          minSubmitUID(p.Settings.MinSubmitUID),
-		SharedExecutionDirs:   p.Settings.SharedExecutionDirs,
 		HolderID:              submit.NewHolderID(),
 		HolderGone:            submit.LocalHolderGone,
 		ClaimStaleAfter:       2 * p.Topology.Limits.AckWait,

@@ -9,10 +9,6 @@ import (
 	"syscall"
 )
 
-// ErrDirNotOwned is returned when an execution directory (after resolving symbolic links) is
-// neither owned by the user nor under one of the shared execution directories.
-var ErrDirNotOwned = errors.New("Execution directory is not owned by the user")
-
 // ErrInvalidDirName is returned for an execution directory holding NUL or a control character.
 var ErrInvalidDirName = errors.New("Execution directory name contains a control character")
 
@@ -26,17 +22,18 @@ var ErrInvalidDirName = errors.New("Execution directory name contains a control 
 //     followed, as the user could follow it); failure means ErrDirNotUsable;
 //  3. the resolved path must be a directory (lstat, links not followed) that access(2) says the
 //     user may write (faccessat2 with AT_EACCESS, so ACLs, groups and root-squashed NFS are
-//     judged as the job will meet them). Otherwise ErrDirNotUsable;
-//  4. the resolved directory must be owned by u, or lie under one of shared (absolute, real
-//     paths such as /scratch, compared component-wise after cleaning): otherwise
-//     ErrDirNotOwned, even when it is world-writable.
+//     judged as the job will meet them). Otherwise ErrDirNotUsable.
+//
+// Who owns the directory is not a condition, as in the reference agent: a group project area
+// or a scratch directory the user can write is as good as their home (the files are written and
+// the job runs with the user's identity, so the agent does nothing there the user could not).
 //
 // Time of check and time of use: the caller must use the returned path, not dir. If a
 // component is swapped for a symlink after the check, step 3 no longer matters but every write
 // and sbatch itself run as the user, so the kernel still refuses anything the user could not
 // do by hand; only the user's own directories can be swapped by the user.
 // Errors name dir (and the resolved path when it differs) and the user, never file contents.
-func (c *Client) ResolveExecutionDir(ctx context.Context, u User, dir string, shared []string) (string, error) {
+func (c *Client) ResolveExecutionDir(ctx context.Context, u User, dir string) (string, error) {
 	if strings.IndexFunc(dir, isControl) >= 0 {
 		return "", fmt.Errorf("%w: %q", ErrInvalidDirName, dir)
 	}
@@ -79,20 +76,7 @@ func (c *Client) ResolveExecutionDir(ctx context.Context, u User, dir string, sh
 	if !isDir || !writable {
 		return "", fmt.Errorf("%w: %s (user %s)", ErrDirNotUsable, shown, u.Name)
 	}
-	if st.Uid == u.UID {
-		return real, nil
-	}
-	for _, p := range shared {
-		if UnderDir(real, p) {
-			return real, nil
-		}
-	}
-	where := "choose a directory you own"
-	if len(shared) > 0 {
-		where += " or one under " + strings.Join(shared, ", ")
-	}
-	return "", fmt.Errorf("%w: %s belongs to uid %d, not to %s (uid %d); %s",
-		ErrDirNotOwned, shown, st.Uid, u.Name, u.UID, where)
+	return real, nil
 }
 
 // UnderDir reports whether path is prefix or lies below it, comparing cleaned absolute paths

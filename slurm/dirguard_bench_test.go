@@ -22,7 +22,7 @@ func BenchmarkResolveExecutionDir(b *testing.B) {
 	ctx := context.Background()
 	b.Run("resolve", func(b *testing.B) {
 		for b.Loop() {
-			if _, err := c.ResolveExecutionDir(ctx, alice, dir, nil); err != nil {
+			if _, err := c.ResolveExecutionDir(ctx, alice, dir); err != nil {
 				b.Fatal(err)
 			}
 		}

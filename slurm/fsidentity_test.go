@@ -123,13 +123,12 @@ func TestResolveExecutionDirJudgesGroups(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	shared := []string{filepath.Dir(dir)}
-	if _, err := c.ResolveExecutionDir(context.Background(), u, dir, shared); !errors.Is(err, ErrDirNotUsable) {
+	if _, err := c.ResolveExecutionDir(context.Background(), u, dir); !errors.Is(err, ErrDirNotUsable) {
 		t.Errorf("group-only directory, user not in the group: %v, want ErrDirNotUsable", err)
 	}
 	member := u
 	member.Groups = []uint32{u.GID, group}
-	got, err := c.ResolveExecutionDir(context.Background(), member, dir, shared)
+	got, err := c.ResolveExecutionDir(context.Background(), member, dir)
 	if err != nil || got != dir {
 		t.Errorf("group-only directory, user in the group: %q, %v; want it accepted", got, err)
 	}

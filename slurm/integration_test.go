@@ -303,7 +303,7 @@ func TestRealFilesLandInsideExecutionDir(t *testing.T) {
 func TestRealExecutionDirChecks(t *testing.T) {
 	c, alice := realSlurm(t, Options{})
 	ctx := context.Background()
-	if _, err := c.ResolveExecutionDir(ctx, alice, userDir(t, alice), nil); err != nil {
+	if _, err := c.ResolveExecutionDir(ctx, alice, userDir(t, alice)); err != nil {
 		t.Errorf("alice's own dir refused: %v", err)
 	}
 	rootOnly := t.TempDir() // 0700, root's
@@ -314,12 +314,12 @@ func TestRealExecutionDirChecks(t *testing.T) {
 	t.Cleanup(func() { os.RemoveAll(readOnly) })
 	os.Chmod(readOnly, 0o755)
 	for _, dir := range []string{rootOnly, readOnly, "/nonexistent/jbg-dir"} {
-		_, err := c.ResolveExecutionDir(ctx, alice, dir, nil)
+		_, err := c.ResolveExecutionDir(ctx, alice, dir)
 		if !errors.Is(err, ErrDirNotUsable) || !strings.Contains(err.Error(), dir) {
 			t.Errorf("ResolveExecutionDir(%s) = %v, want ErrDirNotUsable naming it", dir, err)
 		}
 	}
-	if _, err := c.ResolveExecutionDir(ctx, alice, "relative/dir", nil); !errors.Is(err, ErrRelativeDir) {
+	if _, err := c.ResolveExecutionDir(ctx, alice, "relative/dir"); !errors.Is(err, ErrRelativeDir) {
 		t.Errorf("relative dir err = %v", err)
 	}
 	_, err = c.WriteFile(ctx, alice, readOnly, "f", []byte("x"))

@@ -141,7 +141,7 @@ func (s *fakeSlurm) LookupUser(name string) (slurm.User, error) {
 	return slurm.User{Name: name, UID: 1000, GID: 1000}, nil
 }
 
-func (s *fakeSlurm) ResolveExecutionDir(_ context.Context, u slurm.User, dir string, _ []string) (string, error) {
+func (s *fakeSlurm) ResolveExecutionDir(_ context.Context, u slurm.User, dir string) (string, error) {
 	if !strings.HasPrefix(dir, "/") {
 		return "", fmt.Errorf("%w: %q", slurm.ErrRelativeDir, dir)
 	}

@@ -12,18 +12,16 @@ import (
 )
 
 // resolvingSlurm is fakeSlurm with symlink resolution: every directory resolves to "/real"
-// + dir, except those under /elsewhere, which belong to someone else.
+// + dir, except those under /elsewhere, which the user cannot write.
 type resolvingSlurm struct {
 	*fakeSlurm
-	shared []string // what the handler passed
 }
 
-func (s *resolvingSlurm) ResolveExecutionDir(ctx context.Context, u slurm.User, dir string, shared []string) (string, error) {
-	s.shared = shared
+func (s *resolvingSlurm) ResolveExecutionDir(ctx context.Context, u slurm.User, dir string) (string, error) {
 	if strings.HasPrefix(dir, "/elsewhere") {
-		return "", fmt.Errorf("%w: %s belongs to uid 0, not to %s", slurm.ErrDirNotOwned, dir, u.Name)
+		return "", fmt.Errorf("%w: %s (user %s)", slurm.ErrDirNotUsable, dir, u.Name)
 	}
-	if _, err := s.fakeSlurm.ResolveExecutionDir(ctx, u, dir, shared); err != nil {
+	if _, err := s.fakeSlurm.ResolveExecutionDir(ctx, u, dir); err != nil {
 		return "", err
 	}
 	return "/real" + dir, nil
@@ -77,8 +75,8 @@ func TestHostileDecisions(t *testing.T) {
 			rejected: `"x/../../y" contains a '..' component`},
 		{name: "newline argument", sub: withArgs(newSubmission("alice@x", nil), "--hold", "--x\nrm -rf ~"), want: "ack",
 			rejected: `Invalid sbatch arguments -- sbatch argument would add lines to the job script: argument 2 "--x\nrm -rf ~" contains a newline`},
-		{name: "someone else's directory", sub: newSubmission("alice@x", strp("/elsewhere/x")), want: "ack",
-			rejected: "Execution directory is invalid -- Execution directory is not owned by the user: /elsewhere/x"},
+		{name: "a directory the user cannot write", sub: newSubmission("alice@x", strp("/elsewhere/x")), want: "ack",
+			rejected: "Execution directory is invalid -- Execution directory does not exist or is not writable by the user: /elsewhere/x"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -117,14 +115,13 @@ func TestHostileDecisions(t *testing.T) {
 }
 
 // TestHostileResolvedDirIsUsed: the files and sbatch get the resolved directory, never the one
-// the submission named, and the shared directories reach the check.
+// the submission named.
 func TestHostileResolvedDirIsUsed(t *testing.T) {
 	b, topo := newBroker(t, nil)
 	api := &fakeAPI{files: map[string][]byte{"7/job.sh": []byte("#!/bin/sh\ntrue\n"), "7/in/data.txt": []byte("d")}}
 	sl := &resolvingSlurm{fakeSlurm: newFakeSlurm()}
 	h, err := NewHandler(Options{API: api, Slurm: sl, Claims: claimsBucket(t, b, topo), JetStream: b.JS, HolderID: "me/1",
-		WriteSubmissionFiles: true, Mapper: mapMapper{"alice@x": "alice"}, Logger: testLogger(),
-		SharedExecutionDirs: []string{"/scratch"}})
+		WriteSubmissionFiles: true, Mapper: mapMapper{"alice@x": "alice"}, Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,9 +130,6 @@ func TestHostileResolvedDirIsUsed(t *testing.T) {
 		jobbergate.JobScriptFile{ParentID: 7, Filename: "in/data.txt", FileType: jobbergate.FileTypeSupport})
 	if dec := h.Handle(context.Background(), message(t, sub, 1)); !dec.IsAck() || len(api.submitted) != 1 {
 		t.Fatalf("decision %s, reports %v, rejections %q", dec, api.submitted, api.rejected)
-	}
-	if len(sl.shared) != 1 || sl.shared[0] != "/scratch" {
-		t.Errorf("shared dirs passed %q", sl.shared)
 	}
 	for _, p := range []string{"/real/home/alice/link/job.sh", "/real/home/alice/link/data.txt"} {
 		if _, ok := sl.written[p]; !ok {

@@ -26,9 +26,9 @@ type API interface {
 // Slurm is the part of the Slurm client the handler uses; *slurm.Client implements it.
 type Slurm interface {
 	LookupUser(name string) (slurm.User, error)
-	// ResolveExecutionDir checks, as the user, that dir is usable and owned by the user (or
-	// under a shared directory) and returns it with symbolic links resolved.
-	ResolveExecutionDir(ctx context.Context, u slurm.User, dir string, shared []string) (string, error)
+	// ResolveExecutionDir checks, as the user (uid and groups), that dir is a directory the
+	// user can write, whoever owns it, and returns it with symbolic links resolved.
+	ResolveExecutionDir(ctx context.Context, u slurm.User, dir string) (string, error)
 	WriteFile(ctx context.Context, u slurm.User, dir, name string, content []byte) (string, error)
 	Submit(ctx context.Context, req slurm.SubmitRequest) (slurm.SubmitResult, error)
 	// FindMarkedJobs looks for the job of a claim: a job of the claim's owner carrying its
@@ -120,10 +120,6 @@ type Options struct {
 	// (ALLOW_HIDDEN_FILES). Off by default: such a file (.bashrc) would replace the submitter's
 	// own, and template authors, not submitters, choose file names.
 	AllowHiddenFiles bool
-	// SharedExecutionDirs are real (symlink-free) absolute paths under which a user may run in
-	// a directory owned by someone else, e.g. a project area. Empty by default: the resolved
-	// execution directory must then belong to the user.
-	SharedExecutionDirs []string
 	// SlurmConcurrency bounds the submissions in their Slurm stage at once, across every
 	// delivery this Handler handles (SUBMIT_CONCURRENCY): the claim and sbatch hold a slot,
 	// as do the state read of a re-report and the queue read of a reconciliation. The rest

@@ -53,8 +53,8 @@ func (p prepared) release() {
 // another control character (they would add lines, i.e. commands, to the script); file names
 // that are absolute, hold a ".." component, NUL or a control character, are longer than 255
 // bytes, or collide once reduced to their last component (slurm.CheckFileName). Then the
-// execution directory must be absolute, resolve (as the user) to a directory the user can write
-// and owns, or one under SharedExecutionDirs; that resolved path is used from then on. Each file
+// execution directory must be absolute and resolve (as the user) to a directory the user can
+// write, whoever owns it (a group project area counts); that resolved path is used from then on. Each file
 // is downloaded with a MaxFileBytes bound (a larger one rejects the submission without being
 // read whole). File contents are passed through byte for byte: a script in Latin-1 or any other
 // encoding is written and submitted unchanged (sbatch and the shell read bytes, not UTF-8).
@@ -115,10 +115,9 @@ func (h *Handler) prepare(ctx context.Context, sub *jobbergate.PendingSubmission
 	if sub.ExecutionDirectory != nil && *sub.ExecutionDirectory != "" {
 		dir = *sub.ExecutionDirectory
 	}
-	dir, err = h.o.Slurm.ResolveExecutionDir(ctx, u, dir, h.o.SharedExecutionDirs)
+	dir, err = h.o.Slurm.ResolveExecutionDir(ctx, u, dir)
 	if err != nil {
-		if errors.Is(err, slurm.ErrRelativeDir) || errors.Is(err, slurm.ErrDirNotUsable) ||
-			errors.Is(err, slurm.ErrDirNotOwned) || errors.Is(err, slurm.ErrInvalidDirName) {
+		if errors.Is(err, slurm.ErrRelativeDir) || errors.Is(err, slurm.ErrDirNotUsable) || errors.Is(err, slurm.ErrInvalidDirName) {
 			return prepared{}, msgBadDir + " -- " + err.Error(), nil
 		}
 		return prepared{}, "", fmt.Errorf("check execution directory of submission %d: %w", sub.ID, err)
