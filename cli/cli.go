@@ -43,24 +43,37 @@ type cliEnv struct {
 	opts           options
 	// refusedDotenv is set when load refused the default .env file (see config.Notice).
 	refusedDotenv bool
+	// warnings are the unknown JOBBERGATE_AGENT_* variables load ignored, one per variable:
+	// config and the inspection commands print them, run logs them.
+	warnings []config.Warning
 }
 
 // load reads the settings; each notice about the .env file (refused, or read with a warning) is
-// printed to stderr on one line.
+// printed to stderr on one line; unknown variables are kept in e.warnings.
 func (e *cliEnv) load() (*config.Settings, error) {
+	e.warnings = nil
 	return config.Load(config.Source{Environ: e.environ, Dotenv: e.envFile, Notify: func(n config.Notice) {
 		e.refusedDotenv = e.refusedDotenv || n.Refused
 		fmt.Fprintf(e.stderr, "jobbergate-agent: %s\n", n)
-	}})
+	}, Warn: func(w config.Warning) { e.warnings = append(e.warnings, w) }})
+}
+
+// printWarnings prints each unknown variable of the last load to stderr, one line each.
+func (e *cliEnv) printWarnings() {
+	for _, w := range e.warnings {
+		fmt.Fprintf(e.stderr, "jobbergate-agent: warning: %s\n", w)
+	}
 }
 
 // loadOrReport loads the settings; when they are invalid it prints every problem (one line
-// each) or the error to stderr and returns false (the caller exits with exitConfig).
+// each) or the error to stderr, after the unknown variables (a misspelt name may be why a
+// setting has its default), and returns false (the caller exits with exitConfig).
 func (e *cliEnv) loadOrReport() (*config.Settings, bool) {
 	s, err := e.load()
 	if err == nil {
 		return s, true
 	}
+	e.printWarnings()
 	var problems config.Problems
 	if errors.As(err, &problems) {
 		fmt.Fprintf(e.stderr, "jobbergate-agent: %d invalid setting(s):\n%s\n", len(problems), problems)

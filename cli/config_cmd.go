@@ -11,8 +11,10 @@ import (
 )
 
 // configCmd prints every setting with its effective value (secrets masked); with --example, an
-// env file documenting every setting instead (settings are not read then). Invalid settings are
-// printed to stderr, one line per problem, and the exit code is 1.
+// env file documenting every setting instead (settings are not read then). Unknown
+// JOBBERGATE_AGENT_* variables are printed to stderr as warnings (with --json, also under
+// "warnings"), without changing the exit code. Invalid settings are printed to stderr, one line
+// per problem, and the exit code is 1.
 func configCmd(_ context.Context, env *cliEnv, args []string) int {
 	fs := flag.NewFlagSet("config", flag.ContinueOnError)
 	fs.SetOutput(env.stderr)
@@ -29,6 +31,7 @@ func configCmd(_ context.Context, env *cliEnv, args []string) int {
 		return 0
 	}
 	s, err := env.load()
+	env.printWarnings()
 	var problems config.Problems
 	if err != nil && !errors.As(err, &problems) {
 		fmt.Fprintln(env.stderr, err)
@@ -38,7 +41,11 @@ func configCmd(_ context.Context, env *cliEnv, args []string) int {
 	if *asJSON {
 		enc := json.NewEncoder(env.stdout)
 		enc.SetIndent("", "  ")
-		_ = enc.Encode(map[string]any{"settings": entries, "problems": problems})
+		warnings := env.warnings
+		if warnings == nil {
+			warnings = []config.Warning{}
+		}
+		_ = enc.Encode(map[string]any{"settings": entries, "problems": problems, "warnings": warnings})
 	} else {
 		for _, e := range entries {
 			fmt.Fprintf(env.stdout, "%s=%s\n", e.Name, e.Value)

@@ -49,6 +49,14 @@ func runCmd(ctx context.Context, env *cliEnv, args []string) int {
 	}
 	logger.Info("Starting Jobbergate-agent", "version", buildinfo.Version, "roles", s.Roles,
 		"mode", mode, "api", config.RedactURLs(s.BaseAPIURL), "cluster", s.OIDCClientID)
+	for _, w := range env.warnings {
+		// Ignored as the reference ignores it; said once, at start, so a misspelling is seen.
+		attrs := []any{"setting", w.Key, "from", w.From}
+		if w.Suggestion != "" {
+			attrs = append(attrs, "suggestion", w.Suggestion)
+		}
+		logger.Warn(w.String(), attrs...)
+	}
 
 	var restart *fxmodules.Restart
 	app := fxmodules.New(s, logger, fx.Populate(&restart), fxmodules.Extensions(env.opts.ext), fx.Invoke(recordEmbeddedAddr))

@@ -93,6 +93,7 @@ func openInspect(env *cliEnv, timeout time.Duration) (*inspectConn, int) {
 	if !ok {
 		return nil, exitConfig
 	}
+	env.printWarnings()
 	topo, err := fxmodules.Topology(s)
 	if err != nil {
 		fmt.Fprintf(env.stderr, "jobbergate-agent: %v\n", err)

@@ -122,7 +122,6 @@ func TestInvalidSettingsAreAllReported(t *testing.T) {
 		{[]string{"JOBBERGATE_AGENT_TASK_SELF_UPDATE_INTERVAL_SECONDS=9"}, []string{"TASK_SELF_UPDATE_INTERVAL_SECONDS: must be at least 10"}},
 		{[]string{"JOBBERGATE_AGENT_REQUESTS_TIMEOUT="}, []string{"REQUESTS_TIMEOUT: \"\" is not an integer"}},
 		{[]string{"JOBBERGATE_AGENT_GET_EXTRA_GROUPS=maybe"}, []string{"GET_EXTRA_GROUPS: \"maybe\" is not a boolean"}},
-		{[]string{"JOBBERGATE_AGENT_SBATCH_PTH=/usr/bin/sbatch"}, []string{"JOBBERGATE_AGENT_SBATCH_PTH: unknown setting"}},
 		{[]string{"JOBBERGATE_AGENT_SLURM_USER_MAPPER=ldap-cached-mapper"}, []string{"LDAP_DOMAIN: is required", "LDAP_PASSWORD: is required", "LDAP_BIND_DN: is required", "LDAP_SEARCH_BASE: is required"}},
 		{[]string{"JOBBERGATE_AGENT_SLURM_USER_MAPPER=command-mapper"}, []string{"COMMAND_MAPPER_PATH: is required"}},
 		{[]string{"JOBBERGATE_AGENT_ROLES=submit,poller"}, []string{"ROLES: unknown role \"poller\""}},
@@ -265,5 +264,88 @@ func TestDescribeMasksURLPasswords(t *testing.T) {
 	}
 	if got := RedactURLs("https://user@host/p@th"); got != "https://user@host/p@th" {
 		t.Errorf("a user without a password is kept: %q", got)
+	}
+}
+
+// TestUnknownKeysWarnOnce: a JOBBERGATE_AGENT_* variable that names no setting is ignored, as the
+// reference ignores it (an old .env must not stop the agent): no problem, one warning per
+// variable, naming where it came from and the closest known setting when one is close.
+func TestUnknownKeysWarnOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "agent.env")
+	content := "JOBBERGATE_AGENT_SBATCH_PTH=/opt/slurm/bin/sbatch\n" +
+		"JOBBERGATE_AGENT_SENTRY_DNS=https://k@sentry.example.org/1\n" + // swapped letters
+		"JOBBERGATE_AGENT_SLURMRESTD_URL=http://slurmrestd:6820\n" + // nothing close
+		"JOBBERGATE_AGENT_INFLUX_POOLSIZE=4\n" +
+		"JOBBERGATE_AGENT_TASK_GARBAGE_COLLECTION_HOUR=3\n" // a reference setting: known
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var got []Warning
+	s, err := Load(Source{Dotenv: path, Home: "/home/agent", Warn: func(w Warning) { got = append(got, w) },
+		Environ: []string{"jobbergate_agent_influx_poolsize=5", "JOBBERGATE_AGENT_SBATCHPATH=/x"}})
+	if err != nil {
+		t.Fatalf("unknown keys must not be problems: %v", err)
+	}
+	if s.SbatchPath != "/usr/bin/sbatch" || s.InfluxPoolSize != 10 || s.TaskGCHour == nil || *s.TaskGCHour != 3 {
+		t.Errorf("unknown keys must change nothing: %q %d %v", s.SbatchPath, s.InfluxPoolSize, s.TaskGCHour)
+	}
+	want := []Warning{
+		{Key: "jobbergate_agent_influx_poolsize", From: FromEnvironment, Suggestion: "JOBBERGATE_AGENT_INFLUX_POOL_SIZE"},
+		{Key: "JOBBERGATE_AGENT_SBATCHPATH", From: FromEnvironment, Suggestion: "JOBBERGATE_AGENT_SBATCH_PATH"},
+		{Key: "JOBBERGATE_AGENT_SBATCH_PTH", From: path, Suggestion: "JOBBERGATE_AGENT_SBATCH_PATH"},
+		{Key: "JOBBERGATE_AGENT_SENTRY_DNS", From: path, Suggestion: "JOBBERGATE_AGENT_SENTRY_DSN"},
+		{Key: "JOBBERGATE_AGENT_SLURMRESTD_URL", From: path},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("warnings %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("warning %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if msg := got[2].String(); msg != "unknown setting JOBBERGATE_AGENT_SBATCH_PTH ignored (in "+path+"); did you mean JOBBERGATE_AGENT_SBATCH_PATH?" {
+		t.Errorf("message %q", msg)
+	}
+	if msg := got[1].String(); msg != "unknown setting JOBBERGATE_AGENT_SBATCHPATH ignored; did you mean JOBBERGATE_AGENT_SBATCH_PATH?" {
+		t.Errorf("message %q", msg)
+	}
+	if msg := got[4].String(); !strings.Contains(msg, "SLURMRESTD_URL ignored") || strings.Contains(msg, "did you mean") || strings.Contains(msg, "slurmrestd:6820") {
+		t.Errorf("message %q", msg)
+	}
+
+	// A key an extension registers is known.
+	RegisterKey("site_quota_url")
+	t.Cleanup(func() { delete(extraKeys, "SITE_QUOTA_URL") })
+	got = nil
+	if _, err := Load(Source{Dotenv: "none", Home: "/home/agent", Warn: func(w Warning) { got = append(got, w) },
+		Environ: []string{"JOBBERGATE_AGENT_SITE_QUOTA_URL=x", "JOBBERGATE_AGENT_SITE_QUOTA_UR=y"}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Suggestion != "JOBBERGATE_AGENT_SITE_QUOTA_URL" {
+		t.Errorf("with a registered key: %+v", got)
+	}
+}
+
+func TestEditDistance(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		want int
+	}{
+		{"", "", 0}, {"", "ABC", 3}, {"ABC", "", 3}, {"SBATCH_PTH", "SBATCH_PATH", 1},
+		{"SENTRY_DNS", "SENTRY_DSN", 1}, {"KITTEN", "SITTING", 3}, {"CA", "ABC", 3}, {"SAME", "SAME", 0},
+	} {
+		if got := editDistance(c.a, c.b); got != c.want {
+			t.Errorf("editDistance(%q, %q) = %d, want %d", c.a, c.b, got, c.want)
+		}
+		if got := editDistance(c.b, c.a); got != c.want {
+			t.Errorf("editDistance(%q, %q) = %d, want %d", c.b, c.a, got, c.want)
+		}
+	}
+	if got := closest("X", knownNames()); got != "" {
+		t.Errorf("closest(X) = %q", got)
+	}
+	if got := closest(strings.Repeat("SBATCH_PATH", 1000), knownNames()); got != "" {
+		t.Errorf("a long name: %q", got)
 	}
 }

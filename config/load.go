@@ -32,6 +32,10 @@ type Source struct {
 	// other than root or the caller may have written it, or a named file read despite that. Nil
 	// prints them to os.Stderr, one line each: they are never dropped.
 	Notify func(Notice)
+	// Warn receives, once per variable and in name order, each JOBBERGATE_AGENT_* variable
+	// that names no setting (see Warning): Load ignores them, as the reference does. Nil prints
+	// them to os.Stderr, one line each.
+	Warn func(Warning)
 }
 
 // Problems is the error Load returns when settings are invalid: one line per problem, each naming
@@ -44,14 +48,16 @@ func (p Problems) Error() string { return strings.Join(p, "\n") }
 var extraKeys = map[string]bool{}
 
 // RegisterKey declares a setting read by an extension (a site's mapper or task), so that Load does
-// not report it as unknown. Call it from an init function.
+// not warn about it as unknown. Call it from an init function.
 func RegisterKey(name string) { extraKeys[strings.ToUpper(name)] = true }
 
 // Load reads, parses and validates the settings. It returns every problem at once as Problems.
-// Variable names are matched case-insensitively; the environment wins over the .env file.
+// Variable names are matched case-insensitively; the environment wins over the .env file. A
+// variable with the prefix that names no setting is not a problem: it goes to src.Warn.
 func Load(src Source) (*Settings, error) {
 	var problems Problems
-	values := map[string]string{} // upper-case name without prefix -> raw value
+	values := map[string]string{}  // upper-case name without prefix -> raw value
+	origin := map[string]Warning{} // the same names -> the variable as written and where
 
 	notify := src.Notify
 	if notify == nil {
@@ -79,6 +85,7 @@ func Load(src Source) (*Settings, error) {
 			for k, v := range kv {
 				if name, ok := stripPrefix(k); ok {
 					values[name] = v
+					origin[name] = Warning{Key: k, From: dotenv}
 				}
 			}
 		} else if err != nil && (explicit || !errors.Is(err, os.ErrNotExist)) {
@@ -89,6 +96,7 @@ func Load(src Source) (*Settings, error) {
 		k, v, _ := strings.Cut(kv, "=")
 		if name, ok := stripPrefix(k); ok {
 			values[name] = v
+			origin[name] = Warning{Key: k, From: FromEnvironment}
 		}
 	}
 
@@ -117,12 +125,23 @@ func Load(src Source) (*Settings, error) {
 	var unknown []string
 	for name := range values {
 		if !known[name] && !extraKeys[name] {
-			unknown = append(unknown, Prefix+name)
+			unknown = append(unknown, name)
 		}
 	}
-	sort.Strings(unknown)
-	for _, u := range unknown {
-		problems = append(problems, fmt.Sprintf("%s: unknown setting (misspelt? `jobbergate-agent config` lists the known ones)", u))
+	if len(unknown) > 0 {
+		warn := src.Warn
+		if warn == nil {
+			warn = func(w Warning) { fmt.Fprintf(os.Stderr, "jobbergate-agent: warning: %s\n", w) }
+		}
+		sort.Strings(unknown)
+		names := knownNames()
+		for _, name := range unknown {
+			w := origin[name]
+			if c := closest(name, names); c != "" {
+				w.Suggestion = Prefix + c
+			}
+			warn(w)
+		}
 	}
 
 	s.derive()

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -133,7 +134,8 @@ const secretMarker = "fuzz-SECRET-7f3a9c2e41"
 // FuzzLoad runs Load with a fuzzed .env file and fuzzed environment (one KEY=VALUE per line;
 // lines without the prefix get it). Load never panics: it returns settings or Problems, one
 // non-empty line each, naming a variable or the .env file; and the secrets (set last, so they
-// win) never appear in a problem or in Describe.
+// win) never appear in a problem, a warning or in Describe. Each unknown variable is warned
+// about once, with a suggestion that is a known setting.
 func FuzzLoad(f *testing.F) {
 	f.Add([]byte(sampleDotenv), "OIDC_CLIENT_ID=cluster-a\nTASK_JOBS_INTERVAL_SECONDS=5\nLDAP_TIMEOUT=9223372037")
 	f.Add([]byte("JOBBERGATE_AGENT_SLURM_USER_MAPPER=ldap-cached-mapper\n"), "LDAP_PORT=0\nINFLUX_DSN=influxdb://u:p@h:8086/db\nNATS_URL=nats://a, bogus")
@@ -160,7 +162,20 @@ func FuzzLoad(f *testing.F) {
 		for _, s := range secrets {
 			environ = append(environ, Prefix+s+"="+secretMarker)
 		}
-		s, err := Load(Source{Environ: environ, Dotenv: dotenv, Home: dir})
+		seen := map[string]bool{}
+		s, err := Load(Source{Environ: environ, Dotenv: dotenv, Home: dir, Warn: func(w Warning) {
+			name := strings.ToUpper(w.Key)
+			if seen[name] || !strings.HasPrefix(name, Prefix) {
+				t.Fatalf("warning %+v: repeated or not a setting's variable", w)
+			}
+			seen[name] = true
+			if strings.Contains(w.String(), secretMarker) && !strings.Contains(w.Key, secretMarker) {
+				t.Fatalf("a secret appears in a warning: %s", w)
+			}
+			if w.Suggestion != "" && !slices.Contains(knownNames(), strings.TrimPrefix(w.Suggestion, Prefix)) {
+				t.Fatalf("warning %+v suggests no setting", w)
+			}
+		}})
 		if s == nil {
 			t.Fatalf("Load returned no settings (err %v)", err)
 		}
