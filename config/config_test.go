@@ -26,6 +26,8 @@ func TestDefaultsMatchTheReference(t *testing.T) {
 		{"SBATCH_PATH", s.SbatchPath, "/usr/bin/sbatch"},
 		{"SCONTROL_PATH", s.ScontrolPath, "/usr/bin/scontrol"},
 		{"SCANCEL_PATH", s.ScancelPath, "/usr/bin/scancel"},
+		{"SQUEUE_PATH", s.SqueuePath, "/usr/bin/squeue"},
+		{"SACCT_PATH", s.SacctPath, "/usr/bin/sacct"},
 		{"X_SLURM_USER_NAME", s.XSlurmUserName, "ubuntu"},
 		{"DEFAULT_SLURM_WORK_DIR", s.DefaultWorkDir, "/home/{username}"},
 		{"BASE_API_URL", s.BaseAPIURL, "https://apis.vantagehpc.io"},
@@ -347,5 +349,45 @@ func TestEditDistance(t *testing.T) {
 	}
 	if got := closest(strings.Repeat("SBATCH_PATH", 1000), knownNames()); got != "" {
 		t.Errorf("a long name: %q", got)
+	}
+}
+
+// TestSlurmCommandsBesideScontrol: a site with Slurm outside /usr/bin sets the reference's three
+// paths; squeue and sacct, which the reference does not run, default to SCONTROL_PATH's
+// directory, and a path set for them wins.
+func TestSlurmCommandsBesideScontrol(t *testing.T) {
+	s, err := load(t, "JOBBERGATE_AGENT_SBATCH_PATH=/opt/slurm/bin/sbatch", "JOBBERGATE_AGENT_SCONTROL_PATH=/opt/slurm/bin/scontrol",
+		"JOBBERGATE_AGENT_SCANCEL_PATH=/opt/slurm/bin/scancel")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.SqueuePath != "/opt/slurm/bin/squeue" || s.SacctPath != "/opt/slurm/bin/sacct" {
+		t.Errorf("squeue %q, sacct %q: want them in /opt/slurm/bin", s.SqueuePath, s.SacctPath)
+	}
+	byName := map[string]string{}
+	for _, e := range Describe(s) {
+		byName[e.Name] = e.Value
+	}
+	if byName[Prefix+"SQUEUE_PATH"] != "/opt/slurm/bin/squeue" || byName[Prefix+"SACCT_PATH"] != "/opt/slurm/bin/sacct" {
+		t.Errorf("config prints squeue %q, sacct %q", byName[Prefix+"SQUEUE_PATH"], byName[Prefix+"SACCT_PATH"])
+	}
+
+	s, err = load(t, "JOBBERGATE_AGENT_SCONTROL_PATH=/opt/slurm/bin/scontrol", "JOBBERGATE_AGENT_SACCT_PATH=/opt/slurmdbd/bin/sacct",
+		"JOBBERGATE_AGENT_SQUEUE_PATH=")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.SqueuePath != "/opt/slurm/bin/squeue" || s.SacctPath != "/opt/slurmdbd/bin/sacct" {
+		t.Errorf("squeue %q (empty means beside scontrol), sacct %q (set wins)", s.SqueuePath, s.SacctPath)
+	}
+
+	// A relative SCONTROL_PATH is its own problem only.
+	_, err = load(t, "JOBBERGATE_AGENT_SCONTROL_PATH=scontrol")
+	var p Problems
+	if !errors.As(err, &p) || len(p) != 1 || !strings.Contains(p[0], "SCONTROL_PATH") {
+		t.Errorf("want one problem naming SCONTROL_PATH, got %v", err)
+	}
+	if _, err := load(t, "JOBBERGATE_AGENT_SACCT_PATH=bin/sacct"); err == nil || !strings.Contains(err.Error(), "SACCT_PATH: must be an absolute path") {
+		t.Errorf("a relative SACCT_PATH: %v", err)
 	}
 }

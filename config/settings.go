@@ -17,8 +17,8 @@ type Settings struct {
 	SbatchPath     string `env:"SBATCH_PATH" default:"/usr/bin/sbatch" doc:"absolute path of sbatch"`
 	ScontrolPath   string `env:"SCONTROL_PATH" default:"/usr/bin/scontrol" doc:"absolute path of scontrol"`
 	ScancelPath    string `env:"SCANCEL_PATH" default:"/usr/bin/scancel" doc:"absolute path of scancel"`
-	SqueuePath     string `env:"SQUEUE_PATH" default:"/usr/bin/squeue" doc:"absolute path of squeue (batched state reads)"`
-	SacctPath      string `env:"SACCT_PATH" default:"/usr/bin/sacct" doc:"absolute path of sacct (jobs slurmctld forgot)"`
+	SqueuePath     string `env:"SQUEUE_PATH" doc:"absolute path of squeue (batched state reads); empty = squeue in SCONTROL_PATH's directory"`
+	SacctPath      string `env:"SACCT_PATH" doc:"absolute path of sacct (jobs slurmctld forgot); empty = sacct in SCONTROL_PATH's directory"`
 	XSlurmUserName string `env:"X_SLURM_USER_NAME" default:"ubuntu" doc:"fallback for SINGLE_USER_SUBMITTER"`
 	DefaultWorkDir string `env:"DEFAULT_SLURM_WORK_DIR" default:"/home/{username}" doc:"execution directory when a submission names none; {username} is replaced"`
 

@@ -24,6 +24,18 @@ func (s *Settings) derive() {
 	if s.SlurmUserMapper == "" {
 		s.SlurmUserMapper = MapperSingleUser
 	}
+	// squeue and sacct, which the reference does not run, are where the site's scontrol is: a
+	// site that moved SCONTROL_PATH (Slurm under /opt) need not name them too.
+	slurmDir := "/usr/bin"
+	if filepath.IsAbs(s.ScontrolPath) {
+		slurmDir = filepath.Dir(s.ScontrolPath)
+	}
+	if s.SqueuePath == "" {
+		s.SqueuePath = filepath.Join(slurmDir, "squeue")
+	}
+	if s.SacctPath == "" {
+		s.SacctPath = filepath.Join(slurmDir, "sacct")
+	}
 	if s.NATSStoreDir == "" && s.CacheDir != "" {
 		s.NATSStoreDir = filepath.Join(s.CacheDir, "nats")
 	}

@@ -20,12 +20,20 @@ var Slurm = fx.Module("slurm", fx.Provide(newSlurm, usermap.NewDefaultRegistry, 
 // default SUBMIT_CONCURRENCY (a read takes a few milliseconds, sbatch ten times more).
 const stateSessions = 2
 
-func newSlurm(lc fx.Lifecycle, s *config.Settings, logger *slog.Logger) (*slurm.Client, error) {
-	c, err := slurm.New(slurm.Options{
+// SlurmOptions maps the settings to the Slurm client's options: the five command paths
+// (SQUEUE_PATH and SACCT_PATH default to SCONTROL_PATH's directory, see config), the group and
+// root rules, and the state-reading sessions.
+func SlurmOptions(s *config.Settings, logger *slog.Logger) slurm.Options {
+	return slurm.Options{
 		SbatchPath: s.SbatchPath, SqueuePath: s.SqueuePath, ScontrolPath: s.ScontrolPath,
-		ScancelPath: s.ScancelPath, GetExtraGroups: s.GetExtraGroups, AllowRoot: s.AllowRootSubmit,
+		ScancelPath: s.ScancelPath, SacctPath: s.SacctPath,
+		GetExtraGroups: s.GetExtraGroups, AllowRoot: s.AllowRootSubmit,
 		StateSessions: stateSessions, LocalReads: true, Logger: logger.With("component", "slurm"),
-	})
+	}
+}
+
+func newSlurm(lc fx.Lifecycle, s *config.Settings, logger *slog.Logger) (*slurm.Client, error) {
+	c, err := slurm.New(SlurmOptions(s, logger))
 	if err != nil {
 		return nil, err
 	}
