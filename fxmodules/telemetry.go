@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync/atomic"
+	"time"
 
 	"go.uber.org/fx"
 
@@ -14,10 +15,18 @@ import (
 )
 
 // Telemetry provides the Prometheus metrics and, unless METRICS_LISTEN is off, serves /metrics,
-// /healthz and /readyz (ready once the agent started and while NATS is connected).
+// /healthz and /readyz (ready once the agent started and while NATS is connected). When
+// METRICS_LISTEN cannot be bound the agent runs on without them and binds when it can (see
+// telemetry.Server.Serve): after 1 s, then twice as long each time up to every 30 s.
 var Telemetry = fx.Module("telemetry",
 	fx.Provide(telemetry.New),
 	fx.Invoke(serveTelemetry),
+)
+
+// Waits between two attempts to bind METRICS_LISTEN.
+const (
+	metricsListenFirstRetry = time.Second
+	metricsListenRetry      = 30 * time.Second
 )
 
 func serveTelemetry(lc fx.Lifecycle, s *config.Settings, m *telemetry.Metrics, b *broker.Broker, t broker.Topology, logger *slog.Logger) error {
@@ -44,9 +53,9 @@ func serveTelemetry(lc fx.Lifecycle, s *config.Settings, m *telemetry.Metrics, b
 	})
 	lc.Append(fx.Hook{
 		OnStart: func(context.Context) error {
-			if err := srv.Start(s.MetricsListen); err != nil {
-				return err
-			}
+			// The agent's work does not need the listener: a port another process holds (a
+			// second agent on the host) is a warning, and the bind is retried until it works.
+			srv.Serve(s.MetricsListen, metricsListenFirstRetry, metricsListenRetry)
 			started.Store(true)
 			return nil
 		},

@@ -18,7 +18,7 @@ import (
 // Check is one readiness condition; it returns nil when ready.
 type Check func(ctx context.Context) error
 
-// Server serves /metrics, /healthz and /readyz. Checks may be added until Start.
+// Server serves /metrics, /healthz and /readyz. Checks may be added until Start or Serve.
 type Server struct {
 	metrics *Metrics
 	logger  *slog.Logger
@@ -26,6 +26,9 @@ type Server struct {
 	checks  map[string]Check
 	srv     *http.Server
 	ln      net.Listener
+	// stop ends Serve's retries (closed by Stop); retrying is closed when they have ended.
+	stop     chan struct{}
+	retrying chan struct{}
 }
 
 // NewServer returns a server for m (nil: no /metrics).
@@ -86,10 +89,12 @@ func (s *Server) Start(addr string) error {
 	if err != nil {
 		return fmt.Errorf("telemetry: listen on %s: %w", addr, err)
 	}
-	s.ln = ln
-	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	s.mu.Lock()
+	s.ln, s.srv = ln, srv
+	s.mu.Unlock()
 	go func() {
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.logger.Error("telemetry server stopped", "err", err)
 		}
 	}()
@@ -97,18 +102,75 @@ func (s *Server) Start(addr string) error {
 	return nil
 }
 
-// Addr is the address the server listens on, once started.
+// Serve is Start for a listener the process does not depend on: when addr cannot be bound (a
+// second agent on the host finds the first one's port taken), it logs the error at WARN with the
+// address and returns, and tries again in the background after first, then after twice as long
+// each time up to every max, until the bind succeeds (logged as Start logs it) or Stop is
+// called. A retry that fails as the previous one did is logged at DEBUG, one that fails
+// differently at WARN.
+func (s *Server) Serve(addr string, first, max time.Duration) {
+	err := s.Start(addr)
+	if err == nil {
+		return
+	}
+	s.logger.Warn("metrics and health endpoints cannot listen; the agent runs without them and retries",
+		"addr", addr, "err", err, "retry_every", max)
+	stop, done := make(chan struct{}), make(chan struct{})
+	s.mu.Lock()
+	s.stop, s.retrying = stop, done
+	s.mu.Unlock()
+	go func() {
+		defer close(done)
+		wait, last := first, err.Error()
+		timer := time.NewTimer(wait)
+		defer timer.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-timer.C:
+			}
+			err := s.Start(addr)
+			if err == nil {
+				return
+			}
+			if err.Error() != last {
+				s.logger.Warn("metrics and health endpoints still cannot listen", "addr", addr, "err", err)
+				last = err.Error()
+			} else {
+				s.logger.Debug("metrics and health endpoints still cannot listen", "addr", addr, "err", err)
+			}
+			wait = min(2*wait, max)
+			timer.Reset(wait)
+		}
+	}()
+}
+
+// Addr is the address the server listens on, once started ("" before).
 func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.ln == nil {
 		return ""
 	}
 	return s.ln.Addr().String()
 }
 
-// Stop shuts the server down gracefully.
+// Stop ends Serve's retries and shuts the server down gracefully.
 func (s *Server) Stop(ctx context.Context) error {
-	if s.srv == nil {
+	s.mu.Lock()
+	stop, retrying := s.stop, s.retrying
+	s.stop = nil
+	s.mu.Unlock()
+	if stop != nil {
+		close(stop)
+		<-retrying // a bind in progress ends first, so its server is shut down below
+	}
+	s.mu.Lock()
+	srv := s.srv
+	s.mu.Unlock()
+	if srv == nil {
 		return nil
 	}
-	return s.srv.Shutdown(ctx)
+	return srv.Shutdown(ctx)
 }
