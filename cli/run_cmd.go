@@ -14,6 +14,7 @@ import (
 	"github.com/omnivector-solutions/jobbergate-agent-go/config"
 	"github.com/omnivector-solutions/jobbergate-agent-go/fxmodules"
 	"github.com/omnivector-solutions/jobbergate-agent-go/internal/buildinfo"
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/errreport"
 	"github.com/omnivector-solutions/jobbergate-agent-go/internal/logging"
 )
 
@@ -42,7 +43,9 @@ func runCmd(ctx context.Context, env *cliEnv, args []string) int {
 	if !ok {
 		return exitConfig
 	}
-	logger := logging.New(env.stderr, s.LogLevel, s.LogFormat)
+	// Error records also go to Sentry once the agent has built its reporter (SENTRY_DSN).
+	logs := errreport.NewLogHandler(logging.New(env.stderr, s.LogLevel, s.LogFormat).Handler())
+	logger := slog.New(logs)
 	mode := "embedded NATS"
 	if !s.Embedded() {
 		mode = "NATS client"
@@ -59,7 +62,7 @@ func runCmd(ctx context.Context, env *cliEnv, args []string) int {
 	}
 
 	var restart *fxmodules.Restart
-	app := fxmodules.New(s, logger, fx.Populate(&restart), fxmodules.Extensions(env.opts.ext), fx.Invoke(recordEmbeddedAddr))
+	app := fxmodules.New(s, logger, fx.Supply(logs), fx.Populate(&restart), fxmodules.Extensions(env.opts.ext), fx.Invoke(recordEmbeddedAddr))
 	if err := app.Err(); err != nil {
 		logger.Error("cannot build the agent", "err", err)
 		return exitConfig

@@ -21,16 +21,35 @@ import (
 // API provides the OIDC token source, the Jobbergate API client and the Sentry reporter.
 var API = fx.Module("api", fx.Provide(newReporter, APIHTTPClient, newTokenSource, newClient))
 
-func newReporter(lc fx.Lifecycle, s *config.Settings, id Identity) (*errreport.Reporter, error) {
+// reporterParams are what the Sentry reporter needs; Logs, when the agent's logger has one, is
+// told the reporter so that error records reach Sentry.
+type reporterParams struct {
+	fx.In
+	Lifecycle fx.Lifecycle
+	Settings  *config.Settings
+	Identity  Identity
+	Logger    *slog.Logger
+	Logs      *errreport.LogHandler `optional:"true"`
+}
+
+// newReporter builds the Sentry reporter. An invalid SENTRY_DSN is said at start and leaves
+// reporting off; it never stops the agent. SENTRY_PROFILING_SAMPLE_RATE is accepted and
+// ignored (the Go client has no profiler), and the agent starts no traces.
+func newReporter(p reporterParams) *errreport.Reporter {
+	s := p.Settings
 	r, err := errreport.New(errreport.Options{
 		DSN: s.SentryDSN, Environment: s.SentryEnv, SampleRate: s.SentrySampleRate,
-		TracesSampleRate: s.SentryTracesSampleRate, Release: buildinfo.Version, ServerName: id.Host,
+		TracesSampleRate: s.SentryTracesSampleRate, Release: buildinfo.Version, ServerName: p.Identity.Host,
 	})
 	if err != nil {
-		return nil, err
+		p.Logger.Warn("errors are not sent to Sentry", "error", err)
+		r = &errreport.Reporter{}
 	}
-	lc.Append(fx.StopHook(func() { r.Flush(2 * time.Second) }))
-	return r, nil
+	if p.Logs != nil {
+		p.Logs.SetReporter(r)
+	}
+	p.Lifecycle.Append(fx.StopHook(func() { r.Flush(2 * time.Second) }))
+	return r
 }
 
 // APIHTTPClient is the HTTP client for the API and OIDC servers: REQUESTS_TIMEOUT, the system
