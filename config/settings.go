@@ -74,7 +74,7 @@ type Settings struct {
 
 	// InfluxDB.
 	InfluxDSN        string `env:"INFLUX_DSN" secret:"true" doc:"influxdb://user:pass@host:port/db; set = metrics enabled"`
-	InfluxPoolSize   int    `env:"INFLUX_POOL_SIZE" default:"10" doc:">=1"`
+	InfluxPoolSize   int    `env:"INFLUX_POOL_SIZE" default:"10" doc:"connections to InfluxDB kept open for reuse between queries, >=1"`
 	InfluxSSL        bool   `env:"INFLUX_SSL" default:"false" doc:"use TLS (needs INFLUX_CERT_PATH)"`
 	InfluxVerify     bool   `env:"INFLUX_VERIFY_SSL" default:"false" doc:"verify the InfluxDB certificate"`
 	InfluxTimeout    *int   `env:"INFLUX_TIMEOUT" doc:"InfluxDB timeout in seconds (>=1)"`

@@ -36,7 +36,8 @@ func newMetricsSource(l *metrics.SharedLister, t broker.Topology, s *config.Sett
 	return SourceResult{Source: TimedSource{Source: src, Interval: s.BridgePoll}}
 }
 
-// InfluxSource builds the InfluxDB backend the settings name.
+// InfluxSource builds the InfluxDB backend the settings name, keeping INFLUX_POOL_SIZE
+// connections to it open between queries.
 func InfluxSource(s *config.Settings, logger *slog.Logger) (influx.Source, error) {
 	var timeout time.Duration
 	if s.InfluxTimeout != nil {
@@ -46,10 +47,12 @@ func InfluxSource(s *config.Settings, logger *slog.Logger) (influx.Source, error
 	if s.InfluxFluxURL != "" {
 		return influx.NewFlux(influx.FluxOptions{
 			URL: s.InfluxFluxURL, Token: s.InfluxFluxToken, Org: s.InfluxFluxOrg, Bucket: s.InfluxFluxBucket, Timeout: timeout,
+			PoolSize: s.InfluxPoolSize,
 		}, log)
 	}
 	return influx.NewInfluxQL(influx.InfluxQLOptions{
 		DSN: s.InfluxDSN, SSL: s.InfluxSSL, VerifySSL: s.InfluxVerify, CertPath: s.InfluxCertPath, Timeout: timeout,
+		PoolSize: s.InfluxPoolSize,
 	}, log)
 }
 

@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
@@ -32,6 +35,9 @@ type FluxOptions struct {
 	TLS *tls.Config
 	// BatchSize is the number of points per Stream.Next batch (0: 10,000).
 	BatchSize int
+	// PoolSize is INFLUX_POOL_SIZE: how many connections to the server are kept open for
+	// reuse between queries; 0: the client library's default (100).
+	PoolSize int
 }
 
 // Flux is the Source for Flux servers, through github.com/influxdata/influxdb-client-go/v2.
@@ -44,6 +50,11 @@ type Flux struct {
 	opts  FluxOptions
 	log   *slog.Logger
 	batch int
+	// first serialises queries until one has run (warm): the library builds and stores its
+	// query URL on first use without synchronisation (influxdb-client-go v2.14.0,
+	// api.queryAPI.queryURL), a data race between concurrent first queries.
+	first sync.Mutex
+	warm  atomic.Bool
 }
 
 var _ Source = (*Flux)(nil)
@@ -66,6 +77,12 @@ func NewFlux(opts FluxOptions, log *slog.Logger) (*Flux, error) {
 	// The client's request timeout is whole seconds (0 would mean its default, 20 s): use the
 	// context for the bound instead and give the client a long one.
 	o.SetHTTPRequestTimeout(uint((24 * time.Hour).Seconds()))
+	if opts.PoolSize > 0 {
+		// The library's own client, built from the TLS and timeout options set above.
+		if tr, ok := o.HTTPClient().Transport.(*http.Transport); ok {
+			tr.MaxIdleConns, tr.MaxIdleConnsPerHost = opts.PoolSize, opts.PoolSize
+		}
+	}
 	c := influxdb2.NewClientWithOptions(opts.URL, opts.Token, o)
 	batch := opts.BatchSize
 	if batch <= 0 {
@@ -89,6 +106,16 @@ func (f *Flux) Ping(ctx context.Context) (string, error) {
 		return "", nil
 	}
 	return *h.Version, nil
+}
+
+// query is f.q.Query, alone until one query has run (see first).
+func (f *Flux) query(ctx context.Context, flux string) (*api.QueryTableResult, error) {
+	if !f.warm.Load() {
+		f.first.Lock()
+		defer f.first.Unlock()
+		defer f.warm.Store(true) // the URL is stored before the request is sent
+	}
+	return f.q.Query(ctx, flux)
 }
 
 // Close releases the client's connections.
@@ -161,7 +188,7 @@ data |> last() |> yield(name: "last")
 `
 	ctx, cancel := f.withTimeout(ctx)
 	defer cancel()
-	r, err := f.q.Query(ctx, flux)
+	r, err := f.query(ctx, flux)
 	if err != nil {
 		return nil, fmt.Errorf("series query: %w", err)
 	}
@@ -221,7 +248,7 @@ func (f *Flux) Query(ctx context.Context, job string, measurement int, after int
   |> sort(columns: ["_time"])
 `
 	ctx, cancel := f.withTimeout(ctx)
-	r, err := f.q.Query(ctx, flux)
+	r, err := f.query(ctx, flux)
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("query %s: %w", jobbergate.Measurements[measurement], err)

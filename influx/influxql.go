@@ -8,27 +8,40 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"mime"
+	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	client "github.com/influxdata/influxdb1-client/v2"
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 )
 
-// InfluxQL is the Source for the InfluxDB 1.x HTTP API (InfluxDB 1.6 and later), through the
-// official client github.com/influxdata/influxdb1-client/v2. Every user-supplied value (the job
-// id, times) travels as a bind parameter, never inside the query text; tags are compared as
-// strings, as the profile plugin writes them. Answers are streamed in chunks (chunked=true).
-// It is safe for concurrent use.
+// InfluxQL is the Source for the InfluxDB 1.x HTTP API (InfluxDB 1.6 and later). Queries are
+// sent as the official client github.com/influxdata/influxdb1-client/v2 sends them, with its
+// parser for the streamed answers, over an http.Client of the backend's own: the official one
+// keeps two idle connections per server and has no option for more (PoolSize). Every
+// user-supplied value (the job id, times) travels as a bind parameter, never inside the query
+// text; tags are compared as strings, as the profile plugin writes them. Answers are streamed in
+// chunks (chunked=true). It is safe for concurrent use.
 type InfluxQL struct {
-	c        client.Client
+	hc       *http.Client
+	tr       *http.Transport
+	addr     string // scheme://host:port
+	username string
+	password string
 	database string
 	chunk    int
 	log      *slog.Logger
 }
 
 var _ Source = (*InfluxQL)(nil)
+
+// userAgent is the User-Agent of the agent's InfluxDB requests.
+const userAgent = "jobbergate-agent"
 
 // NewInfluxQL builds the backend from the reference agent's settings. It does not contact the
 // server (see Ping). Errors wrap ErrInvalidDSN or ErrInvalidOptions and never contain the
@@ -44,41 +57,57 @@ func NewInfluxQL(opts InfluxQLOptions, log *slog.Logger) (*InfluxQL, error) {
 	if cfg.insecure {
 		log.Warn("InfluxDB TLS certificate is not verified (INFLUX_VERIFY_SSL=false)", "addr", cfg.addr)
 	}
-	c, err := client.NewHTTPClient(client.HTTPConfig{
-		Addr: cfg.addr, Username: cfg.username, Password: cfg.password,
-		UserAgent: "jobbergate-agent", Timeout: cfg.timeout, TLSConfig: cfg.tls,
-		InsecureSkipVerify: cfg.insecure,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidOptions, err)
+	// As the official client's transport (no proxy from the environment), with the pool.
+	tr := &http.Transport{
+		TLSClientConfig: cfg.tls, MaxIdleConns: cfg.poolSize, MaxIdleConnsPerHost: cfg.poolSize,
+		IdleConnTimeout: 90 * time.Second,
 	}
-	return &InfluxQL{c: c, database: cfg.database, chunk: cfg.chunkSize, log: log}, nil
+	return &InfluxQL{
+		hc: &http.Client{Timeout: cfg.timeout, Transport: tr}, tr: tr, addr: cfg.addr,
+		username: cfg.username, password: cfg.password, database: cfg.database, chunk: cfg.chunkSize, log: log,
+	}, nil
+}
+
+// request is a request to the server at path with the query values, authenticated.
+func (q *InfluxQL) request(ctx context.Context, method, path string, values url.Values) (*http.Request, error) {
+	u := q.addr + path
+	if len(values) > 0 {
+		u += "?" + values.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("User-Agent", userAgent)
+	if q.username != "" {
+		req.SetBasicAuth(q.username, q.password)
+	}
+	return req, nil
 }
 
 // Ping returns the server's version (X-Influxdb-Version).
 func (q *InfluxQL) Ping(ctx context.Context) (string, error) {
-	type answer struct {
-		v   string
-		err error
+	req, err := q.request(ctx, http.MethodGet, "/ping", nil)
+	if err != nil {
+		return "", fmt.Errorf("ping InfluxDB: %w", err)
 	}
-	ch := make(chan answer, 1)
-	go func() {
-		_, v, err := q.c.Ping(0)
-		ch <- answer{v, err}
-	}()
-	select {
-	case a := <-ch:
-		if a.err != nil {
-			return "", fmt.Errorf("ping InfluxDB: %w", a.err)
-		}
-		return a.v, nil
-	case <-ctx.Done():
-		return "", ctx.Err()
+	resp, err := q.hc.Do(req)
+	if err != nil {
+		return "", ctxErr(ctx, fmt.Errorf("ping InfluxDB: %w", err))
 	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusNoContent {
+		return "", fmt.Errorf("ping InfluxDB: %s", body)
+	}
+	return resp.Header.Get("X-Influxdb-Version"), nil
 }
 
 // Close releases idle connections.
-func (q *InfluxQL) Close() error { return q.c.Close() }
+func (q *InfluxQL) Close() error {
+	q.tr.CloseIdleConnections()
+	return nil
+}
 
 // measurementList is `"CPUFrequency","CPUTime",...`: constant names, quoted identifiers.
 func measurementList() string {
@@ -180,10 +209,7 @@ func (q *InfluxQL) start(ctx context.Context, cmd string, params map[string]any)
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
-	cr, err := q.c.QueryAsChunk(client.Query{
-		Command: cmd, Database: q.database, Precision: "s",
-		Chunked: true, ChunkSize: q.chunk, Parameters: params,
-	})
+	cr, err := q.queryAsChunk(ctx, cmd, params)
 	if err != nil {
 		return nil, nil, ctxErr(ctx, fmt.Errorf("query: %w", err))
 	}
@@ -193,6 +219,52 @@ func (q *InfluxQL) start(ctx context.Context, cmd string, params map[string]any)
 		_ = cr.Close()
 	}
 	return cr, stop, nil
+}
+
+// queryAsChunk is the official client's QueryAsChunk with epoch=s, bound by ctx: POST /query
+// with the command, database and bind parameters in the URL, chunked.
+func (q *InfluxQL) queryAsChunk(ctx context.Context, cmd string, params map[string]any) (*client.ChunkedResponse, error) {
+	p, err := json.Marshal(params)
+	if err != nil {
+		return nil, err
+	}
+	values := url.Values{"q": {cmd}, "db": {q.database}, "params": {string(p)}, "epoch": {"s"},
+		"chunked": {"true"}, "chunk_size": {strconv.Itoa(q.chunk)}}
+	req, err := q.request(ctx, http.MethodPost, "/query", values)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "")
+	resp, err := q.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkResponse(resp); err != nil {
+		resp.Body.Close()
+		return nil, err
+	}
+	return client.NewChunkedResponse(resp.Body), nil
+}
+
+// checkResponse is the official client's check: an answer that is not InfluxDB's JSON (a proxy's
+// error page) is an error showing its status and the start of its body; InfluxDB's own errors
+// come in the JSON.
+func checkResponse(resp *http.Response) error {
+	if resp.Header.Get("X-Influxdb-Version") == "" && resp.StatusCode >= http.StatusInternalServerError {
+		body, err := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		if err != nil || len(body) == 0 {
+			return fmt.Errorf("received status code %d from downstream server", resp.StatusCode)
+		}
+		return fmt.Errorf("received status code %d from downstream server, with response body: %q", resp.StatusCode, body)
+	}
+	if cType, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); cType != "application/json" {
+		body, err := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		if err != nil || len(body) == 0 {
+			return fmt.Errorf("expected json response, got empty body, with status: %v", resp.StatusCode)
+		}
+		return fmt.Errorf("expected json response, got %q, with status: %v and response body: %q", cType, resp.StatusCode, body)
+	}
+	return nil
 }
 
 func ctxErr(ctx context.Context, err error) error {

@@ -31,6 +31,9 @@ type InfluxQLOptions struct {
 	Timeout time.Duration
 	// ChunkSize is the number of points per chunk of a streamed answer (0: 10,000).
 	ChunkSize int
+	// PoolSize is INFLUX_POOL_SIZE: how many connections to the server are kept open for
+	// reuse between queries (the reference's connection pool size); 0: 10.
+	PoolSize int
 }
 
 // influxQLConfig is what the DSN and options resolve to.
@@ -43,6 +46,7 @@ type influxQLConfig struct {
 	insecure   bool
 	timeout    time.Duration
 	chunkSize  int
+	poolSize   int
 	schemeName string
 }
 
@@ -113,6 +117,10 @@ func (o InfluxQLOptions) resolve() (influxQLConfig, error) {
 	cfg.chunkSize = o.ChunkSize
 	if cfg.chunkSize <= 0 {
 		cfg.chunkSize = 10000
+	}
+	cfg.poolSize = o.PoolSize
+	if cfg.poolSize <= 0 {
+		cfg.poolSize = 10
 	}
 	return cfg, nil
 }
