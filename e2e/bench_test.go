@@ -461,7 +461,7 @@ func measureSteps(w *world, job int64, k int) []stepCost {
 		fn   func() error
 	}{
 		{"command mapper (fork+sh)", func() error { return exec.Command(w.mapper, email("alice")).Run() }},
-		{"execution dir check as user", func() error { _, err := w.sl.ResolveExecutionDir(ctx, u, dir, nil); return err }},
+		{"execution dir check as user", func() error { _, err := w.sl.ResolveExecutionDir(ctx, u, dir); return err }},
 		{"file write as user", func() error {
 			_, err := w.sl.WriteFile(ctx, u, dir, "step-cost.sh", []byte(jobScript))
 			return err
