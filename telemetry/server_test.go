@@ -33,7 +33,9 @@ func TestServeRetriesATakenPort(t *testing.T) {
 	if !strings.Contains(logs.String(), warn) || !strings.Contains(logs.String(), "address already in use") {
 		t.Errorf("no warning naming the address and the error:\n%s", logs.String())
 	}
-	testenv.Eventually(t, 10*time.Second, func() bool { return strings.Contains(logs.String(), "level=DEBUG msg=\"metrics and health endpoints still cannot listen\"") },
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		return strings.Contains(logs.String(), "level=DEBUG msg=\"metrics and health endpoints still cannot listen\"")
+	},
 		"no retry logged")
 	if n := strings.Count(logs.String(), "level=WARN"); n != 1 {
 		t.Errorf("%d warnings, want one (a retry that fails the same way is DEBUG):\n%s", n, logs.String())
