@@ -146,8 +146,10 @@ func FuzzParseScontrolLine(f *testing.F) {
 			return
 		}
 		checkJob(t, j)
-		if id, err := strconv.ParseInt(values["JobId"], 10, 64); err != nil || id != j.JobID || j.JobState != values["JobState"] {
-			t.Fatalf("job %d %s from JobId=%q JobState=%q", j.JobID, j.JobState, values["JobId"], values["JobState"])
+		// JobId is the line's first key (a later JobId= is text of a value); the state the last.
+		first := scontrolPairs(line).first["JobId"]
+		if id, err := strconv.ParseInt(first, 10, 64); err != nil || id != j.JobID || j.JobState != values["JobState"] {
+			t.Fatalf("job %d %s from the first JobId=%q and JobState=%q", j.JobID, j.JobState, first, values["JobState"])
 		}
 		var info map[string]string
 		if err := json.Unmarshal([]byte(j.JobInfo), &info); err != nil {
