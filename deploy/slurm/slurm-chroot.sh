@@ -246,6 +246,12 @@ bind_dirs() {
 		[[ -d $d && $d != / && ! $d =~ [[:space:]] ]] || die "cannot bind '$d'"
 		[[ $d != "$R" && $d != "$R"/* && $R != "$d"/* ]] || die "'$d' and the root $R overlap"
 		mkdir -p "$R$d"
+		# A mount left from a directory since deleted and made again at the same path (a new
+		# clone) shows the old, empty one: bind the current directory again.
+		if mounted "$R$d" && [[ $(stat -c %d:%i "$d") != $(stat -c %d:%i "$R$d" 2>/dev/null) ]]; then
+			umount -l "$R$d"
+			log "rebinding $d (the mount showed a directory since replaced)"
+		fi
 		if ! mounted "$R$d"; then
 			mount --bind "$d" "$R$d"
 			mount --make-rslave "$R$d"
