@@ -53,7 +53,9 @@ func TestReplay(t *testing.T) {
 		w.api.AddSubmission(jobbergatetest.Submission{ID: id, Name: "e2e-replay-" + strconv.Itoa(id), OwnerEmail: email(u),
 			ClientID: w.clientID, JobScriptID: scripts[u], ExecutionDirectory: &dir, SbatchArguments: crashArgs})
 	}
-	second := newAgent(t, "second-run", w.agentEnv(t.TempDir()))
+	// One sbatch at a time: the second run lasts long enough for its kills, each of which waits
+	// for the restarted agent to finish a submission (at 8 the 200 take two seconds).
+	second := newAgent(t, "second-run", w.agentEnv(t.TempDir(), "SUBMIT_CONCURRENCY=1"))
 	second.start()
 	killWhileWorking(t, w, ids, second, []*agentProc{second}, replayKills, replayMinKills)
 	second.stop()
