@@ -1,11 +1,13 @@
 package e2e
 
 import (
+	"net/http"
 	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate/jobbergatetest"
@@ -53,8 +55,10 @@ func TestReplay(t *testing.T) {
 		w.api.AddSubmission(jobbergatetest.Submission{ID: id, Name: "e2e-replay-" + strconv.Itoa(id), OwnerEmail: email(u),
 			ClientID: w.clientID, JobScriptID: scripts[u], ExecutionDirectory: &dir, SbatchArguments: crashArgs})
 	}
-	// One sbatch at a time: the second run lasts long enough for its kills, each of which waits
-	// for the restarted agent to finish a submission (at 8 the 200 take two seconds).
+	// One sbatch at a time and downloads 100 ms away: the second run lasts long enough for its
+	// kills, each of which waits for the restarted agent to finish a submission (without them
+	// the 200 take two seconds).
+	w.api.DelayNext(http.MethodGet, "/jobbergate/job-scripts/", 100*time.Millisecond, 10*replaySubmissions)
 	second := newAgent(t, "second-run", w.agentEnv(t.TempDir(), "SUBMIT_CONCURRENCY=1"))
 	second.start()
 	killWhileWorking(t, w, ids, second, []*agentProc{second}, replayKills, replayMinKills)
