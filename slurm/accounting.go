@@ -49,7 +49,7 @@ func (m AccountingMode) String() string {
 // of JobStates' map rather than reported UNKNOWN, which the API would take as the job's end.
 var ErrAccountingUnavailable = errors.New("slurm accounting unavailable")
 
-// ErrCommentsNotRecorded is returned by FindJobsBySubmissionSince when the accounting source
+// ErrCommentsNotRecorded is wrapped by FindMarkedJobs' error when the accounting source
 // cannot be searched for the submission marker: the jobcomp file has no comments, slurmdbd keeps
 // them only with AccountingStoreFlags=job_comment, and without accounting there is nothing to
 // search. The caller cannot conclude that no job was submitted for a job older than MinJobAge.

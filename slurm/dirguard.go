@@ -78,17 +78,3 @@ func (c *Client) ResolveExecutionDir(ctx context.Context, u User, dir string) (s
 	}
 	return real, nil
 }
-
-// UnderDir reports whether path is prefix or lies below it, comparing cleaned absolute paths
-// component by component ("/scratchpad" is not under "/scratch"). A relative prefix or "/"
-// never matches.
-func UnderDir(path, prefix string) bool {
-	if !filepath.IsAbs(path) || !filepath.IsAbs(prefix) {
-		return false
-	}
-	path, prefix = filepath.Clean(path), filepath.Clean(prefix)
-	if prefix == "/" {
-		return false
-	}
-	return path == prefix || strings.HasPrefix(path, prefix+"/")
-}

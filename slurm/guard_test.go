@@ -127,24 +127,3 @@ func TestCheckSubmitUID(t *testing.T) {
 		}
 	}
 }
-
-func TestUnderDir(t *testing.T) {
-	tests := []struct {
-		path, prefix string
-		want         bool
-	}{
-		{"/scratch", "/scratch", true},
-		{"/scratch/p/x", "/scratch", true},
-		{"/scratch/p/x", "/scratch/", true},
-		{"/scratchpad/x", "/scratch", false},
-		{"/scratch/../etc", "/scratch", false},
-		{"/etc", "/", false},
-		{"scratch/x", "scratch", false},
-		{"/x", "", false},
-	}
-	for _, tt := range tests {
-		if got := UnderDir(tt.path, tt.prefix); got != tt.want {
-			t.Errorf("UnderDir(%q, %q) = %v, want %v", tt.path, tt.prefix, got, tt.want)
-		}
-	}
-}
