@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -29,6 +30,13 @@ const (
 	crashTimeout = 6 * time.Minute
 )
 
+// crashPace and crashDownloadDelay slow the agent down so that the work outlasts the kills
+// with or without the race detector: two sbatch at a time, each job script 200 ms away
+// (without them 300 submissions take a few seconds, less than five kill-and-restart cycles).
+var crashPace = []string{"SUBMIT_CONCURRENCY=2"}
+
+const crashDownloadDelay = 200 * time.Millisecond
+
 // submitDone is what the agent logs when it settled a submit message.
 const submitDone = "submit message done"
 
@@ -48,8 +56,9 @@ func TestCrash(t *testing.T) {
 		t.Parallel()
 		w := newWorld(t, "e2e-crash-embedded")
 		// One CACHE_DIR for every restart: the embedded JetStream store carries the state.
-		a := newAgent(t, "agent", w.agentEnv(t.TempDir()))
+		a := newAgent(t, "agent", w.agentEnv(t.TempDir(), crashPace...))
 		ids := w.addSubmissions(crashSubmissions, crashArgs)
+		w.api.DelayNext(http.MethodGet, "/jobbergate/job-scripts/", crashDownloadDelay, 10*crashSubmissions)
 		a.start()
 		killWhileWorking(t, w, ids, a, []*agentProc{a}, crashKills, crashMinKills)
 		a.stop()
@@ -62,8 +71,8 @@ func TestCrash(t *testing.T) {
 		natsURL := startNATS(t)
 		// Two agent processes, as on two login nodes, both clients of one NATS server; the first
 		// (started first, so most likely the bridge leader) is killed repeatedly.
-		a := newAgent(t, "agent-a", w.agentEnv(t.TempDir(), "NATS_URL="+natsURL))
-		b := newAgent(t, "agent-b", w.agentEnv(t.TempDir(), "NATS_URL="+natsURL))
+		a := newAgent(t, "agent-a", w.agentEnv(t.TempDir(), append(crashPace, "NATS_URL="+natsURL)...))
+		b := newAgent(t, "agent-b", w.agentEnv(t.TempDir(), append(crashPace, "NATS_URL="+natsURL)...))
 		// agent-b starts once agent-a has provisioned the streams and consumers: two agents
 		// provisioning one server at the same moment meet a data race inside nats-server's file
 		// store (stream update against consumer create, v2.15.2), which -race reports here
@@ -74,6 +83,7 @@ func TestCrash(t *testing.T) {
 		// Twice the work: agent-b goes on while agent-a restarts, and without the race
 		// detector's slowdown it would finish 300 before agent-a has been killed 5 times.
 		ids := w.addSubmissions(2*crashSubmissions, crashArgs)
+		w.api.DelayNext(http.MethodGet, "/jobbergate/job-scripts/", crashDownloadDelay, 20*crashSubmissions)
 		killWhileWorking(t, w, ids, a, []*agentProc{a, b}, crashKills, crashMinKills)
 		a.stop()
 		b.stop()

@@ -2,6 +2,7 @@ package slurm
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"slices"
@@ -121,12 +122,40 @@ func TestSubmitFailureKeepsStderr(t *testing.T) {
 	}
 }
 
-func TestJobStatesWithFakeSqueue(t *testing.T) {
-	t.Setenv("SQUEUE_FORMAT", "%i")
+// scontrolJobsJSON returns a fake scontrol holding the jobs of a squeue/scontrol --json document:
+// "show job <id>" prints the job alone in a document, as scontrol show job --json does; an id the
+// document does not hold gets scontrol's "Invalid job id specified".
+func scontrolJobsJSON(t *testing.T, doc string) *slurmtest.Fake {
+	t.Helper()
+	var top struct {
+		Jobs []json.RawMessage `json:"jobs"`
+	}
+	if err := json.Unmarshal([]byte(doc), &top); err != nil {
+		t.Fatal(err)
+	}
+	jobs := map[int64]string{}
+	for _, raw := range top.Jobs {
+		var id struct {
+			JobID int64 `json:"job_id"`
+		}
+		if err := json.Unmarshal(raw, &id); err != nil {
+			t.Fatal(err)
+		}
+		jobs[id.JobID] = `{"jobs":[` + string(raw) + "]}\n"
+	}
+	f := slurmtest.New(t, "scontrol", slurmtest.Response{Stderr: "unexpected scontrol call\n", ExitCode: 1})
+	f.SetJobs(t, jobs)
+	return f
+}
+
+// JobStates reads each job singly, never the whole queue: three ids, three scontrol reads, no
+// squeue; an id slurmctld does not hold is UNKNOWN (accounting off).
+func TestJobStatesReadsEachJobSingly(t *testing.T) {
 	t.Setenv("SLURM_CONF", "/etc/slurm/slurm.conf")
 	squeue := slurmtest.New(t, "squeue", slurmtest.Response{Stdout: string(readTestdata(t, "squeue-24.05.json"))})
-	c := fakeClient(t, nil, squeue, nil, nil)
-	got, err := c.JobStates(context.Background(), []int64{101, 104, 999})
+	scontrol := scontrolJobsJSON(t, string(readTestdata(t, "squeue-24.05.json")))
+	c := fakeClient(t, nil, squeue, scontrol, nil)
+	got, err := c.JobStates(context.Background(), []int64{101, 104, 999, 101})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,24 +165,29 @@ func TestJobStatesWithFakeSqueue(t *testing.T) {
 	if got[999] != UnknownJob(999) {
 		t.Errorf("999 = %+v, want UnknownJob", got[999])
 	}
-	calls := squeue.Calls(t)
-	if len(calls) != 1 || !slices.Equal(calls[0].Args, []string{"--json", "--states=all"}) {
-		t.Fatalf("squeue calls = %+v", calls)
+	if calls := squeue.Calls(t); len(calls) != 0 {
+		t.Errorf("squeue ran %d times, want never", len(calls))
 	}
-	if _, ok := calls[0].Getenv("SQUEUE_FORMAT"); ok {
-		t.Error("SQUEUE_FORMAT reached squeue")
+	calls := scontrol.Calls(t)
+	var args []string
+	for _, c := range calls {
+		args = append(args, strings.Join(c.Args, " "))
+		if v, _ := c.Getenv("SLURM_CONF"); v != "/etc/slurm/slurm.conf" {
+			t.Errorf("SLURM_CONF = %q, want it kept", v)
+		}
 	}
-	if v, _ := calls[0].Getenv("SLURM_CONF"); v != "/etc/slurm/slurm.conf" {
-		t.Errorf("SLURM_CONF = %q, want it kept", v)
+	slices.Sort(args)
+	if want := []string{"--json show job 101", "--json show job 104", "--json show job 999"}; !slices.Equal(args, want) {
+		t.Errorf("scontrol calls = %q, want %q", args, want)
 	}
 }
 
 func TestJobStatesScontrolForm(t *testing.T) {
-	// Slurm 22.05: records in scontrol's form; squeue lists the ids.
-	squeue := slurmtest.New(t, "squeue", slurmtest.Response{Stdout: "4\n"})
+	// Slurm 22.05: records in scontrol's -o form.
 	lines := strings.Split(string(readTestdata(t, "scontrol-22.05.txt")), "\n")
-	scontrol := slurmtest.New(t, "scontrol", slurmtest.Response{Stdout: lines[0] + "\n"})
-	c := fakeClient(t, nil, squeue, scontrol, nil)
+	scontrol := slurmtest.New(t, "scontrol", slurmtest.Response{ExitCode: 1})
+	scontrol.SetJobs(t, map[int64]string{4: lines[0] + "\n"})
+	c := fakeClient(t, nil, nil, scontrol, nil)
 	c.opts.SlurmVersion = "22.05"
 	got, err := c.JobStates(context.Background(), []int64{4})
 	if err != nil {
@@ -162,17 +196,18 @@ func TestJobStatesScontrolForm(t *testing.T) {
 	if got[4].JobState != "RUNNING" {
 		t.Errorf("job 4 = %+v", got[4])
 	}
-	if calls := scontrol.Calls(t); len(calls) != 1 || !slices.Equal(calls[0].Args, []string{"show", "job", "-o"}) {
+	if calls := scontrol.Calls(t); len(calls) != 1 || !slices.Equal(calls[0].Args, []string{"show", "job", "4", "-o"}) {
 		t.Errorf("scontrol calls = %+v", calls)
 	}
 }
 
-func TestJobStatesSqueueDown(t *testing.T) {
-	squeue := slurmtest.New(t, "squeue", slurmtest.Response{Stderr: "squeue: error: Unable to contact slurm controller (connect failure)\n", ExitCode: 1})
-	c := fakeClient(t, nil, squeue, nil, nil)
-	_, err := c.JobStates(context.Background(), []int64{1})
-	if err == nil || !strings.Contains(err.Error(), "Unable to contact slurm controller") {
-		t.Errorf("err = %v", err)
+// A read that fails leaves its job out (never UNKNOWN) and says why.
+func TestJobStatesSlurmDown(t *testing.T) {
+	scontrol := slurmtest.New(t, "scontrol", slurmtest.Response{Stderr: "slurm_load_jobs error: Unable to contact slurm controller (connect failure)\n", ExitCode: 1})
+	c := fakeClient(t, nil, nil, scontrol, nil)
+	got, err := c.JobStates(context.Background(), []int64{1})
+	if err == nil || !strings.Contains(err.Error(), "Unable to contact slurm controller") || len(got) != 0 {
+		t.Errorf("JobStates = %+v, %v; want no job and the controller error", got, err)
 	}
 }
 
@@ -300,8 +335,8 @@ func TestNewRejectsRelativePaths(t *testing.T) {
 }
 
 func TestJobStatesBadJobIsReportedNotUnknown(t *testing.T) {
-	squeue := slurmtest.New(t, "squeue", slurmtest.Response{Stdout: `{"jobs": [{"job_id": 1, "job_state": ["RUNNING"]}, {"job_id": 2, "job_state": []}]}`})
-	c := fakeClient(t, nil, squeue, nil, nil)
+	scontrol := scontrolJobsJSON(t, `{"jobs": [{"job_id": 1, "job_state": ["RUNNING"]}, {"job_id": 2, "job_state": []}]}`)
+	c := fakeClient(t, nil, nil, scontrol, nil)
 	got, err := c.JobStates(context.Background(), []int64{1, 2, 3})
 	var pe *JobParseError
 	if !errors.As(err, &pe) || pe.JobID != 2 {

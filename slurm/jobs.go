@@ -234,37 +234,89 @@ func DecodeJobsJSON(r io.Reader, keep func(id int64) bool) ([]JobData, error) {
 	return ParseJobsJSON(buf.Bytes(), keep)
 }
 
-// JobStates reads the state of every id with one QueueJobs read. Ids slurmctld does not hold
-// (finished longer than MinJobAge ago, or never existed) are then looked up with one sacct call
-// for all of them (see AccountingMode); only ids accounting does not know either come back as
-// UnknownJob. Without error the map holds exactly the requested ids. A job whose record cannot
-// be read is missing from the map and named in the error (*JobParseError), and when the sacct
+// JobStates reads the state of every id singly (scontrol show job <id>, in a state session
+// when the client has them; see JobState), at most max(1, Options.StateSessions) reads at a
+// time, so that its cost follows len(ids) and not the number of jobs slurmctld holds: no read of
+// the whole queue, no other user's job parsed. Every read is made after the call began, so an
+// id slurmctld does not hold is gone (or never existed); those are looked up together with one
+// sacct call (see AccountingMode), and only ids accounting does not know either come back as
+// UnknownJob. Without error the map holds exactly the requested ids. A job whose read failed or
+// whose record cannot be read is missing from the map and named in the error, and when the sacct
 // lookup fails (slurmdbd down) the ids it was for are missing and the error is an
 // *AccountingError (errors.Is ErrAccountingUnavailable) rather than a wrong UNKNOWN; the other
 // ids are still returned: one odd job never blocks the batch.
 func (c *Client) JobStates(ctx context.Context, ids []int64) (map[int64]JobData, error) {
 	res := make(map[int64]JobData, len(ids))
+	ids = uniqueIDs(ids)
 	if len(ids) == 0 {
 		return res, nil
 	}
-	q, qerr := c.QueueJobs(ctx)
-	if q == nil {
-		return nil, qerr
+	type answer struct {
+		id    int64
+		job   JobData
+		found bool
+		err   error
 	}
-	errs := []error{qerr}
-	var missing []int64
-	for _, id := range ids {
-		j, ok, err := q.Job(id)
+	work := make(chan int64)
+	answers := make(chan answer, len(ids)) // workers never wait on a caller that left
+	workers := min(max(1, c.opts.StateSessions), len(ids))
+	for range workers {
+		go func() {
+			for id := range work {
+				j, found, err := c.scontrolJob(ctx, id)
+				answers <- answer{id: id, job: j, found: found, err: err}
+			}
+		}()
+	}
+	go func() {
+		defer close(work)
+		for _, id := range ids {
+			select {
+			case work <- id:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	var errs []error
+	notHeld := make(map[int64]bool)
+	for range ids {
+		var a answer
+		select {
+		case a = <-answers:
+		case <-ctx.Done():
+			// The workers finish the reads they began (each bounded by ctx) and exit.
+			return res, errors.Join(append(errs, ctx.Err())...)
+		}
 		switch {
-		case err != nil:
-			errs = append(errs, err)
-		case ok:
-			res[id] = j
+		case a.err != nil:
+			errs = append(errs, a.err)
+		case a.found:
+			res[a.id] = a.job
 		default:
+			notHeld[a.id] = true
+		}
+	}
+	var missing []int64 // in the order asked
+	for _, id := range ids {
+		if notHeld[id] {
 			missing = append(missing, id)
 		}
 	}
 	return res, errors.Join(append(errs, c.resolveMissing(ctx, res, missing))...)
+}
+
+// uniqueIDs returns ids without repeats, in their first order.
+func uniqueIDs(ids []int64) []int64 {
+	seen := make(map[int64]bool, len(ids))
+	out := make([]int64, 0, len(ids))
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // resolveMissing looks ids slurmctld does not hold up in accounting and stores the result in

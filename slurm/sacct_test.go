@@ -306,7 +306,7 @@ func TestAccountingProbe(t *testing.T) {
 }
 
 func TestJobStatesLooksUpAccounting(t *testing.T) {
-	squeue := slurmtest.New(t, "squeue", slurmtest.Response{Stdout: string(readTestdata(t, "squeue-22.05.json"))})
+	scontrol := scontrolJobsJSON(t, string(readTestdata(t, "squeue-22.05.json")))
 	tests := []struct {
 		name          string
 		json, jobcomp string
@@ -323,7 +323,7 @@ func TestJobStatesLooksUpAccounting(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sacct, calls := sacctScript(t, tt.json, disabled, tt.jobcomp)
-			c := sacctClient(t, sacct, squeue, nil, AccountingAuto)
+			c := sacctClient(t, sacct, nil, scontrol, AccountingAuto)
 			ids := []int64{4, 1043, 1045, 77, 4}
 			if strings.Contains(tt.name, "1041") {
 				ids = []int64{4, 1041, 1045, 77}
@@ -363,9 +363,9 @@ func TestJobStatesLooksUpAccounting(t *testing.T) {
 }
 
 func TestJobStatesAccountingDown(t *testing.T) {
-	squeue := slurmtest.New(t, "squeue", slurmtest.Response{Stdout: string(readTestdata(t, "squeue-22.05.json"))})
+	scontrol := scontrolJobsJSON(t, string(readTestdata(t, "squeue-22.05.json")))
 	sacct, _ := sacctScript(t, dbdDown, dbdDown, dbdDown)
-	c := sacctClient(t, sacct, squeue, nil, AccountingJSON)
+	c := sacctClient(t, sacct, nil, scontrol, AccountingJSON)
 	got, err := c.JobStates(context.Background(), []int64{4, 1043})
 	if !errors.Is(err, ErrAccountingUnavailable) {
 		t.Fatalf("err = %v, want ErrAccountingUnavailable", err)

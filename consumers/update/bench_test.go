@@ -1,7 +1,6 @@
 package update
 
 import (
-	"encoding/json"
 	"net/http"
 	"os"
 	"testing"
@@ -9,72 +8,29 @@ import (
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate/jobbergatetest"
-	"github.com/omnivector-solutions/jobbergate-agent-go/slurm"
-	"github.com/omnivector-solutions/jobbergate-agent-go/slurm/slurmtest"
 )
-
-// squeueJSON returns a Slurm 22.05 squeue --json document of n RUNNING jobs with ids 1..n, each
-// a copy of the RUNNING job of slurm/testdata/squeue-22.05.json (same fields, same indentation).
-func squeueJSON(tb testing.TB, n int) string {
-	tb.Helper()
-	raw, err := os.ReadFile("../../slurm/testdata/squeue-22.05.json")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var top struct {
-		Meta json.RawMessage              `json:"meta"`
-		Jobs []map[string]json.RawMessage `json:"jobs"`
-	}
-	if err := json.Unmarshal(raw, &top); err != nil {
-		tb.Fatal(err)
-	}
-	var tmpl map[string]json.RawMessage
-	for _, j := range top.Jobs {
-		if string(j["job_state"]) == `"RUNNING"` {
-			tmpl = j
-		}
-	}
-	if tmpl == nil {
-		tb.Fatal("golden file has no RUNNING job")
-	}
-	jobs := make([]map[string]json.RawMessage, n)
-	for i := range jobs {
-		j := make(map[string]json.RawMessage, len(tmpl))
-		for k, v := range tmpl {
-			j[k] = v
-		}
-		id, _ := json.Marshal(i + 1)
-		j["job_id"] = id
-		jobs[i] = j
-	}
-	out, err := json.MarshalIndent(map[string]any{"meta": top.Meta, "errors": []any{}, "jobs": jobs}, "", "   ")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return string(out)
-}
 
 // BenchmarkUpdateCycle refreshes 10,000 active submissions in one cycle: the bridge lists them
 // from the development API (100 pages) and publishes 10,000 messages; the batch runner (batches
-// of up to 1,000) reads Slurm (a fake squeue printing 10,000 real-shaped 22.05 jobs) and PUTs.
-// Each iteration runs a cold cycle (nothing remembered: every job is PUT) and a warm one (nothing
-// changed: no PUT). The Slurm snapshot is dropped before each cycle, as the 60 s between real
-// cycles would. Reported per cycle: seconds, Slurm processes, API calls, next to the reference
-// agent's model (one scontrol process and one PUT per job, plus the list pages).
+// of up to 1,000) reads each job from Slurm (an in-memory Slurm: the cost of real reads is
+// measured by scripts/bench-cluster.sh) and PUTs. Each iteration runs a cold cycle (nothing
+// remembered: every job is PUT) and a warm one (nothing changed: no PUT). Reported per cycle:
+// seconds, job reads, API calls, next to the reference agent's model (one scontrol process and
+// one PUT per job, plus the list pages).
 func BenchmarkUpdateCycle(b *testing.B) {
 	const n = 10_000
-	squeue := slurmtest.New(b, "squeue", slurmtest.Response{Stdout: squeueJSON(b, n)})
-	sc, err := slurm.New(slurm.Options{SqueuePath: squeue.Path, Logger: testLogger()})
-	if err != nil {
-		b.Fatal(err)
+	sc := newFakeSlurm()
+	for i := 1; i <= n; i++ {
+		sc.set(runningJob(int64(i)))
 	}
 	sync := time.Duration(0)
 	if v := os.Getenv("JBG_BENCH_SYNC_INTERVAL"); v != "" {
+		var err error
 		if sync, err = time.ParseDuration(v); err != nil {
 			b.Fatal(err)
 		}
 	}
-	e := newEnvSync(b, sc, func(o *Options) { o.SnapshotMaxAge = time.Minute }, sync)
+	e := newEnvSync(b, sc, nil, sync)
 	for i := 1; i <= n; i++ {
 		e.api.AddSubmission(jobbergatetest.Submission{Name: "bench", OwnerEmail: "alice@example.com",
 			ClientID: testClientID, Status: "SUBMITTED", SlurmJobID: ptr2(i)})
@@ -85,10 +41,7 @@ func BenchmarkUpdateCycle(b *testing.B) {
 		if cold {
 			e.handler.tracker = newTracker(e.handler.opts.RefreshCycles, e.handler.opts.ForgetAfter)
 		}
-		e.handler.snapMu.Lock()
-		e.handler.snap = nil
-		e.handler.snapMu.Unlock()
-		procs0, calls0, st0 := len(squeue.Calls(b)), e.api.Calls("", "/jobbergate/"), e.handler.Stats()
+		calls0, st0 := e.api.Calls("", "/jobbergate/"), e.handler.Stats()
 		t0 := time.Now()
 		if st := e.cycle(b); st.Published != n {
 			b.Fatalf("cycle published %+v, want %d", st, n)
@@ -101,7 +54,7 @@ func BenchmarkUpdateCycle(b *testing.B) {
 		e.drain(b)
 		secs = time.Since(t0).Seconds()
 		st := e.handler.Stats()
-		return secs, len(squeue.Calls(b)) - procs0, e.api.Calls("", "/jobbergate/") - calls0, int(st.Puts - st0.Puts)
+		return secs, int(st.SlurmReads - st0.SlurmReads), e.api.Calls("", "/jobbergate/") - calls0, int(st.Puts - st0.Puts)
 	}
 
 	var coldS, warmS float64
@@ -116,11 +69,11 @@ func BenchmarkUpdateCycle(b *testing.B) {
 	b.StopTimer()
 	N := float64(b.N)
 	b.ReportMetric(coldS/N, "cold_s/cycle")
-	b.ReportMetric(float64(coldProcs)/N, "cold_slurm_procs/cycle")
+	b.ReportMetric(float64(coldProcs)/N, "cold_job_reads/cycle")
 	b.ReportMetric(float64(coldCalls)/N, "cold_api_calls/cycle")
 	b.ReportMetric(float64(coldPuts)/N, "cold_puts/cycle")
 	b.ReportMetric(warmS/N, "warm_s/cycle")
-	b.ReportMetric(float64(warmProcs)/N, "warm_slurm_procs/cycle")
+	b.ReportMetric(float64(warmProcs)/N, "warm_job_reads/cycle")
 	b.ReportMetric(float64(warmCalls)/N, "warm_api_calls/cycle")
 	b.ReportMetric(n, "ref_slurm_procs/cycle")
 	b.ReportMetric(n+n/100, "ref_api_calls/cycle")

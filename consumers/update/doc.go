@@ -13,8 +13,8 @@
 //     rejected because one still waits is counted by the poller as already queued, not as an error.
 //
 //   - Handler is a consumers.BatchHandler: for a batch it scancels the jobs of CANCELLED
-//     submissions, takes every job's state from one read of the whole queue
-//     (slurm.Client.QueueJobs, one squeue --json), and PUTs slurm id, state, info and reason
+//     submissions, reads each job of the batch singly
+//     (slurm.Client.JobStates: scontrol show job <id> in the long-lived state sessions), and PUTs slurm id, state, info and reason
 //     per submission, several PUTs at a time. CANCELLED submissions without a Slurm job are
 //     reported as the reference does (state CANCELLED, info "{}", its fixed reason), which
 //     makes the API mark them ABORTED.
@@ -28,16 +28,15 @@
 // left out of the digest (see VolatileInfoFields) but never out of what is sent, so every PUT
 // carries the complete current job_info.
 //
-// Slurm snapshot. squeue --json prints every job (Slurm 22.05 ignores its filters), so the
-// handler reads the whole queue once per update cycle and every batch of that cycle shares the
-// read: one Slurm process per cycle whatever the number of jobs (BenchmarkUpdateCycle: 10,000
-// jobs, one squeue). The document is indexed by job id with internal/jsonscan, and only the
-// jobs of active submissions are decoded (slurm.Queue), so other users' jobs cost one walk. The
-// cycle's read comes after the cycle's listing of active submissions, so a job missing from it
-// is gone; it is asked of accounting with one slurm.Client.ResolveGone call per batch (sacct;
-// UNKNOWN when accounting does not know it either). Messages without a cycle number share a read
-// for SnapshotMaxAge, and a job missing from such a read is first looked for in a new one (it
-// may have been submitted since). Scancels force a new read so the cancelled state is reported.
+// Slurm reads. Each job of a batch is read on its own (JobStates), after the batch arrived, so
+// the cost of a cycle follows the agent's active submissions, not the cluster's job count (no
+// other user's job is read or parsed; scripts/bench-cluster.sh measures it against 10,000 and
+// 50,000 other jobs), and a job missing from slurmctld is gone: it was submitted before the
+// cycle listed its submission. Gone jobs are asked of accounting with one sacct per batch
+// (UNKNOWN when accounting does not know them either). No read is shared between batches: with
+// two bridges a cycle can be listed twice (a new leader lists it again), so a later batch of a
+// cycle may name a job newer than any earlier read, and taking such a job for gone would end a
+// live submission. Scancels are followed by the read of the cancelled job.
 //
 // Decisions. 409 (slurm id mismatch), 400 (no longer updatable), 403, 404 and other 4xx answers
 // terminate the message with the API's detail (it lands in DEAD); 5xx, timeouts and Slurm

@@ -32,13 +32,11 @@ var (
 // Slurm is what the handler needs from Slurm; *slurm.Client implements it. Methods may be called
 // from several goroutines.
 type Slurm interface {
-	// QueueJobs reads every job slurmctld holds with one Slurm call. A nil queue with an error
-	// means nothing was read; next to a queue, the error names job objects without a readable
-	// id (*slurm.JobParseError).
-	QueueJobs(ctx context.Context) (*slurm.Queue, error)
-	// ResolveGone looks up, with one call, jobs slurmctld no longer holds: as accounting knows
-	// them, else UNKNOWN. Ids it could not decide are missing and the error says why.
-	ResolveGone(ctx context.Context, ids []int64) (map[int64]slurm.JobData, error)
+	// JobStates reads the given jobs, each singly and after the call began (so a job missing
+	// from slurmctld is gone), and jobs slurmctld no longer holds from accounting, else UNKNOWN;
+	// its cost follows len(ids), not the cluster's job count. Ids it could not decide are
+	// missing from the map and the error says why.
+	JobStates(ctx context.Context, ids []int64) (map[int64]slurm.JobData, error)
 	// Cancel runs scancel as the agent (jobs whose owner is not known).
 	Cancel(ctx context.Context, id int64) error
 	// CancelAs runs scancel as u: Slurm itself refuses a job that is not u's.
@@ -74,23 +72,18 @@ type Options struct {
 	RefreshCycles int
 	// PutConcurrency bounds the PUTs in flight for one batch. Default 8.
 	PutConcurrency int
-	// SnapshotMaxAge is how long one read of the whole queue serves later batches whose
-	// messages carry no cycle number (counted from the end of the read). Batches of the cycle
-	// the read was made for share it whatever its age. Default 5 s; negative disables reuse
-	// (one queue read per batch).
-	SnapshotMaxAge time.Duration
 	// ForgetAfter drops what is remembered about a submission not seen for that long (it was
 	// handled by another agent, or left the active list). Default 1 h.
 	ForgetAfter time.Duration
-	// Now is the clock for snapshots and forgetting; default time.Now.
+	// Now is the clock for forgetting; default time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
 }
 
 // Stats counts what a Handler did since it was created.
 type Stats struct {
-	// SlurmReads is the number of Slurm calls: queue reads (one squeue process each) and
-	// accounting lookups of jobs the queue no longer holds (one sacct process each).
+	// SlurmReads is the number of jobs read from Slurm (one single-job read each, plus one sacct
+	// per batch for the jobs slurmctld no longer holds).
 	SlurmReads int64
 	// Cancels is the number of scancel calls.
 	Cancels int64
@@ -107,18 +100,7 @@ type Handler struct {
 	log     *slog.Logger
 	tracker *tracker
 
-	snapMu sync.Mutex
-	snap   *snapshot
-
 	slurmReads, cancels, puts, skipped atomic.Int64
-}
-
-// snapshot is one read of the queue plus what accounting said of jobs missing from it.
-type snapshot struct {
-	at    time.Time               // when the read ended
-	cycle int64                   // the newest cycle of the batch that read it; -1 without cycle numbers
-	queue *slurm.Queue            // every job slurmctld held
-	gone  map[int64]slurm.JobData // looked up with ResolveGone
 }
 
 // NewHandler returns a Handler.
@@ -134,9 +116,6 @@ func NewHandler(opts Options) (*Handler, error) {
 	}
 	if opts.PutConcurrency <= 0 {
 		opts.PutConcurrency = 8
-	}
-	if opts.SnapshotMaxAge == 0 {
-		opts.SnapshotMaxAge = 5 * time.Second
 	}
 	if opts.ForgetAfter <= 0 {
 		opts.ForgetAfter = time.Hour
@@ -249,7 +228,8 @@ func (h *Handler) HandleBatch(ctx context.Context, msgs []*consumers.Message) []
 		for i, it := range toRead {
 			ids[i] = it.slurmID()
 		}
-		jobs, err := h.read(ctx, ids, len(toCancel) > 0, batchCycle(toRead))
+		h.slurmReads.Add(int64(len(ids)))
+		jobs, err := h.slurm.JobStates(ctx, ids)
 		for _, it := range toRead {
 			j, ok := jobs[it.slurmID()]
 			if !ok {
@@ -330,94 +310,6 @@ func (h *Handler) foreign(it *item, why string) {
 	id := int(it.slurmID())
 	it.data = jobbergate.SlurmJobData{JobID: &id, JobState: jobbergate.SlurmJobState(slurm.StateUnknown), JobInfo: "{}",
 		StateReason: ptr(fmt.Sprintf("Slurm job %d is not this submission's job (%s); the agent reports nothing of it and does not cancel it", id, why))}
-}
-
-// read returns the state of ids. The whole queue is read with one Slurm call and kept as a
-// snapshot that the later batches of the same cycle share (messages without cycle number: for
-// SnapshotMaxAge); a newer cycle, or fresh (jobs were just cancelled), forces a new read. Ids
-// the queue does not hold are looked up with one ResolveGone call per batch and remembered in
-// the snapshot. An id that could not be decided (its job object was
-// unreadable, accounting failed) is missing from the result and err says why.
-func (h *Handler) read(ctx context.Context, ids []int64, fresh bool, cycle int64) (map[int64]slurm.JobData, error) {
-	h.snapMu.Lock()
-	defer h.snapMu.Unlock()
-	s := h.snap
-	// A read made for this cycle (or a later one) came after this cycle's listing of active
-	// submissions, so every job of the batch existed when it was made.
-	sameCycle := s != nil && cycle >= 0 && cycle <= s.cycle
-	reused := !fresh && s != nil && h.opts.SnapshotMaxAge >= 0 &&
-		(sameCycle || (cycle < 0 && h.opts.Now().Sub(s.at) <= h.opts.SnapshotMaxAge))
-	for {
-		if !reused {
-			h.slurmReads.Add(1)
-			queue, err := h.slurm.QueueJobs(ctx)
-			if queue == nil {
-				h.snap = nil
-				if err == nil {
-					err = errors.New("slurm returned no queue")
-				}
-				return nil, err
-			}
-			if err != nil {
-				// Objects without a readable id cannot be any of ours: named, not fatal.
-				h.log.Warn("some job objects in squeue's output could not be read", "error", err)
-			}
-			s = &snapshot{at: h.opts.Now(), cycle: cycle, queue: queue, gone: map[int64]slurm.JobData{}}
-			h.snap = s
-		}
-		res := make(map[int64]slurm.JobData, len(ids))
-		var missing []int64
-		var errs []error
-		for _, id := range ids {
-			if j, ok, err := s.queue.Job(id); ok {
-				if err != nil {
-					errs = append(errs, err) // held but unreadable: neither reported nor gone
-					continue
-				}
-				res[id] = j
-			} else if j, ok := s.gone[id]; ok {
-				res[id] = j
-			} else {
-				missing = append(missing, id)
-			}
-		}
-		// A job missing from a read kept by age may have been submitted since: read again
-		// before asking accounting, which would call a job it does not know yet UNKNOWN. A job
-		// missing from its cycle's read is gone.
-		if len(missing) > 0 && reused && !sameCycle {
-			reused = false
-			continue
-		}
-		res, err := h.resolveGone(ctx, s, res, missing)
-		return res, errors.Join(append(errs, err)...)
-	}
-}
-
-// batchCycle returns the newest cycle number among items, -1 when none carries one.
-func batchCycle(items []*item) int64 {
-	c := int64(-1)
-	for _, it := range items {
-		if it.hasCyc && it.cycle > c {
-			c = it.cycle
-		}
-	}
-	return c
-}
-
-// resolveGone adds to res what accounting says of missing (ids the snapshot s does not hold),
-// remembering it in s.
-func (h *Handler) resolveGone(ctx context.Context, s *snapshot, res map[int64]slurm.JobData, missing []int64) (map[int64]slurm.JobData, error) {
-	var err error
-	if len(missing) > 0 {
-		h.slurmReads.Add(1)
-		gone, gerr := h.slurm.ResolveGone(ctx, missing)
-		for id, j := range gone {
-			s.gone[id] = j
-			res[id] = j
-		}
-		err = errors.Join(err, gerr)
-	}
-	return res, err
 }
 
 // putAll sends the PUTs of items (skipping unchanged ones) with bounded concurrency and fills in

@@ -150,24 +150,27 @@ func TestSlurmUnreachableRetries(t *testing.T) {
 	}
 }
 
-// One Slurm read serves a whole batch (and the other batches of its cycle); the next cycle reads
-// the queue once more.
-func TestOneSlurmReadPerBatchAndSnapshotReuse(t *testing.T) {
+// A batch's jobs are read singly: one read per job of the batch, whatever else the cluster holds,
+// and the next cycle reads them again.
+func TestOneReadPerJobPerCycle(t *testing.T) {
 	sl := newFakeSlurm()
-	e := newEnv(t, sl, func(o *Options) { o.SnapshotMaxAge = 0 }) // default 5 s
+	e := newEnv(t, sl, nil)
 	for i := range 50 {
 		sl.set(runningJob(int64(900 + i)))
 		addActive(e, "SUBMITTED", ptr2(900+i))
 	}
+	for i := range 500 { // other users' jobs
+		sl.set(runningJob(int64(5000 + i)))
+	}
 	e.cycle(t)
 	e.start(t)
 	e.drain(t)
-	if st := e.handler.Stats(); st.SlurmReads != 1 || st.Puts != 50 {
-		t.Fatalf("stats %+v: want 1 slurm read and 50 PUTs for one batch of 50", st)
+	if st := e.handler.Stats(); st.SlurmReads != 50 || st.Puts != 50 {
+		t.Fatalf("stats %+v: want 50 jobs read and 50 PUTs", st)
 	}
 	e.runCycle(t)
-	if st := e.handler.Stats(); st.SlurmReads != 2 {
-		t.Fatalf("stats %+v: want one more slurm read for the second cycle", st)
+	if st := e.handler.Stats(); st.SlurmReads != 100 {
+		t.Fatalf("stats %+v: want the 50 jobs read again in the second cycle", st)
 	}
 }
 

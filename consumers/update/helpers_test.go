@@ -3,12 +3,12 @@ package update
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -56,18 +56,18 @@ func (c *clock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-// fakeSlurm is an in-memory Slurm: QueueJobs answers jobs, ResolveGone UNKNOWN for the others.
+// fakeSlurm is an in-memory Slurm: JobStates answers jobs, accounting or UNKNOWN for the others.
 type fakeSlurm struct {
 	mu    sync.Mutex
 	jobs  map[int64]slurm.JobData
 	reads int
-	gone  []int64 // ids passed to ResolveGone
-	// unreadable jobs are left out of QueueJobs with a *slurm.JobParseError each.
+	gone  []int64 // ids JobStates looked up in accounting
+	// unreadable jobs are left out of JobStates with a *slurm.JobParseError each.
 	unreadable []int64
 	cancels    []int64
 	cancelsAs  []string // "user:id" of CancelAs calls
 	readErr    error
-	// accounting answers ResolveGone for these ids (as sacct would), UNKNOWN for the others.
+	// accounting answers for these ids once slurmctld no longer holds them (as sacct would).
 	accounting map[int64]slurm.JobData
 }
 
@@ -79,29 +79,40 @@ func (f *fakeSlurm) set(j slurm.JobData) {
 	f.jobs[j.JobID] = j
 }
 
-func (f *fakeSlurm) QueueJobs(context.Context) (*slurm.Queue, error) {
+// JobStates answers each id from jobs (an unreadable one with a *slurm.JobParseError), the
+// others from accounting (recorded in gone), UNKNOWN when accounting does not know them either.
+func (f *fakeSlurm) JobStates(_ context.Context, ids []int64) (map[int64]slurm.JobData, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.reads++
 	if f.readErr != nil {
 		return nil, f.readErr
 	}
-	var doc strings.Builder
-	doc.WriteString(`{"jobs":[`)
-	first := true
-	for _, j := range f.jobs {
-		if !first {
-			doc.WriteString(",")
+	out := map[int64]slurm.JobData{}
+	var errs []error
+	for _, id := range ids {
+		j, ok := f.jobs[id]
+		switch {
+		case ok && slices.Contains(f.unreadable, id):
+			errs = append(errs, &slurm.JobParseError{JobID: id, Err: errors.New("unreadable job record")})
+		case ok:
+			// As Slurm prints it: the parser's view of the fake's job object.
+			pj, err := slurm.ParseJobObject([]byte(fakeJobObject(j)))
+			if err != nil {
+				return nil, err
+			}
+			out[id] = pj
+		default:
+			f.gone = append(f.gone, id)
+			if a, ok := f.accounting[id]; ok {
+				a.FromAccounting = true
+				out[id] = a
+			} else {
+				out[id] = slurm.UnknownJob(id)
+			}
 		}
-		first = false
-		if slices.Contains(f.unreadable, j.JobID) {
-			fmt.Fprintf(&doc, `{"job_id":%d,"job_state":[]}`, j.JobID)
-			continue
-		}
-		doc.WriteString(fakeJobObject(j))
 	}
-	doc.WriteString("]}")
-	return slurm.IndexJobsJSON([]byte(doc.String()))
+	return out, errors.Join(errs...)
 }
 
 // fakeJobObject is j as a squeue --json job object: its JobInfo with the fields the parser reads.
@@ -121,23 +132,6 @@ func fakeJobObject(j slurm.JobData) string {
 	}
 	b, _ := json.Marshal(obj)
 	return string(b)
-}
-
-// ResolveGone answers UNKNOWN for every id, as Slurm without accounting does.
-func (f *fakeSlurm) ResolveGone(_ context.Context, ids []int64) (map[int64]slurm.JobData, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.gone = append(f.gone, ids...)
-	out := map[int64]slurm.JobData{}
-	for _, id := range ids {
-		if j, ok := f.accounting[id]; ok {
-			j.FromAccounting = true
-			out[id] = j
-			continue
-		}
-		out[id] = slurm.UnknownJob(id)
-	}
-	return out, nil
 }
 
 func (f *fakeSlurm) Cancel(_ context.Context, id int64) error {
@@ -229,7 +223,7 @@ func newEnvSync(t testing.TB, sl Slurm, tune func(*Options), syncInterval time.D
 		}))
 	clk := &clock{now: time.Unix(1_800_000_000, 0)}
 	src := NewSource(client, topo, SourceOptions{Interval: cycleLen, Now: clk.Now})
-	opts := Options{API: client, Slurm: sl, Logger: testLogger(), SnapshotMaxAge: -1}
+	opts := Options{API: client, Slurm: sl, Logger: testLogger()}
 	if tune != nil {
 		tune(&opts)
 	}

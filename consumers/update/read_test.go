@@ -2,98 +2,97 @@ package update
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
-	"time"
 
+	"github.com/nats-io/nats.go"
+
+	"github.com/omnivector-solutions/jobbergate-agent-go/consumers"
+	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 	"github.com/omnivector-solutions/jobbergate-agent-go/slurm"
 )
 
-func newReadHandler(t *testing.T, sl *fakeSlurm, c *clock) *Handler {
+// recordingUpdater is an Updater that keeps what it was sent.
+type recordingUpdater struct {
+	got map[int]jobbergate.SlurmJobData
+}
+
+func (r *recordingUpdater) UpdateJob(_ context.Context, id int, d jobbergate.SlurmJobData) error {
+	r.got[id] = d
+	return nil
+}
+
+// batchOf returns one update message per (submission id, slurm job id) pair, all of cycle.
+func batchOf(t *testing.T, cycle int64, pairs ...[2]int) []*consumers.Message {
 	t.Helper()
-	h, err := NewHandler(Options{API: nopUpdater{}, Slurm: sl, Now: c.Now})
+	var msgs []*consumers.Message
+	for _, p := range pairs {
+		jid, st := p[1], jobbergate.StatusSubmitted
+		data, err := json.Marshal(jobbergate.ActiveSubmission{ID: p[0], SlurmJobID: &jid, Status: &st})
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, &consumers.Message{Subject: "update." + strconv.Itoa(p[0]), Data: data,
+			Header: nats.Header{HeaderCycle: []string{strconv.FormatInt(cycle, 10)}}})
+	}
+	return msgs
+}
+
+// A job submitted after an earlier batch of the same cycle was handled is read, not taken for
+// gone: with two bridges a cycle can be listed twice (the second leader lists it again), so a
+// batch of a cycle may name jobs newer than any earlier read. Seen before the fix as live jobs
+// reported UNKNOWN ("Slurm did not find a job matching id") and their submissions ABORTED.
+func TestBatchOfACycleReadsJobsNewerThanTheCyclesFirstBatch(t *testing.T) {
+	sl := newFakeSlurm()
+	up := &recordingUpdater{got: map[int]jobbergate.SlurmJobData{}}
+	h, err := NewHandler(Options{API: up, Slurm: sl})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return h
-}
-
-// A job missing from a snapshot taken earlier may have been submitted since: the queue is read
-// again before accounting is asked (which would call a job it does not know yet UNKNOWN). Jobs
-// accounting answered for are remembered for the snapshot's life.
-func TestReadRereadsQueueBeforeAskingAccounting(t *testing.T) {
-	sl := newFakeSlurm()
-	c := &clock{now: time.Unix(1_700_000_000, 0)}
-	h := newReadHandler(t, sl, c)
 	ctx := context.Background()
 	sl.set(runningJob(1))
-
-	got, err := h.read(ctx, []int64{1}, false, -1)
-	if err != nil || got[1].JobState != "RUNNING" || sl.reads != 1 {
-		t.Fatalf("first read: %+v, %v, %d queue reads", got, err, sl.reads)
+	decs := h.HandleBatch(ctx, batchOf(t, 7, [2]int{10, 1}))
+	if !decs[0].IsAck() || up.got[10].JobState != "RUNNING" {
+		t.Fatalf("first batch: %v, %+v", decs, up.got[10])
 	}
-	sl.set(runningJob(2)) // submitted after the snapshot
-	got, err = h.read(ctx, []int64{1, 2}, false, -1)
-	if err != nil || got[2].JobState != "RUNNING" || sl.reads != 2 || len(sl.gone) != 0 {
-		t.Fatalf("new job: %+v, %v, %d queue reads, gone %v; want it read from a new queue read", got, err, sl.reads, sl.gone)
+	sl.set(runningJob(2)) // submitted after the first batch; listed by a second leader for cycle 7
+	decs = h.HandleBatch(ctx, batchOf(t, 7, [2]int{20, 2}))
+	if !decs[0].IsAck() || up.got[20].JobState != "RUNNING" || len(sl.gone) != 0 {
+		t.Fatalf("second batch of cycle 7: %v, %+v, accounting asked for %v; want job 2 RUNNING", decs, up.got[20], sl.gone)
 	}
-	got, err = h.read(ctx, []int64{2, 3}, false, -1)
-	if err != nil || got[3].JobState != slurm.StateUnknown || sl.reads != 3 || !slices.Equal(sl.gone, []int64{3}) {
-		t.Fatalf("gone job: %+v, %v, %d queue reads, gone %v; want one re-read then accounting for 3", got, err, sl.reads, sl.gone)
+	// A job slurmctld does not hold is asked of accounting, once, and reported from its answer.
+	decs = h.HandleBatch(ctx, batchOf(t, 7, [2]int{30, 3}))
+	if !decs[0].IsAck() || up.got[30].JobState != slurm.StateUnknown || !slices.Equal(sl.gone, []int64{3}) {
+		t.Fatalf("gone job: %v, %+v, accounting asked for %v", decs, up.got[30], sl.gone)
 	}
-	if _, err = h.read(ctx, []int64{3}, false, -1); err != nil || sl.reads != 3 || len(sl.gone) != 1 {
-		t.Fatalf("gone job again: %v, %d queue reads, gone %v; want the remembered answer", err, sl.reads, sl.gone)
-	}
-	c.Advance(6 * time.Second) // past the default 5 s
-	if _, err = h.read(ctx, []int64{1}, false, -1); err != nil || sl.reads != 4 {
-		t.Fatalf("after the snapshot aged: %v, %d queue reads, want a new read", err, sl.reads)
-	}
-	if _, err = h.read(ctx, []int64{1}, true, -1); err != nil || sl.reads != 5 {
-		t.Fatalf("fresh read: %v, %d queue reads, want a new read", err, sl.reads)
+	if h.Stats().SlurmReads != 3 {
+		t.Errorf("stats %+v: want 3 jobs read", h.Stats())
 	}
 }
 
-// A job whose object Slurm printed but could not be read is neither reported nor taken for gone.
-func TestReadUnreadableJobIsNotGone(t *testing.T) {
+// A job whose record Slurm printed but could not be read is neither reported nor taken for
+// gone: its message is retried, the batch's other jobs are reported.
+func TestBatchUnreadableJobIsNotGone(t *testing.T) {
 	sl := newFakeSlurm()
 	sl.set(runningJob(1))
 	sl.set(runningJob(4))
 	sl.unreadable = []int64{4}
-	h := newReadHandler(t, sl, &clock{now: time.Unix(1_700_000_000, 0)})
-	got, err := h.read(context.Background(), []int64{1, 4}, false, -1)
-	var pe *slurm.JobParseError
-	if !errors.As(err, &pe) || pe.JobID != 4 {
-		t.Fatalf("err = %v, want the parse error of job 4", err)
+	up := &recordingUpdater{got: map[int]jobbergate.SlurmJobData{}}
+	h, err := NewHandler(Options{API: up, Slurm: sl})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, ok := got[4]; ok || got[1].JobState != "RUNNING" || len(sl.gone) != 0 {
-		t.Fatalf("read = %+v, gone %v; want job 1 only and no accounting lookup", got, sl.gone)
+	decs := h.HandleBatch(context.Background(), batchOf(t, 1, [2]int{10, 1}, [2]int{40, 4}))
+	if !decs[0].IsAck() || !decs[1].IsRetry() {
+		t.Fatalf("decisions %v: want job 1 acked and job 4 retried", decs)
 	}
-}
-
-// The batches of one cycle share one read of the queue however long the cycle takes; the next
-// cycle reads again.
-func TestReadOncePerCycle(t *testing.T) {
-	sl := newFakeSlurm()
-	c := &clock{now: time.Unix(1_700_000_000, 0)}
-	h := newReadHandler(t, sl, c)
-	ctx := context.Background()
-	sl.set(runningJob(1))
-	sl.set(runningJob(2))
-	if _, err := h.read(ctx, []int64{1}, false, 7); err != nil || sl.reads != 1 {
-		t.Fatalf("first batch: %v, %d reads", err, sl.reads)
+	if !strings.Contains(decs[1].Reason(), "unreadable job record") {
+		t.Errorf("job 4's retry reason %q: want its parse error", decs[1].Reason())
 	}
-	c.Advance(30 * time.Second) // far past SnapshotMaxAge
-	if _, err := h.read(ctx, []int64{2}, false, 7); err != nil || sl.reads != 1 {
-		t.Fatalf("second batch of cycle 7: %v, %d reads; want the cycle's read reused", err, sl.reads)
-	}
-	if _, err := h.read(ctx, []int64{1, 2}, false, 8); err != nil || sl.reads != 2 {
-		t.Fatalf("cycle 8: %v, %d reads; want a new read", err, sl.reads)
-	}
-	// A job missing from its own cycle's read is gone (the read came after the cycle listed
-	// it): accounting is asked without reading the queue again.
-	got, err := h.read(ctx, []int64{1, 9}, false, 8)
-	if err != nil || sl.reads != 2 || got[9].JobState != slurm.StateUnknown || !slices.Equal(sl.gone, []int64{9}) {
-		t.Fatalf("gone job in cycle 8: %+v, %v, %d reads, gone %v; want no new read and accounting for 9", got, err, sl.reads, sl.gone)
+	if _, ok := up.got[40]; ok || up.got[10].JobState != "RUNNING" || len(sl.gone) != 0 {
+		t.Fatalf("reported %+v, accounting asked for %v; want job 1 only and no accounting lookup", up.got, sl.gone)
 	}
 }

@@ -65,6 +65,12 @@ for a in "$@"; do printf '%%s\0' "$a"; done > "$c/argv"
 /usr/bin/id -u > "$c/uid"
 /usr/bin/id -G > "$c/groups"
 /usr/bin/pwd > "$c/dir"
+if [ -d "$d/jobs" ]; then
+	id= prev=
+	for a in "$@"; do [ "$prev" = job ] && id=$a; prev=$a; done
+	if [ -n "$id" ] && [ -f "$d/jobs/$id" ]; then /usr/bin/cat "$d/jobs/$id"; exit 0; fi
+	if [ -n "$id" ]; then echo "slurm_load_jobs error: Invalid job id specified" >&2; exit 1; fi
+fi
 /usr/bin/cat "$d/stdout"
 /usr/bin/cat "$d/stderr" >&2
 exit "$(/usr/bin/cat "$d/code")"
@@ -106,6 +112,25 @@ func (f *Fake) SetResponse(t testing.TB, resp Response) {
 		"stdout": resp.Stdout, "stderr": resp.Stderr, "code": strconv.Itoa(resp.ExitCode),
 	} {
 		if err := os.WriteFile(filepath.Join(f.dir, name), []byte(content), 0o644); err != nil {
+			t.Fatalf("slurmtest: %v", err)
+		}
+	}
+}
+
+// SetJobs makes the fake answer "... job <id> ..." calls (scontrol show job <id>) per job: with
+// jobs[id] on the standard output, or, for an id it does not hold, with scontrol's "Invalid job
+// id specified" and exit code 1, as slurmctld answers for a job it no longer holds. Other calls
+// keep the Response.
+func (f *Fake) SetJobs(t testing.TB, jobs map[int64]string) {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	dir := filepath.Join(f.dir, "jobs")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatalf("slurmtest: %v", err)
+	}
+	for id, out := range jobs {
+		if err := os.WriteFile(filepath.Join(dir, strconv.FormatInt(id, 10)), []byte(out), 0o644); err != nil {
 			t.Fatalf("slurmtest: %v", err)
 		}
 	}

@@ -49,3 +49,29 @@ func TestFakeRecordsAndAnswers(t *testing.T) {
 		t.Errorf("second call args = %q", calls[1].Args)
 	}
 }
+
+func TestFakeAnswersPerJob(t *testing.T) {
+	f := New(t, "scontrol", Response{Stdout: "other\n"})
+	f.SetJobs(t, map[int64]string{7: "JobId=7 JobState=PENDING\n"})
+	tests := []struct {
+		args    []string
+		out     string
+		wantErr bool
+	}{
+		{[]string{"show", "job", "7", "-o"}, "JobId=7 JobState=PENDING\n", false},
+		{[]string{"--json", "show", "job", "8"}, "", true},
+		{[]string{"ping"}, "other\n", false},
+	}
+	for _, tt := range tests {
+		cmd := exec.Command(f.Path, tt.args...)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if string(out) != tt.out || (err != nil) != tt.wantErr {
+			t.Errorf("%q: out %q err %v, want %q (error %v)", tt.args, out, err, tt.out, tt.wantErr)
+		}
+		if tt.wantErr && !strings.Contains(stderr.String(), "Invalid job id specified") {
+			t.Errorf("%q: stderr %q, want scontrol's invalid job id", tt.args, stderr.String())
+		}
+	}
+}
