@@ -19,7 +19,7 @@ FUZZTIME ?= 60s
 
 export PATH := $(TOOLS):/usr/local/go/bin:$(PATH)
 
-.PHONY: help build test test-unit test-slurm-versions services demo bench lint fuzz clean
+.PHONY: help build test test-unit test-slurm-versions services demo bench bench-cluster lint fuzz clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -49,6 +49,9 @@ demo: build ## single-node Slurm + embedded NATS + development API with example 
 
 bench: services ## benchmarks; each prints its figures
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./...
+
+bench-cluster: ## what the agent costs a login node and slurmctld with 10,000 and 50,000 other jobs in Slurm (root; about 10 min; not in make test)
+	bash scripts/bench-cluster.sh
 
 lint: ## go vet, staticcheck and govulncheck (offline, against the Go vulnerability database module)
 	$(GO) vet ./...

@@ -59,8 +59,10 @@ type Client struct {
 	logger *slog.Logger
 	acct   *accountingProbe
 	states *scontrolPool // nil without sessions
-	fed    federationProbe
-	config configProbe
+	// listings holds one token per owner listing (FindMarkedJobs) that may run at once.
+	listings chan struct{}
+	fed      federationProbe
+	config   configProbe
 }
 
 // New checks the options (program paths must be absolute) and returns a Client. The programs
@@ -99,7 +101,7 @@ func New(opts Options) (*Client, error) {
 	if opts.StateSessions < 0 {
 		return nil, fmt.Errorf("state sessions must not be negative: %d", opts.StateSessions)
 	}
-	c := &Client{opts: opts, logger: logger, acct: &accountingProbe{}}
+	c := &Client{opts: opts, logger: logger, acct: &accountingProbe{}, listings: make(chan struct{}, maxConcurrentListings)}
 	if opts.StateSessions > 0 {
 		c.states = newScontrolPool(opts.ScontrolPath, c.agentEnviron(), opts.StateSessions, logger)
 		c.states.flags = func(wait bool) []string { return c.stateReadFlags(context.Background(), wait) }

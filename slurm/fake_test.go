@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -372,5 +375,51 @@ func TestCancelEndedJobIsNotAnError(t *testing.T) {
 	scancel := slurmtest.New(t, "scancel", slurmtest.Response{ExitCode: 1, Stderr: "scancel: error: Kill job error on job id 5: Access/permission denied\n"})
 	if err := fakeClient(t, nil, nil, nil, scancel).Cancel(context.Background(), 5); err == nil {
 		t.Error("a refused scancel is not an error")
+	}
+}
+
+// However many reconciles run at once, at most maxConcurrentListings owner listings run
+// together: the fake squeue counts the listings running beside it.
+func TestFindMarkedJobsListingsBounded(t *testing.T) {
+	dir := t.TempDir()
+	squeue := filepath.Join(dir, "squeue")
+	script := fmt.Sprintf(`#!/bin/sh
+mkdir %[1]q/run.$$
+ls -d %[1]q/run.* | wc -l >> %[1]q/seen
+sleep 0.3
+rmdir %[1]q/run.$$
+`, dir)
+	if err := os.WriteFile(squeue, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(Options{SqueuePath: squeue, ScontrolPath: "/nonexistent/scontrol", SacctPath: "/nonexistent/sacct", SlurmVersion: "24.11"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := User{Name: "alice", UID: 1001}
+	var wg sync.WaitGroup
+	for i := range 6 {
+		marker, err := NewMarker(int64(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			// No job listed: each ends at the MinJobAge probe, which fails here (no scontrol).
+			_, _ = c.FindMarkedJobs(context.Background(), int64(i), Identity{Owner: alice, Marker: marker, Since: time.Now()})
+		})
+	}
+	wg.Wait()
+	seen, err := os.ReadFile(filepath.Join(dir, "seen"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := strings.Fields(string(seen))
+	most := 0
+	for _, v := range counts {
+		n, _ := strconv.Atoi(v)
+		most = max(most, n)
+	}
+	if len(counts) != 6 || most != maxConcurrentListings {
+		t.Errorf("listings %d, most at once %d (%q); want 6 listings, at most %d at once", len(counts), most, counts, maxConcurrentListings)
 	}
 }

@@ -21,6 +21,10 @@ const (
 	// heldMargin is kept between a claim's age and MinJobAge before "slurmctld does not hold a
 	// job of the claim" is taken as "there is none".
 	heldMargin = 30 * time.Second
+	// maxConcurrentListings bounds the owner listings of FindMarkedJobs running at once (per
+	// Client): after a crash every in-flight submission is reconciled at the same moment, and
+	// an owner with many jobs makes each listing a sizeable read.
+	maxConcurrentListings = 2
 )
 
 // ErrNotSure is wrapped by FindMarkedJobs' error when no job was found but one may exist where
@@ -109,6 +113,12 @@ func (c *Client) FindMarkedJobs(ctx context.Context, submissionID int64, id Iden
 // and comment) and returns the ids whose comment carries marker, and those carrying another
 // marker of the submission.
 func (c *Client) listMarked(ctx context.Context, uid uint32, submissionID int64, marker string) (candidates, earlier []int64, err error) {
+	select {
+	case c.listings <- struct{}{}:
+		defer func() { <-c.listings }()
+	case <-ctx.Done():
+		return nil, nil, fmt.Errorf("list slurm jobs of uid %d: %w", uid, ctx.Err())
+	}
 	var tooMany bool
 	_, err = c.runAsAgentStream(ctx, func(r io.Reader) error {
 		br := bufio.NewReaderSize(r, 4096)

@@ -37,6 +37,10 @@ type Slurm interface {
 	// its cost follows len(ids), not the cluster's job count. Ids it could not decide are
 	// missing from the map and the error says why.
 	JobStates(ctx context.Context, ids []int64) (map[int64]slurm.JobData, error)
+	// OwnerStates lists the state and reason of every job of user uid that slurmctld holds,
+	// with one call whose cost follows that user's jobs. A job it does not list may still
+	// exist (the listing may be older than the job).
+	OwnerStates(ctx context.Context, uid uint32) (map[int64]slurm.JobStatus, error)
 	// Cancel runs scancel as the agent (jobs whose owner is not known).
 	Cancel(ctx context.Context, id int64) error
 	// CancelAs runs scancel as u: Slurm itself refuses a job that is not u's.
@@ -72,6 +76,16 @@ type Options struct {
 	RefreshCycles int
 	// PutConcurrency bounds the PUTs in flight for one batch. Default 8.
 	PutConcurrency int
+	// OwnerListingMin: when a batch holds at least this many jobs of one owner that were
+	// reported before and whose refresh is not due, that owner's jobs are listed with one
+	// OwnerStates call and those whose state and reason are what was last reported are not
+	// read (nor PUT); the others are read singly. Default 50 (a listing costs slurmctld about
+	// as much as that many single reads on a busy cluster); negative: every job is read.
+	OwnerListingMin int
+	// ListingMaxAge is how long one owner listing serves later batches. Only used to skip
+	// reads of unchanged jobs, never to take a job for gone, so a change within that age is
+	// reported one cycle later at worst. Default 5 s.
+	ListingMaxAge time.Duration
 	// ForgetAfter drops what is remembered about a submission not seen for that long (it was
 	// handled by another agent, or left the active list). Default 1 h.
 	ForgetAfter time.Duration
@@ -87,7 +101,10 @@ type Stats struct {
 	SlurmReads int64
 	// Cancels is the number of scancel calls.
 	Cancels int64
-	// Puts counts UpdateJob calls; Skipped the updates left out because nothing changed.
+	// OwnerListings counts OwnerStates calls (one squeue process each).
+	OwnerListings int64
+	// Puts counts UpdateJob calls; Skipped the updates left out because nothing changed
+	// (whether or not the job was read).
 	Puts, Skipped int64
 }
 
@@ -100,7 +117,16 @@ type Handler struct {
 	log     *slog.Logger
 	tracker *tracker
 
-	slurmReads, cancels, puts, skipped atomic.Int64
+	listMu sync.Mutex
+	lists  map[uint32]ownerListing
+
+	slurmReads, cancels, puts, skipped, listings atomic.Int64
+}
+
+// ownerListing is one OwnerStates answer and when it was asked for.
+type ownerListing struct {
+	at     time.Time
+	states map[int64]slurm.JobStatus
 }
 
 // NewHandler returns a Handler.
@@ -117,6 +143,12 @@ func NewHandler(opts Options) (*Handler, error) {
 	if opts.PutConcurrency <= 0 {
 		opts.PutConcurrency = 8
 	}
+	if opts.OwnerListingMin == 0 {
+		opts.OwnerListingMin = 50
+	}
+	if opts.ListingMaxAge <= 0 {
+		opts.ListingMaxAge = 5 * time.Second
+	}
 	if opts.ForgetAfter <= 0 {
 		opts.ForgetAfter = time.Hour
 	}
@@ -128,12 +160,13 @@ func NewHandler(opts Options) (*Handler, error) {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	return &Handler{api: opts.API, slurm: opts.Slurm, opts: opts, log: log,
-		tracker: newTracker(opts.RefreshCycles, opts.ForgetAfter)}, nil
+		tracker: newTracker(opts.RefreshCycles, opts.ForgetAfter), lists: map[uint32]ownerListing{}}, nil
 }
 
 // Stats returns the handler's counters.
 func (h *Handler) Stats() Stats {
-	return Stats{SlurmReads: h.slurmReads.Load(), Cancels: h.cancels.Load(), Puts: h.puts.Load(), Skipped: h.skipped.Load()}
+	return Stats{SlurmReads: h.slurmReads.Load(), Cancels: h.cancels.Load(), Puts: h.puts.Load(), Skipped: h.skipped.Load(),
+		OwnerListings: h.listings.Load()}
 }
 
 // item is one message of a batch on its way through HandleBatch.
@@ -223,6 +256,7 @@ func (h *Handler) HandleBatch(ctx context.Context, msgs []*consumers.Message) []
 		toRead = append(toRead, it)
 	}
 
+	toRead = h.skipUnchanged(ctx, toRead, decs)
 	if len(toRead) > 0 {
 		ids := make([]int64, len(toRead))
 		for i, it := range toRead {
@@ -312,6 +346,82 @@ func (h *Handler) foreign(it *item, why string) {
 		StateReason: ptr(fmt.Sprintf("Slurm job %d is not this submission's job (%s); the agent reports nothing of it and does not cancel it", id, why))}
 }
 
+// skipUnchanged acks the items whose job an owner listing shows in the state and reason last
+// reported (and whose refresh is not due), and returns the others, which must be read. Only
+// owners with at least OwnerListingMin such items are listed; a failed listing leaves their
+// items to be read.
+func (h *Handler) skipUnchanged(ctx context.Context, items []*item, decs []consumers.Decision) []*item {
+	if h.opts.OwnerListingMin < 0 {
+		return items
+	}
+	last := map[*item]slurm.JobStatus{}
+	byOwner := map[uint32][]*item{}
+	for _, it := range items {
+		if it.ident == nil || it.cancelled() {
+			continue
+		}
+		if st, ok := h.tracker.lastReported(it.sub.ID, it.slurmID(), it.cycle, it.hasCyc); ok {
+			last[it] = st
+			byOwner[it.ident.OwnerUID] = append(byOwner[it.ident.OwnerUID], it)
+		}
+	}
+	skip := map[*item]bool{}
+	for uid, its := range byOwner {
+		if len(its) < h.opts.OwnerListingMin {
+			continue
+		}
+		states, err := h.ownerStates(ctx, uid)
+		if err != nil {
+			h.log.Warn("listing an owner's job states failed: their jobs are read one by one", "uid", uid, "error", err)
+			continue
+		}
+		for _, it := range its {
+			if st, ok := states[it.slurmID()]; ok && st == last[it] {
+				skip[it] = true
+			}
+		}
+	}
+	if len(skip) == 0 {
+		return items
+	}
+	out := make([]*item, 0, len(items)-len(skip))
+	for _, it := range items {
+		if !skip[it] {
+			out = append(out, it)
+			continue
+		}
+		h.skipped.Add(1)
+		it.log.Debug("job state and reason unchanged in its owner's listing: not read, not sent")
+		decs[it.idx] = consumers.Ack()
+	}
+	return out
+}
+
+// ownerStates returns uid's job states from a listing at most ListingMaxAge old.
+func (h *Handler) ownerStates(ctx context.Context, uid uint32) (map[int64]slurm.JobStatus, error) {
+	now := h.opts.Now()
+	h.listMu.Lock()
+	l, ok := h.lists[uid]
+	h.listMu.Unlock()
+	if ok && now.Sub(l.at) <= h.opts.ListingMaxAge {
+		return l.states, nil
+	}
+	h.listings.Add(1)
+	states, err := h.slurm.OwnerStates(ctx, uid)
+	if err != nil {
+		return nil, err
+	}
+	h.listMu.Lock()
+	defer h.listMu.Unlock()
+	for k, v := range h.lists {
+		if now.Sub(v.at) > h.opts.ListingMaxAge {
+			delete(h.lists, k)
+		}
+	}
+	h.lists[uid] = ownerListing{at: now, states: states}
+	return states, nil
+}
+
 // putAll sends the PUTs of items (skipping unchanged ones) with bounded concurrency and fills in
 // their decisions.
 func (h *Handler) putAll(ctx context.Context, items []*item, decs []consumers.Decision) {
@@ -340,7 +450,7 @@ func (h *Handler) put(ctx context.Context, it *item, fp fingerprint) consumers.D
 	h.puts.Add(1)
 	err := h.api.UpdateJob(ctx, it.sub.ID, it.data)
 	if err == nil {
-		h.tracker.put(it.sub.ID, fp, it.cycle, it.hasCyc, it.data.JobState.IsTerminal())
+		h.tracker.put(it.sub.ID, fp, it.cycle, it.hasCyc, it.data)
 		it.log.Debug("job data reported", "slurm_job_state", it.data.JobState)
 		if it.data.JobState.IsTerminal() {
 			it.log.Info("final job state reported", "slurm_job_state", it.data.JobState,

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
+	"github.com/omnivector-solutions/jobbergate-agent-go/bridge"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate/jobbergatetest"
 	"github.com/omnivector-solutions/jobbergate-agent-go/slurm"
@@ -25,8 +26,10 @@ func addActive(e *env, status string, slurmID *int) int {
 		ClientID: testClientID, Status: status, SlurmJobID: slurmID})
 }
 
-// Unchanged job data is not PUT again until RefreshCycles cycles have passed; a change in a
-// volatile field alone does not count, a change of state does.
+// Unchanged job data is not PUT again until RefreshCycles cycles have passed, and then in the
+// submission's own slot ((cycle+id) mod RefreshCycles = 0): once in its slot, every
+// RefreshCycles cycles. A change in a volatile field alone does not count, a change of state
+// does.
 func TestUnchangedStateNotResentUntilRefresh(t *testing.T) {
 	sl := newFakeSlurm()
 	e := newEnv(t, sl, func(o *Options) { o.RefreshCycles = 3 })
@@ -35,17 +38,30 @@ func TestUnchangedStateNotResentUntilRefresh(t *testing.T) {
 	id := addActive(e, "SUBMITTED", ptr2(501))
 	puts := func() int { return e.api.Calls(http.MethodPut, agentPath+strconv.Itoa(id)) }
 
-	want := []int{1, 1, 1, 2, 2, 2, 3} // PUT at cycles 1, 4, 7
-	for i, w := range want {
+	var putCycles []int64
+	for i := range 9 {
 		if i == 1 {
 			j := runningJob(501)
 			j.JobInfo = strings.Replace(j.JobInfo, `"last_sched_evaluation":1`, `"last_sched_evaluation":2`, 1)
 			sl.set(j)
 		}
+		before := puts()
 		e.runCycle(t)
-		if got := puts(); got != w {
-			t.Fatalf("after cycle %d: %d PUTs, want %d", i+1, got, w)
+		if puts() > before {
+			putCycles = append(putCycles, bridge.Cycle(e.clock.Now(), cycleLen))
 		}
+	}
+	if len(putCycles) != 3 {
+		t.Fatalf("PUT in cycles %v, want 3 PUTs in 9 cycles", putCycles)
+	}
+	for i, c := range putCycles[1:] {
+		gap := c - putCycles[i]
+		if gap < 3 || gap > 5 || (c+int64(id))%3 != 0 {
+			t.Errorf("PUT in cycles %v: a refresh %d cycles after the last, want 3 to 5 and in the slot (cycle+%d) mod 3 = 0", putCycles, gap, id)
+		}
+	}
+	if putCycles[2]-putCycles[1] != 3 {
+		t.Errorf("PUT in cycles %v: once in its slot the period is 3", putCycles)
 	}
 	j := runningJob(501)
 	j.JobState, j.StateReason = "COMPLETED", "None"
@@ -57,8 +73,8 @@ func TestUnchangedStateNotResentUntilRefresh(t *testing.T) {
 	if s := e.submission(t, id); s.Status != "DONE" {
 		t.Fatalf("status %s, want DONE", s.Status)
 	}
-	if st := e.handler.Stats(); st.Skipped != 4 || st.Puts != 4 {
-		t.Fatalf("stats %+v, want 4 puts and 4 skipped", st)
+	if st := e.handler.Stats(); st.Skipped != 6 || st.Puts != 4 {
+		t.Fatalf("stats %+v, want 4 puts and 6 skipped", st)
 	}
 }
 

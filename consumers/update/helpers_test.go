@@ -60,7 +60,8 @@ func (c *clock) Advance(d time.Duration) {
 type fakeSlurm struct {
 	mu    sync.Mutex
 	jobs  map[int64]slurm.JobData
-	reads int
+	reads    int
+	listings int
 	gone  []int64 // ids JobStates looked up in accounting
 	// unreadable jobs are left out of JobStates with a *slurm.JobParseError each.
 	unreadable []int64
@@ -113,6 +114,23 @@ func (f *fakeSlurm) JobStates(_ context.Context, ids []int64) (map[int64]slurm.J
 		}
 	}
 	return out, errors.Join(errs...)
+}
+
+// OwnerStates lists the jobs whose UserID is uid, as squeue --user does.
+func (f *fakeSlurm) OwnerStates(_ context.Context, uid uint32) (map[int64]slurm.JobStatus, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.listings++
+	if f.readErr != nil {
+		return nil, f.readErr
+	}
+	out := map[int64]slurm.JobStatus{}
+	for id, j := range f.jobs {
+		if j.UserID == int64(uid) {
+			out[id] = slurm.JobStatus{State: j.JobState, Reason: j.StateReason}
+		}
+	}
+	return out, nil
 }
 
 // fakeJobObject is j as a squeue --json job object: its JobInfo with the fields the parser reads.

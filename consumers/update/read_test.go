@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/consumers"
+	"github.com/omnivector-solutions/jobbergate-agent-go/consumers/jobidentity"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 	"github.com/omnivector-solutions/jobbergate-agent-go/slurm"
 )
@@ -94,5 +95,66 @@ func TestBatchUnreadableJobIsNotGone(t *testing.T) {
 	}
 	if _, ok := up.got[40]; ok || up.got[10].JobState != "RUNNING" || len(sl.gone) != 0 {
 		t.Fatalf("reported %+v, accounting asked for %v; want job 1 only and no accounting lookup", up.got, sl.gone)
+	}
+}
+
+// Jobs reported before whose owner's listing shows the state and reason last reported are not
+// read again (nor PUT) until their refresh is due; a changed job, one the listing does not show
+// and one whose refresh is due are read. Owners with few such jobs are not listed.
+func TestOwnerListingSkipsUnchangedJobs(t *testing.T) {
+	sl := newFakeSlurm()
+	up := &recordingUpdater{got: map[int]jobbergate.SlurmJobData{}}
+	ids := identities{}
+	h, err := NewHandler(Options{API: up, Slurm: sl, Identities: ids, RefreshCycles: 10, OwnerListingMin: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pairs [][2]int
+	for i := range 60 { // alice's jobs 1000..1059 of submissions 1..60
+		sub, jid := i+1, int64(1000+i)
+		j := runningJob(jid)
+		j.UserID, j.Comment = 1000, slurm.LegacyMarker(int64(sub))
+		sl.set(j)
+		ids[sub] = jobidentity.Record{SubmissionID: sub, SlurmJobID: jid, Owner: "alice", OwnerUID: 1000}
+		pairs = append(pairs, [2]int{sub, int(jid)})
+	}
+	bob := runningJob(2000) // bob's one job: too few to list
+	bob.UserID, bob.Comment = 2000, slurm.LegacyMarker(61)
+	sl.set(bob)
+	ids[61] = jobidentity.Record{SubmissionID: 61, SlurmJobID: 2000, Owner: "bob", OwnerUID: 2000}
+	pairs = append(pairs, [2]int{61, 2000})
+	ctx := context.Background()
+
+	h.HandleBatch(ctx, batchOf(t, 1, pairs...))
+	if st := h.Stats(); st.SlurmReads != 61 || st.Puts != 61 || st.OwnerListings != 0 {
+		t.Fatalf("first cycle: %+v; want every job read and PUT, no listing", st)
+	}
+	changed := sl.jobs[1005]
+	changed.JobState, changed.StateReason = "COMPLETING", "None"
+	sl.set(changed)
+	delete(sl.jobs, 1006) // left slurmctld: the listing does not show it, a read asks accounting
+	before := h.Stats()
+	decs := h.HandleBatch(ctx, batchOf(t, 2, pairs...))
+	for i, d := range decs {
+		if !d.IsAck() {
+			t.Fatalf("decision %d: %v", i, d)
+		}
+	}
+	st := h.Stats()
+	wantReads := int64(2 + 1) // the changed and the gone job, bob's (no refresh due one cycle on)
+	if st.OwnerListings != 1 || st.SlurmReads-before.SlurmReads != wantReads {
+		t.Errorf("second cycle: %d listings, %d reads; want 1 listing and %d reads", st.OwnerListings, st.SlurmReads-before.SlurmReads, wantReads)
+	}
+	if up.got[6].JobState != "COMPLETING" || up.got[7].JobState != slurm.StateUnknown {
+		t.Errorf("changed job reported %q, gone job %q; want COMPLETING and UNKNOWN", up.got[6].JobState, up.got[7].JobState)
+	}
+	// Ten cycles after the first report, the refreshes due in cycle 11 (slot (11+id) mod 10 = 0:
+	// submissions 9, 19, ... 59) are read; the listing of the second cycle is reused.
+	before = h.Stats()
+	h.HandleBatch(ctx, batchOf(t, 11, pairs...))
+	st = h.Stats()
+	if st.OwnerListings != 1 || st.SlurmReads-before.SlurmReads != 6+1+1 {
+		t.Errorf("cycle 11: %d listings, %d reads; want the listing reused and 8 reads (6 refreshes, the gone job, bob's)",
+			st.OwnerListings, st.SlurmReads-before.SlurmReads)
 	}
 }

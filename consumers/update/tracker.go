@@ -9,6 +9,7 @@ import (
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/internal/jsonscan"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
+	"github.com/omnivector-solutions/jobbergate-agent-go/slurm"
 )
 
 // VolatileInfoFields are the top-level fields of Slurm's job object (22.05 to 24.11) that change
@@ -86,6 +87,7 @@ type entry struct {
 	fp      fingerprint
 	cycle   int64
 	hasCyc  bool
+	status  slurm.JobStatus // state and reason of the last PUT
 }
 
 // tracker remembers the last successful PUT per submission. Safe for concurrent use.
@@ -138,7 +140,7 @@ func (t *tracker) unchanged(id int, d jobbergate.SlurmJobData, cycle int64, hasC
 		last = *e
 	}
 	t.mu.Unlock()
-	due := !last.put || !hasCyc || !last.hasCyc || cycle < last.cycle || cycle-last.cycle >= t.refresh
+	due := t.due(id, last, cycle, hasCyc)
 	if !due && fp.full == last.fp.full {
 		return true, last.fp
 	}
@@ -146,12 +148,38 @@ func (t *tracker) unchanged(id int, d jobbergate.SlurmJobData, cycle int64, hasC
 	return !due && fp.stable == last.fp.stable, fp
 }
 
-// put records a successful PUT of fp for id in cycle. A terminal state forgets the submission:
-// the API no longer lists it.
-func (t *tracker) put(id int, fp fingerprint, cycle int64, hasCyc bool, terminal bool) {
+// due reports whether id's report must be sent again whatever changed: nothing was PUT yet,
+// there are no cycle numbers, or refresh cycles have passed since the last PUT and the cycle is
+// the submission's own slot ((cycle+id) mod refresh = 0; at the latest 2*refresh-1 cycles after
+// the PUT). The slots spread the refreshes: jobs reported in one cycle (after a restart, all of
+// them) are not all read and PUT again in one later cycle, and each submission keeps a period of
+// refresh cycles once in its slot.
+func (t *tracker) due(id int, last entry, cycle int64, hasCyc bool) bool {
+	if !last.put || !hasCyc || !last.hasCyc || cycle < last.cycle {
+		return true
+	}
+	age := cycle - last.cycle
+	return age >= t.refresh && ((cycle+int64(id))%t.refresh == 0 || age >= 2*t.refresh-1)
+}
+
+// lastReported returns the state and reason last PUT for id's job slurmID when its refresh is
+// not due in cycle; ok is false otherwise (nothing known, another job, or due).
+func (t *tracker) lastReported(id int, slurmID int64, cycle int64, hasCyc bool) (slurm.JobStatus, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if terminal {
+	e := t.entries[id]
+	if e == nil || e.slurmID != slurmID || t.due(id, *e, cycle, hasCyc) {
+		return slurm.JobStatus{}, false
+	}
+	return e.status, true
+}
+
+// put records a successful PUT of fp (the digest of d) for id in cycle. A terminal state
+// forgets the submission: the API no longer lists it.
+func (t *tracker) put(id int, fp fingerprint, cycle int64, hasCyc bool, d jobbergate.SlurmJobData) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if d.JobState.IsTerminal() {
 		delete(t.entries, id)
 		return
 	}
@@ -161,6 +189,10 @@ func (t *tracker) put(id int, fp fingerprint, cycle int64, hasCyc bool, terminal
 		t.entries[id] = e
 	}
 	e.put, e.fp, e.cycle, e.hasCyc = true, fp, cycle, hasCyc
+	e.status = slurm.JobStatus{State: string(d.JobState)}
+	if d.StateReason != nil {
+		e.status.Reason = *d.StateReason
+	}
 }
 
 // forget drops id (its message was terminated).

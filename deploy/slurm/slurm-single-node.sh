@@ -206,7 +206,7 @@ JobCompType=jobcomp/filetxt
 JobCompLoc=/var/log/slurm/jobcomp.log
 $(gather_lines)
 MinJobAge=600
-MaxJobCount=50000
+MaxJobCount=100000
 ${node} NodeAddr=127.0.0.1 State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 PartitionName=second Nodes=ALL Default=NO MaxTime=INFINITE State=UP
