@@ -58,11 +58,11 @@ func (c *clock) Advance(d time.Duration) {
 
 // fakeSlurm is an in-memory Slurm: JobStates answers jobs, accounting or UNKNOWN for the others.
 type fakeSlurm struct {
-	mu    sync.Mutex
-	jobs  map[int64]slurm.JobData
+	mu       sync.Mutex
+	jobs     map[int64]slurm.JobData
 	reads    int
 	listings int
-	gone  []int64 // ids JobStates looked up in accounting
+	gone     []int64 // ids JobStates looked up in accounting
 	// unreadable jobs are left out of JobStates with a *slurm.JobParseError each.
 	unreadable []int64
 	cancels    []int64
