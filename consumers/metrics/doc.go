@@ -14,14 +14,15 @@
 //     handled, a new publish is rejected and the poller counts it as already queued (not an
 //     error). SharedLister lets the update source and this one share one API listing per cycle.
 //
-//   - Handler is a consumers.Handler: per message it runs an influx.Syncer for the job (only
-//     points newer than what the API holds, chunked uploads, see package influx).
+//   - Handler is a consumers.Handler: per message it runs a Syncer for the job: it reads what
+//     the API holds (max time per series), plans the InfluxDB queries (package influx reads and
+//     aggregates), and uploads only the newer rows, in chunks under the API's limit.
 //
 // One sync at a time per job. Because METRICS holds at most one message per job and a message
 // stays in the stream until it is acked or terminated (a Retry keeps it, the runner's
 // InProgress heartbeats keep it from being redelivered elsewhere), no two syncs of the same job
-// ever run at once, across every agent process. The handler relies on this: influx.Syncer is
-// not safe for two concurrent syncs of one job.
+// ever run at once, across every agent process. The handler relies on this: a Syncer is not
+// safe for two concurrent syncs of one job.
 //
 // Decisions.
 //
@@ -32,7 +33,7 @@
 //   - Terminate (the message lands in DEAD with the reason): an undecodable payload; an API
 //     4xx answer other than a refused chunk (e.g. 403/404: the submission is not this
 //     cluster's); an answer that cannot be decoded; a Flux job id that is not a number.
-//   - A chunk the API refuses with a 4xx (influx.ErrChunkRejected): the handler first syncs the
+//   - A chunk the API refuses with a 4xx (ErrChunkRejected): the handler first syncs the
 //     job once more at once. A refusal is often a chunk the API already stored whose answer
 //     was lost (the retried PUT then collides with the stored keys, 400 "Failed to insert
 //     metrics"); the new sync starts after the API's new max times and succeeds. A second

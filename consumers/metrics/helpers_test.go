@@ -56,8 +56,15 @@ func (c *clock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-// newAPI starts a development API with the agent's client and returns a client of it.
+// newAPI starts a development API with the agent's client and returns a client of it that
+// tries each call at most twice.
 func newAPI(t testing.TB) (*jobbergatetest.Server, *jobbergate.Client) {
+	t.Helper()
+	return newAPIRetry(t, jobbergate.RetryPolicy{MaxAttempts: 2, InitialBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
+}
+
+// newAPIRetry is newAPI with the client's retry policy.
+func newAPIRetry(t testing.TB, retry jobbergate.RetryPolicy) (*jobbergatetest.Server, *jobbergate.Client) {
 	t.Helper()
 	api := jobbergatetest.NewTestServer(t, jobbergatetest.Options{})
 	api.AddClient(jobbergatetest.Client{ID: testClientID, Secret: testSecret, Permissions: jobbergatetest.AgentScopes})
@@ -67,8 +74,7 @@ func newAPI(t testing.TB) (*jobbergatetest.Server, *jobbergate.Client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := jobbergate.New(jobbergate.Options{BaseURL: api.URL(), Tokens: tokens, Timeout: 10 * time.Second,
-		Retry: jobbergate.RetryPolicy{MaxAttempts: 2, InitialBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}})
+	client, err := jobbergate.New(jobbergate.Options{BaseURL: api.URL(), Tokens: tokens, Timeout: 10 * time.Second, Retry: retry})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,14 +91,20 @@ func addSubmission(api *jobbergatetest.Server, status string, slurmID int) int {
 }
 
 // fastSync makes chunk retries quick.
-var fastSync = influx.SyncOptions{Attempts: 2, InitialBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}
+var fastSync = SyncOptions{Attempts: 2, InitialBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}
 
 // memSource is an in-memory influx.Source: points per job, with injectable failures.
 type memSource struct {
 	mu      sync.Mutex
 	points  map[string][]influx.Point
 	err     error // returned by Series and Query when set
-	queries int
+	queries []query
+}
+
+// query is one Query call: the measurement and the time after which points were asked for.
+type query struct {
+	m     int
+	after int64
 }
 
 func newMemSource() *memSource { return &memSource{points: map[string][]influx.Point{}} }
@@ -142,7 +154,7 @@ func (m *memSource) Query(_ context.Context, job string, measurement int, after 
 	if m.err != nil {
 		return nil, m.err
 	}
-	m.queries++
+	m.queries = append(m.queries, query{measurement, after})
 	var pts []influx.Point
 	for _, p := range m.points[job] {
 		if p.Measurement == measurement && (after == influx.All || p.Time > after) {
@@ -156,20 +168,28 @@ func (m *memSource) Query(_ context.Context, job string, measurement int, after 
 func (m *memSource) Ping(context.Context) (string, error) { return "mem", nil }
 func (m *memSource) Close() error                         { return nil }
 
+// queried returns the Query calls so far and forgets them.
+func (m *memSource) queried() []query {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	q := m.queries
+	m.queries = nil
+	return q
+}
+
+// memStream hands out its points in batches of 7, so that merges cross batch boundaries.
 type memStream struct {
-	pts  []influx.Point
-	done bool
+	pts []influx.Point
 }
 
 func (s *memStream) Next() ([]influx.Point, error) {
-	if s.done {
-		return nil, io.EOF
-	}
-	s.done = true
 	if len(s.pts) == 0 {
 		return nil, io.EOF
 	}
-	return s.pts, nil
+	n := min(7, len(s.pts))
+	batch := s.pts[:n]
+	s.pts = s.pts[n:]
+	return batch, nil
 }
 
 func (s *memStream) Close() error { return nil }

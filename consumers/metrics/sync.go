@@ -1,32 +1,19 @@
-package influx
+package metrics
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"math/rand/v2"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/omnivector-solutions/jobbergate-agent-go/influx"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 )
-
-// MetricsAPI is the API side of a sync; *jobbergate.Client satisfies it.
-type MetricsAPI interface {
-	MetricsMaxTimes(ctx context.Context, id int) (jobbergate.MetricsMaxTimes, error)
-	PutMetrics(ctx context.Context, id int, rows []jobbergate.MetricRow) error
-}
-
-var _ MetricsAPI = (*jobbergate.Client)(nil)
-
-// ErrChunkRejected: the API answered a chunk upload with a client error (4xx other than 408
-// and 429, e.g. 400 "Failed to insert metrics"). It is not retried; the sync stops there.
-var ErrChunkRejected = errors.New("metrics chunk rejected by the API")
 
 // SyncOptions tune a Syncer; the zero value means the defaults.
 type SyncOptions struct {
@@ -62,14 +49,14 @@ func (o SyncOptions) withDefaults() SyncOptions {
 // concurrent use on different jobs; two concurrent syncs of the same job may upload the same
 // rows twice (the API then refuses the second, ErrChunkRejected), so callers serialise per job.
 type Syncer struct {
-	src  Source
-	api  MetricsAPI
+	src  influx.Source
+	api  API
 	log  *slog.Logger
 	opts SyncOptions
 }
 
 // NewSyncer returns a Syncer reading from src and writing to api.
-func NewSyncer(src Source, api MetricsAPI, log *slog.Logger, opts SyncOptions) *Syncer {
+func NewSyncer(src influx.Source, api API, log *slog.Logger, opts SyncOptions) *Syncer {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -120,9 +107,9 @@ func (s *Syncer) sync(ctx context.Context, submissionID, slurmJobID int) (Result
 	if err != nil {
 		return res, err
 	}
-	maxTimes := make(map[SeriesKey]int64, len(stored.MaxTimes))
+	maxTimes := make(map[influx.SeriesKey]int64, len(stored.MaxTimes))
 	for _, m := range stored.MaxTimes {
-		k := SeriesKey{Host: m.NodeHost, Step: m.Step, Task: m.Task}
+		k := influx.SeriesKey{Host: m.NodeHost, Step: m.Step, Task: m.Task}
 		if t, ok := maxTimes[k]; !ok || m.MaxTime > t {
 			maxTimes[k] = m.MaxTime
 		}
@@ -139,16 +126,16 @@ func (s *Syncer) sync(ctx context.Context, submissionID, slurmJobID int) (Result
 		skipped[b] = true
 	}
 
-	agg := NewAggregator(
-		func(k SeriesKey) int64 {
+	agg := influx.NewAggregator(
+		func(k influx.SeriesKey) int64 {
 			if t, ok := maxTimes[k]; ok {
 				return t
 			}
-			return All
+			return influx.All
 		},
-		func(tag, value string, k SeriesKey) { skipped[tag+"="+value] = true },
+		func(tag, value string, k influx.SeriesKey) { skipped[tag+"="+value] = true },
 	)
-	var streams []Stream
+	var streams []influx.Stream
 	for m, after := range plan.after {
 		if !plan.query[m] {
 			continue
@@ -192,7 +179,7 @@ func (s *Syncer) sync(ctx context.Context, submissionID, slurmJobID int) (Result
 		}
 		return nil
 	}
-	err = Merge(ctx, streams, agg, emit)
+	err = influx.Merge(ctx, streams, agg, emit)
 	if err == nil {
 		err = upload()
 	}
@@ -257,63 +244,4 @@ func isFinal(err error) bool {
 	}
 	c := ae.StatusCode
 	return c >= 400 && c < 500 && c != http.StatusRequestTimeout && c != http.StatusTooManyRequests
-}
-
-// queryPlan says which measurements to query and from when.
-type queryPlan struct {
-	after                     [len(jobbergate.Measurements)]int64
-	query                     [len(jobbergate.Measurements)]bool
-	series, newSeries, active int
-	bad                       []string
-}
-
-// planQueries keeps the series with points newer than the API's max time (all points of the
-// series the API does not know) and, per measurement, queries from the oldest of their bounds.
-// Finished series (a step that ended long ago) thus never hold the queries back.
-func planQueries(spans []SeriesSpan, maxTimes map[SeriesKey]int64) queryPlan {
-	var p queryPlan
-	for i := range p.after {
-		p.after[i] = math.MaxInt64
-	}
-	seen := map[SeriesKey]bool{}
-	newSeen := map[SeriesKey]bool{}
-	activeSeen := map[SeriesKey]bool{}
-	bad := map[string]bool{}
-	for _, sp := range spans {
-		step, okStep := ParseStep(sp.Step)
-		task, okTask := ParseTask(sp.Task)
-		if !okStep {
-			bad["step="+sp.Step] = true
-			continue
-		}
-		if !okTask {
-			bad["task="+sp.Task] = true
-			continue
-		}
-		k := SeriesKey{Host: sp.Host, Step: step, Task: task}
-		seen[k] = true
-		bound, known := maxTimes[k]
-		if !known {
-			newSeen[k] = true
-			bound = sp.First - 1
-		}
-		if sp.Last <= bound {
-			continue
-		}
-		activeSeen[k] = true
-		p.query[sp.Measurement] = true
-		p.after[sp.Measurement] = min(p.after[sp.Measurement], bound)
-	}
-	p.series, p.newSeries, p.active = len(seen), len(newSeen), len(activeSeen)
-	p.bad = sortedKeys(bad)
-	return p
-}
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

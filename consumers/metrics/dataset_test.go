@@ -1,4 +1,4 @@
-package influx_test
+package metrics
 
 import (
 	"fmt"
