@@ -7,7 +7,7 @@
 // reference agent's INFLUX_DSN settings, works with InfluxDB 1.6+) and Flux (NewFlux, InfluxDB
 // 1.8+ with flux-enabled and 2.x). Both keep a pool of connections between queries.
 //
-// Data model (what the plugin writes): measurements named as jobbergate.Measurements, one float
+// Data model (what the plugin writes): the measurements named in Measurements, one float
 // field "value", string tags host, job, step, task, second precision. Step tags are Slurm's
 // signed step ids ("-5" batch, "-4" extern, "0", "1", ...); older writers' names are mapped
 // (see ParseStep).

@@ -197,8 +197,8 @@ func (s *memStream) Close() error { return nil }
 // samples returns the points of one (host, step, task) series of a job from t0 to t1 inclusive:
 // CPUTime 1 and RSS 1000+t-t0 each second.
 func samples(host, step, task string, t0, t1 int64) []influx.Point {
-	cpu, _ := jobbergate.MeasurementIndex("CPUTime")
-	rss, _ := jobbergate.MeasurementIndex("RSS")
+	cpu, _ := influx.MeasurementIndex("CPUTime")
+	rss, _ := influx.MeasurementIndex("RSS")
 	var out []influx.Point
 	for ts := t0; ts <= t1; ts++ {
 		out = append(out,

@@ -166,11 +166,9 @@ func (s *Syncer) sync(ctx context.Context, submissionID, slurmJobID int) (Result
 		chunk = chunk[:0]
 		return nil
 	}
-	emit := func(rows []jobbergate.MetricRow) error {
-		for len(rows) > 0 {
-			n := min(len(rows), s.opts.ChunkRows-len(chunk))
-			chunk = append(chunk, rows[:n]...)
-			rows = rows[n:]
+	emit := func(rows []influx.Row) error {
+		for _, r := range rows {
+			chunk = append(chunk, jobbergate.MetricRow(r))
 			if len(chunk) == s.opts.ChunkRows {
 				if err := upload(); err != nil {
 					return err
