@@ -2,7 +2,6 @@ package metrics
 
 import (
 	"context"
-	"errors"
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 )
@@ -15,7 +14,3 @@ type API interface {
 }
 
 var _ API = (*jobbergate.Client)(nil)
-
-// ErrChunkRejected: the API answered a chunk upload with a client error (4xx other than 408
-// and 429, e.g. 400 "Failed to insert metrics"). It is not retried; the sync stops there.
-var ErrChunkRejected = errors.New("metrics chunk rejected by the API")

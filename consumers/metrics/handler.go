@@ -27,7 +27,7 @@ type Options struct {
 	Source influx.Source
 	// API stores them; *jobbergate.Client implements it.
 	API API
-	// Sync tunes the uploads (chunk size, attempts per chunk, backoff).
+	// Sync tunes the uploads (chunk size).
 	Sync SyncOptions
 	// RefusedHold is how long a job is held after the API refused its metrics (see the package
 	// doc). 0 means DefaultRefusedHold; negative disables holding.
@@ -101,20 +101,17 @@ func (h *Handler) Handle(ctx context.Context, msg *consumers.Message) consumers.
 	}
 
 	_, err = h.sync(ctx, job)
-	if errors.Is(err, ErrChunkRejected) && ctx.Err() == nil {
-		log.Warn("metrics chunk refused by the API, syncing again from what it holds", "error", err)
-		_, err = h.sync(ctx, job)
-		if errors.Is(err, ErrChunkRejected) {
-			reason := "metrics refused by the API: " + rejectedDetail(err)
-			if h.opts.RefusedHold > 0 {
-				now := h.opts.Now()
-				until := now.Add(h.opts.RefusedHold)
-				h.holds.hold(job.SubmissionID, now, until)
-				reason += fmt.Sprintf("; job held until %s", until.UTC().Format(time.RFC3339))
-			}
-			log.Error("metrics refused twice by the API, message dropped to DEAD", "error", err)
-			return consumers.Terminate(reason)
+	var ce *ChunkError
+	if errors.As(err, &ce) && ce.Rejected {
+		reason := "metrics refused by the API: " + rejectedDetail(err)
+		if h.opts.RefusedHold > 0 {
+			now := h.opts.Now()
+			until := now.Add(h.opts.RefusedHold)
+			h.holds.hold(job.SubmissionID, now, until)
+			reason += fmt.Sprintf("; job held until %s", until.UTC().Format(time.RFC3339))
 		}
+		log.Error("metrics refused by the API, message dropped to DEAD", "error", err)
+		return consumers.Terminate(reason)
 	}
 	if err == nil {
 		return consumers.Ack()

@@ -68,17 +68,23 @@ func newAPIRetry(t testing.TB, retry jobbergate.RetryPolicy) (*jobbergatetest.Se
 	t.Helper()
 	api := jobbergatetest.NewTestServer(t, jobbergatetest.Options{})
 	api.AddClient(jobbergatetest.Client{ID: testClientID, Secret: testSecret, Permissions: jobbergatetest.AgentScopes})
+	return api, newClient(t, api, api.URL(), retry)
+}
+
+// newClient returns a client of api, reached at base, with the agent's credentials.
+func newClient(t testing.TB, api *jobbergatetest.Server, base string, retry jobbergate.RetryPolicy) *jobbergate.Client {
+	t.Helper()
 	tokens, err := jobbergate.NewTokenSource(jobbergate.TokenSourceOptions{
 		TokenURL: jobbergate.OIDCTokenURL(api.OIDCDomain(), false), ClientID: testClientID,
 		ClientSecret: testSecret, CacheDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := jobbergate.New(jobbergate.Options{BaseURL: api.URL(), Tokens: tokens, Timeout: 10 * time.Second, Retry: retry})
+	client, err := jobbergate.New(jobbergate.Options{BaseURL: base, Tokens: tokens, Timeout: 10 * time.Second, Retry: retry})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return api, client
+	return client
 }
 
 // addSubmission seeds a submission of this cluster with a Slurm job id (0: none).
@@ -89,9 +95,6 @@ func addSubmission(api *jobbergatetest.Server, status string, slurmID int) int {
 	}
 	return api.AddSubmission(sub)
 }
-
-// fastSync makes chunk retries quick.
-var fastSync = SyncOptions{Attempts: 2, InitialBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}
 
 // memSource is an in-memory influx.Source: points per job, with injectable failures.
 type memSource struct {
@@ -237,7 +240,7 @@ func newEnv(t testing.TB, src influx.Source) *env {
 		l.AckWait = 10 * time.Second
 	}))
 	clk := newClock()
-	h, err := NewHandler(Options{Source: src, API: client, Sync: fastSync, Logger: testLogger()})
+	h, err := NewHandler(Options{Source: src, API: client, Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

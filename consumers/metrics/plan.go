@@ -2,7 +2,6 @@ package metrics
 
 import (
 	"math"
-	"sort"
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/influx"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
@@ -56,13 +55,4 @@ func planQueries(spans []influx.SeriesSpan, maxTimes map[influx.SeriesKey]int64)
 	p.series, p.newSeries, p.active = len(seen), len(newSeen), len(activeSeen)
 	p.bad = sortedKeys(bad)
 	return p
-}
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

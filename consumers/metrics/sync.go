@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
-	"net/http"
+	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/influx"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
@@ -20,34 +18,21 @@ type SyncOptions struct {
 	// ChunkRows is the most rows per upload: 0 or anything above
 	// jobbergate.MaxMetricRowsPerRequest (2,340, the API's limit) means that limit.
 	ChunkRows int
-	// Attempts bounds the uploads of one chunk, first included (0: 3). The jobbergate client
-	// may retry each attempt on its own.
-	Attempts int
-	// InitialBackoff (0: 500 ms) doubles after each failed attempt up to MaxBackoff (0: 10 s),
-	// with jitter.
-	InitialBackoff, MaxBackoff time.Duration
 }
 
 func (o SyncOptions) withDefaults() SyncOptions {
 	if o.ChunkRows <= 0 || o.ChunkRows > jobbergate.MaxMetricRowsPerRequest {
 		o.ChunkRows = jobbergate.MaxMetricRowsPerRequest
 	}
-	if o.Attempts <= 0 {
-		o.Attempts = 3
-	}
-	if o.InitialBackoff <= 0 {
-		o.InitialBackoff = 500 * time.Millisecond
-	}
-	if o.MaxBackoff <= 0 {
-		o.MaxBackoff = 10 * time.Second
-	}
-	o.MaxBackoff = max(o.MaxBackoff, o.InitialBackoff)
 	return o
 }
 
 // Syncer brings the metrics the API holds for a job up to date with InfluxDB. It is safe for
 // concurrent use on different jobs; two concurrent syncs of the same job may upload the same
 // rows twice (the API then refuses the second, ErrChunkRejected), so callers serialise per job.
+//
+// A Syncer does not retry: each chunk is handed to the API once per Sync, and the API client
+// retries its own transient failures (see the package doc).
 type Syncer struct {
 	src  influx.Source
 	api  API
@@ -73,7 +58,7 @@ type Result struct {
 	// PointsRead counts the points read from InfluxDB, PointsKept those that went into rows
 	// (the others were already stored or belong to skipped series).
 	PointsRead, PointsKept int64
-	// Rows and Chunks count what the API accepted.
+	// Rows and Chunks count what the API holds now that it did not before.
 	Rows, Chunks int
 	// Skipped lists the series left out because a tag cannot be sent ("step=foo" ...).
 	Skipped []string
@@ -82,14 +67,16 @@ type Result struct {
 // Sync uploads the job's points newer than what the API holds: per (host, step, task) series
 // only times strictly after the API's max time for it, and every point of series the API does
 // not know yet (a host or step that appeared since the last sync). Rows go oldest first, in
-// chunks of at most ChunkRows, each retried on its own; nothing is uploaded when nothing is
-// new. Because every series' rows go in time order, a sync that stops half way (error,
-// cancellation) leaves the API with a time prefix of each series, and the next Sync resumes
-// exactly after it.
+// chunks of at most ChunkRows; nothing is uploaded when nothing is new. Because every series'
+// rows go in time order, a sync that stops half way (error, cancellation) leaves the API with a
+// time prefix of each series, and the next Sync resumes exactly after it.
+//
+// A chunk the API refuses although it already holds it (its first upload was stored but the
+// answer lost, and the client's retry collided with the stored rows) counts as uploaded.
 //
 // Errors carry the reference agent's texts: "Could not update job metrics for slurm job <id>
 // via the API -- ..." around everything, with "Failed to fetch measures from InfluxDB -- ..."
-// inside for InfluxDB failures. A rejected chunk wraps ErrChunkRejected.
+// inside for InfluxDB failures. A failed upload is a *ChunkError.
 func (s *Syncer) Sync(ctx context.Context, submissionID, slurmJobID int) (Result, error) {
 	res, err := s.sync(ctx, submissionID, slurmJobID)
 	if err != nil {
@@ -103,18 +90,10 @@ func (s *Syncer) sync(ctx context.Context, submissionID, slurmJobID int) (Result
 	job := strconv.Itoa(slurmJobID)
 	log := s.log.With("submission_id", submissionID, "slurm_job_id", slurmJobID)
 
-	stored, err := s.api.MetricsMaxTimes(ctx, submissionID)
+	maxTimes, err := s.maxTimes(ctx, submissionID)
 	if err != nil {
 		return res, err
 	}
-	maxTimes := make(map[influx.SeriesKey]int64, len(stored.MaxTimes))
-	for _, m := range stored.MaxTimes {
-		k := influx.SeriesKey{Host: m.NodeHost, Step: m.Step, Task: m.Task}
-		if t, ok := maxTimes[k]; !ok || m.MaxTime > t {
-			maxTimes[k] = m.MaxTime
-		}
-	}
-
 	spans, err := s.src.Series(ctx, job)
 	if err != nil {
 		return res, fmt.Errorf("Failed to fetch measures from InfluxDB -- %w", err)
@@ -151,35 +130,17 @@ func (s *Syncer) sync(ctx context.Context, submissionID, slurmJobID int) (Result
 		res.Queries++
 	}
 
-	chunk := make([]jobbergate.MetricRow, 0, min(s.opts.ChunkRows, 256))
-	var uploadErr error
-	upload := func() error {
-		if len(chunk) == 0 {
-			return nil
-		}
-		if err := s.put(ctx, submissionID, chunk); err != nil {
-			uploadErr = err
+	c := &chunker{size: s.opts.ChunkRows, upload: func(rows []jobbergate.MetricRow) error {
+		if err := s.upload(ctx, log, submissionID, rows); err != nil {
 			return err
 		}
-		res.Rows += len(chunk)
+		res.Rows += len(rows)
 		res.Chunks++
-		chunk = chunk[:0]
 		return nil
-	}
-	emit := func(rows []influx.Row) error {
-		for _, r := range rows {
-			chunk = append(chunk, jobbergate.MetricRow(r))
-			if len(chunk) == s.opts.ChunkRows {
-				if err := upload(); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	}
-	err = influx.Merge(ctx, streams, agg, emit)
+	}}
+	err = influx.Merge(ctx, streams, agg, c.add)
 	if err == nil {
-		err = upload()
+		err = c.flush()
 	}
 	res.PointsRead, res.PointsKept = agg.Points()
 	res.Skipped = sortedKeys(skipped)
@@ -188,7 +149,7 @@ func (s *Syncer) sync(ctx context.Context, submissionID, slurmJobID int) (Result
 	}
 	switch {
 	case err == nil:
-	case uploadErr != nil && errors.Is(err, uploadErr):
+	case c.err != nil && errors.Is(err, c.err):
 		return res, err
 	case ctx.Err() != nil:
 		return res, err
@@ -204,42 +165,27 @@ func (s *Syncer) sync(ctx context.Context, submissionID, slurmJobID int) (Result
 	return res, nil
 }
 
-// put uploads one chunk with bounded retries; a client error is final.
-func (s *Syncer) put(ctx context.Context, submissionID int, rows []jobbergate.MetricRow) error {
-	backoff := s.opts.InitialBackoff
-	for attempt := 1; ; attempt++ {
-		err := s.api.PutMetrics(ctx, submissionID, rows)
-		if err == nil {
-			return nil
-		}
-		first, last := rows[0].Time, rows[len(rows)-1].Time
-		if isFinal(err) {
-			return fmt.Errorf("%w (%d rows, times %d to %d): %w", ErrChunkRejected, len(rows), first, last, err)
-		}
-		if attempt >= s.opts.Attempts || ctx.Err() != nil {
-			return fmt.Errorf("upload of %d rows (times %d to %d) failed after %d attempts: %w",
-				len(rows), first, last, attempt, err)
-		}
-		s.log.Warn("metrics chunk upload failed, retrying", "submission_id", submissionID,
-			"attempt", attempt, "rows", len(rows), "error", err)
-		wait := backoff/2 + rand.N(backoff/2+1)
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("upload of %d rows interrupted: %w (last error: %v)", len(rows), ctx.Err(), err)
-		}
-		backoff = min(backoff*2, s.opts.MaxBackoff)
+// maxTimes returns what the API holds of the job: the latest stored time per series.
+func (s *Syncer) maxTimes(ctx context.Context, submissionID int) (map[influx.SeriesKey]int64, error) {
+	stored, err := s.api.MetricsMaxTimes(ctx, submissionID)
+	if err != nil {
+		return nil, err
 	}
+	out := make(map[influx.SeriesKey]int64, len(stored.MaxTimes))
+	for _, m := range stored.MaxTimes {
+		k := influx.SeriesKey{Host: m.NodeHost, Step: m.Step, Task: m.Task}
+		if t, ok := out[k]; !ok || m.MaxTime > t {
+			out[k] = m.MaxTime
+		}
+	}
+	return out, nil
 }
 
-// isFinal reports an API answer that retrying cannot change: a 4xx other than 408 and 429.
-func isFinal(err error) bool {
-	var ae *jobbergate.APIError
-	if !errors.As(err, &ae) {
-		return false
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
 	}
-	c := ae.StatusCode
-	return c >= 400 && c < 500 && c != http.StatusRequestTimeout && c != http.StatusTooManyRequests
+	sort.Strings(out)
+	return out
 }

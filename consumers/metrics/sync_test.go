@@ -30,14 +30,15 @@ func newDevAPI(t testing.TB, slurmJobID int, retry jobbergate.RetryPolicy) *devA
 
 func (a *devAPI) puts() int { return a.srv.Calls(http.MethodPut, metricsPath) }
 
-// TestSyncChunkRetries: a chunk whose upload fails with 503 is retried on its own (earlier
-// chunks are not re-sent) and the sync completes; the chunk size never exceeds ChunkRows.
+// TestSyncChunkRetries: a chunk whose upload fails with 503 is retried on its own by the API
+// client (earlier chunks are not re-sent) and the sync completes; the chunk size never exceeds
+// ChunkRows.
 func TestSyncChunkRetries(t *testing.T) {
 	src := newMemSource()
 	src.add("3", samples("h", "0", "0", 1, 25)...)
-	api := newDevAPI(t, 3, fastRetry)
+	api := newDevAPI(t, 3, jobbergate.RetryPolicy{MaxAttempts: 3, InitialBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond})
 	api.srv.FailNext(http.MethodPut, metricsPath, http.StatusServiceUnavailable, 2)
-	res, err := NewSyncer(src, api.client, nil, SyncOptions{ChunkRows: 10, InitialBackoff: time.Millisecond}).
+	res, err := NewSyncer(src, api.client, nil, SyncOptions{ChunkRows: 10}).
 		Sync(context.Background(), api.subID, 3)
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +58,7 @@ func TestSyncChunkRejected(t *testing.T) {
 	src := newMemSource()
 	src.add("3", samples("h", "0", "0", 1, 25)...)
 	api := newDevAPI(t, 3, fastRetry)
-	syncer := NewSyncer(src, api.client, nil, SyncOptions{ChunkRows: 10, InitialBackoff: time.Millisecond})
+	syncer := NewSyncer(src, api.client, nil, SyncOptions{ChunkRows: 10})
 	api.srv.FailNext(http.MethodPut, metricsPath, http.StatusBadRequest, 1)
 	res, err := syncer.Sync(context.Background(), api.subID, 3)
 	if !errors.Is(err, ErrChunkRejected) ||
@@ -83,7 +84,7 @@ func TestSyncResumesAfterPartialUpload(t *testing.T) {
 	api := newDevAPI(t, 8, fastRetry)
 	calls := 0
 	flaky := &flakyAPI{API: api.client, fail: func() bool { calls++; return calls == 2 }}
-	syncer := NewSyncer(src, flaky, nil, SyncOptions{ChunkRows: 5, Attempts: 1})
+	syncer := NewSyncer(src, flaky, nil, SyncOptions{ChunkRows: 5})
 	if _, err := syncer.Sync(context.Background(), api.subID, 8); err == nil {
 		t.Fatal("no error from the failed chunk")
 	}
