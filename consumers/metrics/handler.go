@@ -18,7 +18,7 @@ var (
 	ErrNoAPI    = errors.New("metrics: Options.API is required")
 )
 
-// DefaultRefusedHold is how long a job whose metrics the API refused twice is left alone.
+// DefaultRefusedHold is how long a job whose metrics the API refused is left alone.
 const DefaultRefusedHold = time.Hour
 
 // Options configures NewHandler. Source and API are required.

@@ -4,13 +4,12 @@ import (
 	"math"
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/influx"
-	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 )
 
 // queryPlan says which measurements to query and from when.
 type queryPlan struct {
-	after                     [len(jobbergate.Measurements)]int64
-	query                     [len(jobbergate.Measurements)]bool
+	after                     [len(influx.Measurements)]int64
+	query                     [len(influx.Measurements)]bool
 	series, newSeries, active int
 	bad                       []string
 }

@@ -68,6 +68,11 @@ func TestSyncChunkRejected(t *testing.T) {
 	if res.Chunks != 0 || api.puts() != 1 {
 		t.Fatalf("result %+v, %d PUTs: a rejected chunk must be neither retried nor followed", res, api.puts())
 	}
+	var ce *ChunkError
+	if !errors.As(err, &ce) || !ce.Rejected || ce.Rows != 10 || ce.First != 1 || ce.Last != 10 ||
+		!jobbergate.IsStatus(err, http.StatusBadRequest) {
+		t.Fatalf("chunk error %+v, want the first 10 rows (times 1 to 10) rejected with HTTP 400", ce)
+	}
 	// Next cycle: everything goes.
 	res, err = syncer.Sync(context.Background(), api.subID, 3)
 	if err != nil || res.Rows != 25 || res.Chunks != 3 {
