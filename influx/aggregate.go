@@ -5,8 +5,6 @@ import (
 	"container/heap"
 	"math"
 	"slices"
-
-	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 )
 
 // SeriesKey identifies one (host, step, task) series of a job, with parsed step and task.
@@ -39,7 +37,7 @@ type seriesInfo struct {
 
 // bucket holds the rows of one time, one per series.
 type bucket struct {
-	rows []jobbergate.MetricRow
+	rows []Row
 	sids []int32 // series id of each row
 	// pos[id] is 1 + the position of series id's row in rows, 0 when absent. It is a slice
 	// rather than a map because it is the hottest lookup; it only grows to the largest series
@@ -56,7 +54,7 @@ type SkipFunc func(tag, value string, series SeriesKey)
 type AfterFunc func(SeriesKey) int64
 
 // Aggregator sums points per (time, host, step, task) into metric rows whose 10 values follow
-// jobbergate.Measurements. Values at or above 2^63-1 count as 0. It holds only the rows not yet
+// Measurements. Values at or above 2^63-1 count as 0. It holds only the rows not yet
 // flushed: fed with time-ordered input and flushed behind a watermark (see Merge), its memory
 // grows with the number of series at the open times, never with the points read.
 // An Aggregator is not safe for concurrent use.
@@ -131,10 +129,10 @@ func (a *Aggregator) seriesID(host, step, task string) int32 {
 }
 
 // Add sums one point into its row. The measurement index must be within
-// jobbergate.Measurements (others are ignored).
+// Measurements (others are ignored).
 func (a *Aggregator) Add(p Point) {
 	a.points++
-	if p.Measurement < 0 || p.Measurement >= len(jobbergate.Measurements) {
+	if p.Measurement < 0 || p.Measurement >= len(Measurements) {
 		return
 	}
 	id := a.seriesID(p.Host, p.Step, p.Task)
@@ -159,7 +157,7 @@ func (a *Aggregator) Add(p Point) {
 	pos := b.pos[id] - 1
 	if pos < 0 {
 		pos = int32(len(b.rows))
-		b.rows = append(b.rows, jobbergate.MetricRow{
+		b.rows = append(b.rows, Row{
 			Time: p.Time, Host: info.key.Host, Step: info.key.Step, Task: info.key.Task,
 		})
 		b.sids = append(b.sids, id)
@@ -181,7 +179,7 @@ func (a *Aggregator) newBucket() *bucket {
 // and, within a time, ordered by host, step and task; then forgets them. The slice passed to
 // emit is only valid during the call. An error from emit stops the flush and is returned; the
 // rows of that time are dropped.
-func (a *Aggregator) Flush(watermark int64, emit func([]jobbergate.MetricRow) error) error {
+func (a *Aggregator) Flush(watermark int64, emit func([]Row) error) error {
 	for len(a.times) > 0 && a.times[0] < watermark {
 		t := heap.Pop(&a.times).(int64)
 		b := a.buckets[t]
@@ -189,7 +187,7 @@ func (a *Aggregator) Flush(watermark int64, emit func([]jobbergate.MetricRow) er
 		if a.lastBucket == b {
 			a.lastBucket, a.lastTime = nil, math.MinInt64
 		}
-		slices.SortFunc(b.rows, func(x, y jobbergate.MetricRow) int {
+		slices.SortFunc(b.rows, func(x, y Row) int {
 			return compareSeries(SeriesKey{x.Host, x.Step, x.Task}, SeriesKey{y.Host, y.Step, y.Task})
 		})
 		err := emit(b.rows)
@@ -207,13 +205,13 @@ func (a *Aggregator) Flush(watermark int64, emit func([]jobbergate.MetricRow) er
 
 // Aggregate is the whole-input form: it sums points given in any order and returns the rows
 // sorted by time, host, step and task (an empty, non-nil slice for no points).
-func Aggregate(points []Point) []jobbergate.MetricRow {
+func Aggregate(points []Point) []Row {
 	a := NewAggregator(nil, nil)
 	for _, p := range points {
 		a.Add(p)
 	}
-	out := []jobbergate.MetricRow{}
-	_ = a.Flush(math.MaxInt64, func(rows []jobbergate.MetricRow) error {
+	out := []Row{}
+	_ = a.Flush(math.MaxInt64, func(rows []Row) error {
 		out = append(out, rows...)
 		return nil
 	})

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/influx"
-	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 )
 
 // genStream produces one measurement's points for `series` series over `times` seconds, in
@@ -57,7 +56,7 @@ func (g *genStream) Close() error { return nil }
 func BenchmarkAggregate(b *testing.B) {
 	for _, total := range []int{1_000_000, 10_000_000} {
 		const series = 1000
-		times := total / series / len(jobbergate.Measurements)
+		times := total / series / len(influx.Measurements)
 		b.Run(fmt.Sprintf("points=%d", total), func(b *testing.B) {
 			var peak uint64
 			var rows int
@@ -67,7 +66,7 @@ func BenchmarkAggregate(b *testing.B) {
 				var ms runtime.MemStats
 				runtime.ReadMemStats(&ms)
 				base := ms.HeapAlloc
-				streams := make([]influx.Stream, len(jobbergate.Measurements))
+				streams := make([]influx.Stream, len(influx.Measurements))
 				for m := range streams {
 					streams[m] = newGenStream(m, series, times, 10_000)
 				}
@@ -75,7 +74,7 @@ func BenchmarkAggregate(b *testing.B) {
 				rows = 0
 				flushes := 0
 				start := time.Now()
-				err := influx.Merge(context.Background(), streams, agg, func(r []jobbergate.MetricRow) error {
+				err := influx.Merge(context.Background(), streams, agg, func(r []influx.Row) error {
 					rows += len(r)
 					if flushes++; flushes%64 == 0 {
 						runtime.ReadMemStats(&ms)

@@ -10,11 +10,10 @@ import (
 	"testing"
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/influx"
-	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 )
 
 func m(name string) int {
-	i, ok := jobbergate.MeasurementIndex(name)
+	i, ok := influx.MeasurementIndex(name)
 	if !ok {
 		panic(name)
 	}
@@ -36,9 +35,9 @@ func TestAggregate(t *testing.T) {
 	tests := []struct {
 		name   string
 		points []influx.Point
-		want   []jobbergate.MetricRow
+		want   []influx.Row
 	}{
-		{"empty", nil, []jobbergate.MetricRow{}},
+		{"empty", nil, []influx.Row{}},
 		{
 			"one series, several measurements",
 			[]influx.Point{
@@ -46,7 +45,7 @@ func TestAggregate(t *testing.T) {
 				{Time: 1, Host: "h1", Step: "1", Task: "1", Measurement: m("CPUTime"), Value: 20},
 				{Time: 1, Host: "h1", Step: "1", Task: "1", Measurement: m("WriteMB"), Value: 5.5},
 			},
-			[]jobbergate.MetricRow{{Time: 1, Host: "h1", Step: 1, Task: 1, Values: vals("CPUFrequency", 10.0, "CPUTime", 20.0, "WriteMB", 5.5)}},
+			[]influx.Row{{Time: 1, Host: "h1", Step: 1, Task: 1, Values: vals("CPUFrequency", 10.0, "CPUTime", 20.0, "WriteMB", 5.5)}},
 		},
 		{
 			"same key summed, unordered input sorted",
@@ -58,7 +57,7 @@ func TestAggregate(t *testing.T) {
 				{Time: 2, Host: "h1", Step: "-5", Task: "0", Measurement: m("GPUMemMB"), Value: 3},
 				{Time: 2, Host: "h1", Step: "-5", Task: "0", Measurement: m("GPUMemMB"), Value: 4},
 			},
-			[]jobbergate.MetricRow{
+			[]influx.Row{
 				{Time: 1, Host: "h2", Step: 0, Task: 0, Values: vals("RSS", 7.0)},
 				{Time: 2, Host: "h1", Step: -5, Task: 0, Values: vals("GPUMemMB", 7.0)},
 				{Time: 2, Host: "h1", Step: 0, Task: 0, Values: vals("RSS", 1.0)},
@@ -74,7 +73,7 @@ func TestAggregate(t *testing.T) {
 				{Time: 5, Host: "h", Step: "nope", Task: "0", Measurement: m("Pages"), Value: 1},
 				{Time: 5, Host: "h", Step: "0", Task: "0", Measurement: 10, Value: 1},
 			},
-			[]jobbergate.MetricRow{
+			[]influx.Row{
 				{Time: 5, Host: "h", Step: -5, Task: 0, Values: vals("Pages", 9.2e18)},
 				{Time: 5, Host: "h", Step: -4, Task: 0, Values: vals("Pages", 1.0)},
 			},
@@ -150,7 +149,7 @@ func TestMergeStreams(t *testing.T) {
 	var times []int64
 	var pendingAtEmit []int
 	var readAtFirstEmit int
-	err := influx.Merge(context.Background(), []influx.Stream{a, b}, agg, func(rows []jobbergate.MetricRow) error {
+	err := influx.Merge(context.Background(), []influx.Stream{a, b}, agg, func(rows []influx.Row) error {
 		if len(times) == 0 {
 			readAtFirstEmit = a.read + b.read
 		}
@@ -186,7 +185,7 @@ func TestMergeStreams(t *testing.T) {
 func TestMergeErrors(t *testing.T) {
 	t.Run("unordered", func(t *testing.T) {
 		s := &sliceStream{batches: [][]influx.Point{pts("RSS", "h", 5, 6), pts("RSS", "h", 4)}}
-		err := influx.Merge(context.Background(), []influx.Stream{s}, influx.NewAggregator(nil, nil), func([]jobbergate.MetricRow) error { return nil })
+		err := influx.Merge(context.Background(), []influx.Stream{s}, influx.NewAggregator(nil, nil), func([]influx.Row) error { return nil })
 		if !errors.Is(err, influx.ErrUnordered) || !s.closed {
 			t.Fatalf("err %v, closed %v", err, s.closed)
 		}
@@ -194,7 +193,7 @@ func TestMergeErrors(t *testing.T) {
 	t.Run("emit error stops", func(t *testing.T) {
 		boom := errors.New("boom")
 		s := &sliceStream{batches: [][]influx.Point{pts("RSS", "h", 1), pts("RSS", "h", 2), pts("RSS", "h", 3)}}
-		err := influx.Merge(context.Background(), []influx.Stream{s}, influx.NewAggregator(nil, nil), func([]jobbergate.MetricRow) error { return boom })
+		err := influx.Merge(context.Background(), []influx.Stream{s}, influx.NewAggregator(nil, nil), func([]influx.Row) error { return boom })
 		if !errors.Is(err, boom) || s.read == 3 || !s.closed {
 			t.Fatalf("err %v, read %d, closed %v", err, s.read, s.closed)
 		}
@@ -203,7 +202,7 @@ func TestMergeErrors(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		s := &sliceStream{batches: [][]influx.Point{pts("RSS", "h", 1)}}
-		err := influx.Merge(ctx, []influx.Stream{s}, influx.NewAggregator(nil, nil), func([]jobbergate.MetricRow) error { return nil })
+		err := influx.Merge(ctx, []influx.Stream{s}, influx.NewAggregator(nil, nil), func([]influx.Row) error { return nil })
 		if !errors.Is(err, context.Canceled) || !s.closed {
 			t.Fatalf("err %v", err)
 		}

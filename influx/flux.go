@@ -15,8 +15,6 @@ import (
 
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
 	"github.com/influxdata/influxdb-client-go/v2/api"
-
-	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 )
 
 // FluxOptions configure the Flux backend (InfluxDB 1.8+ with flux-enabled = true, or 2.x).
@@ -174,8 +172,8 @@ func (f *Flux) Series(ctx context.Context, job string) ([]SeriesSpan, error) {
 	if err := f.checkJob(job); err != nil {
 		return nil, err
 	}
-	names := make([]string, len(jobbergate.Measurements))
-	for i, m := range jobbergate.Measurements {
+	names := make([]string, len(Measurements))
+	for i, m := range Measurements {
 		names[i] = fluxString(m)
 	}
 	flux := `data = from(bucket: ` + fluxString(f.opts.Bucket) + `)
@@ -204,7 +202,7 @@ data |> last() |> yield(name: "last")
 		if rec == nil { // the client's CSV reader says "next" for some malformed answers
 			return nil, fmt.Errorf("series query: %w", errMalformedFlux)
 		}
-		m, ok := jobbergate.MeasurementIndex(rec.Measurement())
+		m, ok := MeasurementIndex(rec.Measurement())
 		if !ok {
 			continue
 		}
@@ -233,7 +231,7 @@ func (f *Flux) Query(ctx context.Context, job string, measurement int, after int
 	if err := f.checkJob(job); err != nil {
 		return nil, err
 	}
-	if measurement < 0 || measurement >= len(jobbergate.Measurements) {
+	if measurement < 0 || measurement >= len(Measurements) {
 		return nil, fmt.Errorf("%w: measurement index %d", ErrInvalidOptions, measurement)
 	}
 	start := int64(0)
@@ -242,7 +240,7 @@ func (f *Flux) Query(ctx context.Context, job string, measurement int, after int
 	}
 	flux := `from(bucket: ` + fluxString(f.opts.Bucket) + `)
   |> range(start: ` + fluxTime(start) + `)
-  |> filter(fn: (r) => r._measurement == ` + fluxString(jobbergate.Measurements[measurement]) + ` and r._field == "value" and r.job == "` + job + `")
+  |> filter(fn: (r) => r._measurement == ` + fluxString(Measurements[measurement]) + ` and r._field == "value" and r.job == "` + job + `")
   |> keep(columns: ["_time", "_value", "host", "step", "task"])
   |> group()
   |> sort(columns: ["_time"])
@@ -251,7 +249,7 @@ func (f *Flux) Query(ctx context.Context, job string, measurement int, after int
 	r, err := f.query(ctx, flux)
 	if err != nil {
 		cancel()
-		return nil, fmt.Errorf("query %s: %w", jobbergate.Measurements[measurement], err)
+		return nil, fmt.Errorf("query %s: %w", Measurements[measurement], err)
 	}
 	return &fluxStream{r: r, cancel: cancel, m: measurement, after: after, batch: f.batch}, nil
 }

@@ -2,7 +2,6 @@ package influx_test
 
 import (
 	"bufio"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -15,8 +14,6 @@ import (
 	"time"
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
-	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
-	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate/jobbergatetest"
 )
 
 const defaultInfluxEnvFile = "/var/lib/jobbergate-agent-test/influxdb/env"
@@ -134,37 +131,3 @@ func (db *influxDB) dsn() string {
 func line(measurement, job, step, task, host string, value float64, t int64) string {
 	return fmt.Sprintf("%s,job=%s,step=%s,task=%s,host=%s value=%v %d", measurement, job, step, task, host, value, t)
 }
-
-type staticTokens struct{ token string }
-
-func (s staticTokens) Token(context.Context) (string, error) { return s.token, nil }
-func (s staticTokens) Invalidate()                           {}
-
-// devAPI is the development Jobbergate API with one submission of the test cluster.
-type devAPI struct {
-	srv    *jobbergatetest.Server
-	client *jobbergate.Client
-	subID  int
-}
-
-const metricsPath = "/jobbergate/job-submissions/agent/metrics/"
-
-func newDevAPI(t testing.TB, slurmJobID int, retry jobbergate.RetryPolicy) *devAPI {
-	t.Helper()
-	srv := jobbergatetest.NewTestServer(t, jobbergatetest.Options{TokenTTL: time.Hour})
-	tok := srv.MintToken(jobbergatetest.TokenClaims{ClientID: "cluster-a", Permissions: jobbergatetest.AgentScopes})
-	js := srv.AddJobScript(jobbergatetest.JobScript{Name: "js", OwnerEmail: "alice@example.com", Files: []jobbergatetest.File{
-		{Filename: "run.sh", FileType: jobbergatetest.FileTypeEntrypoint, Content: []byte("#!/bin/sh\n")},
-	}})
-	id := slurmJobID
-	sub := srv.AddSubmission(jobbergatetest.Submission{Name: "job", OwnerEmail: "alice@example.com",
-		ClientID: "cluster-a", JobScriptID: js, Status: jobbergatetest.StatusSubmitted, SlurmJobID: &id})
-	c, err := jobbergate.New(jobbergate.Options{BaseURL: srv.URL(), Tokens: staticTokens{tok},
-		Timeout: 10 * time.Second, Retry: retry})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &devAPI{srv: srv, client: c, subID: sub}
-}
-
-func (a *devAPI) puts() int { return a.srv.Calls(http.MethodPut, metricsPath) }

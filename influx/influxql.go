@@ -16,8 +16,6 @@ import (
 	"time"
 
 	client "github.com/influxdata/influxdb1-client/v2"
-
-	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 )
 
 // InfluxQL is the Source for the InfluxDB 1.x HTTP API (InfluxDB 1.6 and later). Queries are
@@ -111,8 +109,8 @@ func (q *InfluxQL) Close() error {
 
 // measurementList is `"CPUFrequency","CPUTime",...`: constant names, quoted identifiers.
 func measurementList() string {
-	names := make([]string, len(jobbergate.Measurements))
-	for i, m := range jobbergate.Measurements {
+	names := make([]string, len(Measurements))
+	for i, m := range Measurements {
 		names[i] = `"` + m + `"`
 	}
 	return strings.Join(names, ",")
@@ -147,7 +145,7 @@ func (q *InfluxQL) Series(ctx context.Context, job string) ([]SeriesSpan, error)
 		}
 		for _, res := range resp.Results {
 			for _, row := range res.Series {
-				m, ok := jobbergate.MeasurementIndex(row.Name)
+				m, ok := MeasurementIndex(row.Name)
 				if !ok || len(row.Values) == 0 || len(row.Values[0]) == 0 {
 					continue
 				}
@@ -176,10 +174,10 @@ func (q *InfluxQL) Series(ctx context.Context, job string) ([]SeriesSpan, error)
 // Query selects value and the three tags of one measurement, job and time bound as bind
 // parameters ($job as a string, $after in nanoseconds).
 func (q *InfluxQL) Query(ctx context.Context, job string, measurement int, after int64) (Stream, error) {
-	if measurement < 0 || measurement >= len(jobbergate.Measurements) {
+	if measurement < 0 || measurement >= len(Measurements) {
 		return nil, fmt.Errorf("%w: measurement index %d", ErrInvalidOptions, measurement)
 	}
-	cmd := `SELECT "value","host","step","task" FROM "` + jobbergate.Measurements[measurement] + `" WHERE "job" = $job`
+	cmd := `SELECT "value","host","step","task" FROM "` + Measurements[measurement] + `" WHERE "job" = $job`
 	params := map[string]any{"job": job}
 	if after != All {
 		cmd += ` AND time > $after`

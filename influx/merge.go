@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-
-	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 )
 
 // mergeStream is one measurement's cursor inside Merge.
@@ -23,7 +21,7 @@ type mergeStream struct {
 // only the rows at the streams' current times are held. It closes every stream before
 // returning. A stream going back in time is an ErrUnordered error; an emit error stops the
 // merge and is returned as is.
-func Merge(ctx context.Context, streams []Stream, agg *Aggregator, emit func([]jobbergate.MetricRow) error) (err error) {
+func Merge(ctx context.Context, streams []Stream, agg *Aggregator, emit func([]Row) error) (err error) {
 	ms := make([]*mergeStream, len(streams))
 	for i, s := range streams {
 		ms[i] = &mergeStream{s: s, last: math.MinInt64}
@@ -77,8 +75,8 @@ func Merge(ctx context.Context, streams []Stream, agg *Aggregator, emit func([]j
 }
 
 func measurementName(i int) string {
-	if i >= 0 && i < len(jobbergate.Measurements) {
-		return jobbergate.Measurements[i]
+	if i >= 0 && i < len(Measurements) {
+		return Measurements[i]
 	}
 	return fmt.Sprintf("measurement#%d", i)
 }

@@ -6,13 +6,13 @@ import (
 )
 
 // Point is one raw sample as a backend reads it: the tags as strings, the value of the
-// "value" field and the index of its measurement in jobbergate.Measurements.
+// "value" field and the index of its measurement in Measurements.
 type Point struct {
 	// Time is the sample time in epoch seconds.
 	Time int64
 	// Host, Step and Task are the tag values, unparsed.
 	Host, Step, Task string
-	// Measurement indexes jobbergate.Measurements.
+	// Measurement indexes Measurements.
 	Measurement int
 	// Value is the "value" field.
 	Value float64

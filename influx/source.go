@@ -35,7 +35,7 @@ type SeriesSpan struct {
 // Source reads a job's samples from InfluxDB. Implementations are safe for concurrent use.
 type Source interface {
 	// Series lists every series of the job (tag job = job) in the measurements of
-	// jobbergate.Measurements, with its first and last time.
+	// Measurements, with its first and last time.
 	Series(ctx context.Context, job string) ([]SeriesSpan, error)
 	// Query streams the points of one measurement of the job whose time is strictly after
 	// after (epoch s; All for every point), in non-decreasing time order. The caller closes

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/influx"
-	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 )
 
 // FuzzParseStepTask checks the tag parsers: an accepted step is a 32-bit Slurm step id and an
@@ -97,7 +96,7 @@ func checkSpans(t *testing.T, spans []influx.SeriesSpan) {
 	t.Helper()
 	seen := map[influx.SeriesSpan]bool{}
 	for _, s := range spans {
-		if s.Measurement < 0 || s.Measurement >= len(jobbergate.Measurements) {
+		if s.Measurement < 0 || s.Measurement >= len(influx.Measurements) {
 			t.Fatalf("span of measurement %d", s.Measurement)
 		}
 		k := influx.SeriesSpan{Measurement: s.Measurement, Host: s.Host, Step: s.Step, Task: s.Task}
@@ -120,7 +119,7 @@ func checkAggregate(t *testing.T, pts []influx.Point) {
 	for i, r := range rows {
 		for j, v := range r.Values {
 			if math.IsNaN(v) || math.IsInf(v, 0) {
-				t.Fatalf("row %d %s = %v", i, jobbergate.Measurements[j], v)
+				t.Fatalf("row %d %s = %v", i, influx.Measurements[j], v)
 			}
 		}
 		if i > 0 {
@@ -133,7 +132,7 @@ func checkAggregate(t *testing.T, pts []influx.Point) {
 	}
 }
 
-func cmpRow(a, b jobbergate.MetricRow) int {
+func cmpRow(a, b influx.Row) int {
 	if a.Time != b.Time {
 		return cmpInt(a.Time, b.Time)
 	}
@@ -183,7 +182,7 @@ func FuzzInfluxQLAnswers(f *testing.F) {
 		if spans, err := q.Series(ctx, "42"); err == nil {
 			checkSpans(t, spans)
 		}
-		mi := int(m) % len(jobbergate.Measurements)
+		mi := int(m) % len(influx.Measurements)
 		st, err := q.Query(ctx, "42", mi, influx.All)
 		if err != nil {
 			return
@@ -214,7 +213,7 @@ func FuzzFluxAnswers(f *testing.F) {
 		if spans, err := fl.Series(ctx, "42"); err == nil {
 			checkSpans(t, spans)
 		}
-		mi := int(m) % len(jobbergate.Measurements)
+		mi := int(m) % len(influx.Measurements)
 		st, err := fl.Query(ctx, "42", mi, influx.All)
 		if err != nil {
 			return

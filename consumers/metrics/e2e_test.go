@@ -21,7 +21,6 @@ import (
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/influx"
 	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
-	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate/jobbergatetest"
 	"github.com/omnivector-solutions/jobbergate-agent-go/slurm"
 )
@@ -219,8 +218,8 @@ func TestEndToEndRealJob(t *testing.T) {
 		t.Fatalf("the API holds no metric rows for submission %d (dead letters: %v)", sub, e.deadLetters(t))
 	}
 	sortRows(rows)
-	cpu, _ := jobbergate.MeasurementIndex("CPUTime")
-	rss, _ := jobbergate.MeasurementIndex("RSS")
+	cpu, _ := influx.MeasurementIndex("CPUTime")
+	rss, _ := influx.MeasurementIndex("RSS")
 	var cpuSum, rssMax float64
 	steps := map[int]int{}
 	for _, r := range rows {
@@ -300,7 +299,7 @@ func copyJob(t *testing.T, src influx.Source, job, base string) string {
 	influxQuery(t, base, "CREATE DATABASE "+db)
 	t.Cleanup(func() { influxQuery(t, base, "DROP DATABASE "+db) })
 	var lines []string
-	for m, name := range jobbergate.Measurements {
+	for m, name := range influx.Measurements {
 		st, err := src.Query(context.Background(), job, m, influx.All)
 		if err != nil {
 			t.Fatal(err)

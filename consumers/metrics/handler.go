@@ -18,7 +18,7 @@ var (
 	ErrNoAPI    = errors.New("metrics: Options.API is required")
 )
 
-// DefaultRefusedHold is how long a job whose metrics the API refused twice is left alone.
+// DefaultRefusedHold is how long a job whose metrics the API refused is left alone.
 const DefaultRefusedHold = time.Hour
 
 // Options configures NewHandler. Source and API are required.
@@ -26,9 +26,9 @@ type Options struct {
 	// Source reads the samples (influx.NewInfluxQL or influx.NewFlux).
 	Source influx.Source
 	// API stores them; *jobbergate.Client implements it.
-	API influx.MetricsAPI
-	// Sync tunes the uploads (chunk size, attempts per chunk, backoff).
-	Sync influx.SyncOptions
+	API API
+	// Sync tunes the uploads (chunk size).
+	Sync SyncOptions
 	// RefusedHold is how long a job is held after the API refused its metrics (see the package
 	// doc). 0 means DefaultRefusedHold; negative disables holding.
 	RefusedHold time.Duration
@@ -49,7 +49,7 @@ type Options struct {
 // It is safe for concurrent use on different jobs; the METRICS queue guarantees it never sees
 // two messages of one job at once.
 type Handler struct {
-	syncer *influx.Syncer
+	syncer *Syncer
 	log    *slog.Logger
 	opts   Options
 	holds  *holds
@@ -77,10 +77,10 @@ func NewHandler(opts Options) (*Handler, error) {
 	}
 	api := opts.API
 	if opts.OnChunks != nil {
-		api = countingAPI{MetricsAPI: api, onChunks: opts.OnChunks}
+		api = countingAPI{API: api, onChunks: opts.OnChunks}
 	}
 	return &Handler{
-		syncer: influx.NewSyncer(opts.Source, api, log, opts.Sync),
+		syncer: NewSyncer(opts.Source, api, log, opts.Sync),
 		log:    log,
 		opts:   opts,
 		holds:  newHolds(),
@@ -101,20 +101,17 @@ func (h *Handler) Handle(ctx context.Context, msg *consumers.Message) consumers.
 	}
 
 	_, err = h.sync(ctx, job)
-	if errors.Is(err, influx.ErrChunkRejected) && ctx.Err() == nil {
-		log.Warn("metrics chunk refused by the API, syncing again from what it holds", "error", err)
-		_, err = h.sync(ctx, job)
-		if errors.Is(err, influx.ErrChunkRejected) {
-			reason := "metrics refused by the API: " + rejectedDetail(err)
-			if h.opts.RefusedHold > 0 {
-				now := h.opts.Now()
-				until := now.Add(h.opts.RefusedHold)
-				h.holds.hold(job.SubmissionID, now, until)
-				reason += fmt.Sprintf("; job held until %s", until.UTC().Format(time.RFC3339))
-			}
-			log.Error("metrics refused twice by the API, message dropped to DEAD", "error", err)
-			return consumers.Terminate(reason)
+	var ce *ChunkError
+	if errors.As(err, &ce) && ce.Rejected {
+		reason := "metrics refused by the API: " + rejectedDetail(err)
+		if h.opts.RefusedHold > 0 {
+			now := h.opts.Now()
+			until := now.Add(h.opts.RefusedHold)
+			h.holds.hold(job.SubmissionID, now, until)
+			reason += fmt.Sprintf("; job held until %s", until.UTC().Format(time.RFC3339))
 		}
+		log.Error("metrics refused by the API, message dropped to DEAD", "error", err)
+		return consumers.Terminate(reason)
 	}
 	if err == nil {
 		return consumers.Ack()
@@ -128,7 +125,7 @@ func (h *Handler) Handle(ctx context.Context, msg *consumers.Message) consumers.
 	return d
 }
 
-func (h *Handler) sync(ctx context.Context, job Job) (influx.Result, error) {
+func (h *Handler) sync(ctx context.Context, job Job) (Result, error) {
 	res, err := h.syncer.Sync(ctx, job.SubmissionID, job.SlurmJobID)
 	if h.opts.OnPoints != nil && res.PointsRead > 0 {
 		h.opts.OnPoints(int(res.PointsRead))
@@ -138,12 +135,12 @@ func (h *Handler) sync(ctx context.Context, job Job) (influx.Result, error) {
 
 // countingAPI reports every chunk upload to onChunks.
 type countingAPI struct {
-	influx.MetricsAPI
+	API
 	onChunks func(ok, failed int)
 }
 
 func (c countingAPI) PutMetrics(ctx context.Context, id int, rows []jobbergate.MetricRow) error {
-	err := c.MetricsAPI.PutMetrics(ctx, id, rows)
+	err := c.API.PutMetrics(ctx, id, rows)
 	if err != nil {
 		c.onChunks(0, 1)
 	} else {

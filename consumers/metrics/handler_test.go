@@ -10,6 +10,7 @@ import (
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/consumers"
 	"github.com/omnivector-solutions/jobbergate-agent-go/influx"
+	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate/jobbergatetest"
 )
 
@@ -70,7 +71,7 @@ func newHandlerFixture(t *testing.T, tune func(*Options)) *handlerFixture {
 	f.src.add("4242", samples("vm", "-5", "0", 1000, 1019)...)
 	f.src.add("4242", samples("vm", "0", "0", 1005, 1014)...)
 	f.sub = addSubmission(api, "SUBMITTED", fixtureJob)
-	opts := Options{Source: f.src, API: client, Sync: fastSync, Now: f.clock.Now, Logger: testLogger(),
+	opts := Options{Source: f.src, API: client, Now: f.clock.Now, Logger: testLogger(),
 		OnPoints: func(n int) { f.points.Add(int64(n)) },
 		OnChunks: func(ok, failed int) { f.okPuts.Add(int64(ok)); f.badPuts.Add(int64(failed)) }}
 	if tune != nil {
@@ -150,15 +151,13 @@ func TestHandlerDecisions(t *testing.T) {
 			setup: func(f *handlerFixture) { f.failNext("GET", 503, 10) }},
 		{name: "upload 500 on every attempt: retry", want: "retry",
 			setup: func(f *handlerFixture) { f.failNext("PUT", 500, 10) }},
-		{name: "upload 429 once: retried inside the sync, ack", want: "ack", rows: 30,
+		{name: "upload 429 once: retried by the API client, ack", want: "ack", rows: 30,
 			setup: func(f *handlerFixture) { f.failNext("PUT", 429, 1) }},
 		{name: "max times 403: terminate with the detail", want: "terminate", reason: "HTTP 403: injected failure",
 			setup: func(f *handlerFixture) { f.failNext("GET", 403, 10) }},
-		{name: "chunk refused once (lost answer): synced again, ack", want: "ack", rows: 30,
-			setup: func(f *handlerFixture) { f.failNext("PUT", 400, 1) }},
-		{name: "chunk refused twice: terminate with the detail", want: "terminate",
+		{name: "chunk refused: terminate with the detail", want: "terminate",
 			reason: "metrics refused by the API: HTTP 400: injected failure",
-			setup:  func(f *handlerFixture) { f.failNext("PUT", 400, 2) }},
+			setup:  func(f *handlerFixture) { f.failNext("PUT", 400, 1) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newHandlerFixture(t, nil)
@@ -212,13 +211,13 @@ func TestHandlerCancelledRetries(t *testing.T) {
 // RefusedHold (its messages are acked without any API call), then is tried again.
 func TestHandlerRefusedJobIsHeld(t *testing.T) {
 	f := newHandlerFixture(t, func(o *Options) { o.RefusedHold = 10 * time.Minute })
-	f.failNext("PUT", 400, 2)
+	f.failNext("PUT", 400, 1)
 	d := f.handle(1)
 	if !d.IsTerminate() || !strings.Contains(d.Reason(), "held until") {
-		t.Fatalf("refused twice: %s, want terminate with the hold", d)
+		t.Fatalf("refused: %s, want terminate with the hold", d)
 	}
-	if f.rows() != 0 || f.badPuts.Load() != 2 {
-		t.Fatalf("after refusal: %d rows, %d failed chunks; want 0, 2", f.rows(), f.badPuts.Load())
+	if f.rows() != 0 || f.badPuts.Load() != 1 {
+		t.Fatalf("after refusal: %d rows, %d failed chunks; want 0, 1", f.rows(), f.badPuts.Load())
 	}
 	before := f.calls("")
 	f.clock.Advance(9 * time.Minute)
@@ -237,14 +236,36 @@ func TestHandlerRefusedJobIsHeld(t *testing.T) {
 // With RefusedHold negative the job is synced (and refused) every time.
 func TestHandlerRefusedWithoutHold(t *testing.T) {
 	f := newHandlerFixture(t, func(o *Options) { o.RefusedHold = -1 })
-	f.failNext("PUT", 400, 4)
+	f.failNext("PUT", 400, 2)
 	for i := range 2 {
 		if d := f.handle(1); !d.IsTerminate() || strings.Contains(d.Reason(), "held until") {
 			t.Fatalf("refusal %d: %s, want terminate without hold", i+1, d)
 		}
 	}
-	if got := f.calls("PUT"); got != 4 {
-		t.Errorf("%d PUTs, want 4 (two syncs per message)", got)
+	if got := f.calls("PUT"); got != 2 {
+		t.Errorf("%d PUTs, want 2 (one per message: a refused chunk is not sent again)", got)
+	}
+}
+
+// A chunk the API stored but whose answer was lost: the client's retry of the upload collides
+// with the stored rows (400), the sync finds them stored and goes on: ack, every row stored once.
+func TestHandlerLostAnswer(t *testing.T) {
+	f := newHandlerFixture(t, nil)
+	link := newFlakyLink(t, f.api)
+	h, err := NewHandler(Options{Source: f.src, Logger: testLogger(), Sync: SyncOptions{ChunkRows: 7},
+		API: link.client(t, f.api, jobbergate.RetryPolicy{MaxAttempts: 2, InitialBackoff: time.Millisecond})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	link.cutNext(1, true)
+	if d := h.Handle(context.Background(), message(f.sub, fixtureJob, 1, 3)); !d.IsAck() {
+		t.Fatalf("lost answer: %s (%s), want ack", d, d.Reason())
+	}
+	if got := len(storedRows(t, f.api.Metrics(f.sub))); got != 30 {
+		t.Errorf("API holds %d rows, want 30", got)
+	}
+	if got := link.received(); got != 6 {
+		t.Errorf("%d uploads, want 6 (5 chunks of 7 rows, the first one sent twice)", got)
 	}
 }
 

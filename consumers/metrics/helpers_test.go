@@ -56,23 +56,35 @@ func (c *clock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-// newAPI starts a development API with the agent's client and returns a client of it.
+// newAPI starts a development API with the agent's client and returns a client of it that
+// tries each call at most twice.
 func newAPI(t testing.TB) (*jobbergatetest.Server, *jobbergate.Client) {
+	t.Helper()
+	return newAPIRetry(t, jobbergate.RetryPolicy{MaxAttempts: 2, InitialBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
+}
+
+// newAPIRetry is newAPI with the client's retry policy.
+func newAPIRetry(t testing.TB, retry jobbergate.RetryPolicy) (*jobbergatetest.Server, *jobbergate.Client) {
 	t.Helper()
 	api := jobbergatetest.NewTestServer(t, jobbergatetest.Options{})
 	api.AddClient(jobbergatetest.Client{ID: testClientID, Secret: testSecret, Permissions: jobbergatetest.AgentScopes})
+	return api, newClient(t, api, api.URL(), retry)
+}
+
+// newClient returns a client of api, reached at base, with the agent's credentials.
+func newClient(t testing.TB, api *jobbergatetest.Server, base string, retry jobbergate.RetryPolicy) *jobbergate.Client {
+	t.Helper()
 	tokens, err := jobbergate.NewTokenSource(jobbergate.TokenSourceOptions{
 		TokenURL: jobbergate.OIDCTokenURL(api.OIDCDomain(), false), ClientID: testClientID,
 		ClientSecret: testSecret, CacheDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := jobbergate.New(jobbergate.Options{BaseURL: api.URL(), Tokens: tokens, Timeout: 10 * time.Second,
-		Retry: jobbergate.RetryPolicy{MaxAttempts: 2, InitialBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}})
+	client, err := jobbergate.New(jobbergate.Options{BaseURL: base, Tokens: tokens, Timeout: 10 * time.Second, Retry: retry})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return api, client
+	return client
 }
 
 // addSubmission seeds a submission of this cluster with a Slurm job id (0: none).
@@ -84,15 +96,18 @@ func addSubmission(api *jobbergatetest.Server, status string, slurmID int) int {
 	return api.AddSubmission(sub)
 }
 
-// fastSync makes chunk retries quick.
-var fastSync = influx.SyncOptions{Attempts: 2, InitialBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}
-
 // memSource is an in-memory influx.Source: points per job, with injectable failures.
 type memSource struct {
 	mu      sync.Mutex
 	points  map[string][]influx.Point
 	err     error // returned by Series and Query when set
-	queries int
+	queries []query
+}
+
+// query is one Query call: the measurement and the time after which points were asked for.
+type query struct {
+	m     int
+	after int64
 }
 
 func newMemSource() *memSource { return &memSource{points: map[string][]influx.Point{}} }
@@ -142,7 +157,7 @@ func (m *memSource) Query(_ context.Context, job string, measurement int, after 
 	if m.err != nil {
 		return nil, m.err
 	}
-	m.queries++
+	m.queries = append(m.queries, query{measurement, after})
 	var pts []influx.Point
 	for _, p := range m.points[job] {
 		if p.Measurement == measurement && (after == influx.All || p.Time > after) {
@@ -156,20 +171,28 @@ func (m *memSource) Query(_ context.Context, job string, measurement int, after 
 func (m *memSource) Ping(context.Context) (string, error) { return "mem", nil }
 func (m *memSource) Close() error                         { return nil }
 
+// queried returns the Query calls so far and forgets them.
+func (m *memSource) queried() []query {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	q := m.queries
+	m.queries = nil
+	return q
+}
+
+// memStream hands out its points in batches of 7, so that merges cross batch boundaries.
 type memStream struct {
-	pts  []influx.Point
-	done bool
+	pts []influx.Point
 }
 
 func (s *memStream) Next() ([]influx.Point, error) {
-	if s.done {
-		return nil, io.EOF
-	}
-	s.done = true
 	if len(s.pts) == 0 {
 		return nil, io.EOF
 	}
-	return s.pts, nil
+	n := min(7, len(s.pts))
+	batch := s.pts[:n]
+	s.pts = s.pts[n:]
+	return batch, nil
 }
 
 func (s *memStream) Close() error { return nil }
@@ -177,8 +200,8 @@ func (s *memStream) Close() error { return nil }
 // samples returns the points of one (host, step, task) series of a job from t0 to t1 inclusive:
 // CPUTime 1 and RSS 1000+t-t0 each second.
 func samples(host, step, task string, t0, t1 int64) []influx.Point {
-	cpu, _ := jobbergate.MeasurementIndex("CPUTime")
-	rss, _ := jobbergate.MeasurementIndex("RSS")
+	cpu, _ := influx.MeasurementIndex("CPUTime")
+	rss, _ := influx.MeasurementIndex("RSS")
 	var out []influx.Point
 	for ts := t0; ts <= t1; ts++ {
 		out = append(out,
@@ -217,7 +240,7 @@ func newEnv(t testing.TB, src influx.Source) *env {
 		l.AckWait = 10 * time.Second
 	}))
 	clk := newClock()
-	h, err := NewHandler(Options{Source: src, API: client, Sync: fastSync, Logger: testLogger()})
+	h, err := NewHandler(Options{Source: src, API: client, Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,3 +53,24 @@ func TestRunnerDecisions(t *testing.T) {
 		t.Errorf("flaky job's dead letter reason %q", r)
 	}
 }
+
+// Through the real runner: an upload that keeps failing with 503 costs, per delivery, the API
+// client's attempts (2 here) and nothing more; JetStream redelivers the message until
+// MaxDeliver (3 here), then it lands in DEAD: 6 uploads in all.
+func TestRunnerUploadAttemptsBound(t *testing.T) {
+	src := newMemSource()
+	e := newEnv(t, src)
+	sub := addSubmission(e.api, "SUBMITTED", 21)
+	src.add("21", samples("vm", "-5", "0", 1000, 1009)...)
+	e.api.FailNext("PUT", metricsPath, 503, 1000)
+	e.start(t)
+	e.cycle(t)
+	testenv.Eventually(t, 30*time.Second, func() bool { _, ok := e.deadLetters(t)[strconv.Itoa(sub)]; return ok },
+		"submission %d dead-lettered", sub)
+	if r := e.deadLetters(t)[strconv.Itoa(sub)]; !strings.Contains(r, "giving up after 3 deliveries") {
+		t.Errorf("dead letter reason %q", r)
+	}
+	if got := e.api.Calls("PUT", metricsPath); got != 3*2 {
+		t.Errorf("%d uploads, want 6 (3 deliveries x 2 client attempts)", got)
+	}
+}

@@ -1,4 +1,4 @@
-package influx_test
+package metrics
 
 import (
 	"fmt"
@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/influx"
-	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate/jobbergatetest"
 )
 
@@ -44,7 +43,7 @@ func (d *dataset) add(job string, hosts, steps, tasks []string, times []int64) {
 				for _, t := range times {
 					key := rowKey{t, h, step, task}
 					vals := d.want[key]
-					for mi, m := range jobbergate.Measurements {
+					for mi, m := range influx.Measurements {
 						v := float64((mi+1)*1000+hi*100+si*10+ki) + float64(t%7)
 						if m == "CPUTime" {
 							v += 0.25

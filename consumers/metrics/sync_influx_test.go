@@ -1,8 +1,9 @@
-package influx_test
+package metrics
 
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,18 +12,6 @@ import (
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 )
 
-var fastRetry = jobbergate.RetryPolicy{MaxAttempts: 1}
-
-func newInfluxQL(t *testing.T, db *influxDB) *influx.InfluxQL {
-	t.Helper()
-	src, err := influx.NewInfluxQL(influx.InfluxQLOptions{DSN: db.dsn(), Timeout: 30 * time.Second, ChunkSize: 1000}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = src.Close() })
-	return src
-}
-
 // TestSyncIncremental: 3 hosts x 2 steps x 2 tasks x 10 measurements synced with the right
 // sums; a second cycle reads and uploads only the new points; a third one uploads nothing; a
 // host and a step that appear later, with times older than the stored max times, are uploaded
@@ -30,7 +19,7 @@ func newInfluxQL(t *testing.T, db *influxDB) *influx.InfluxQL {
 func TestSyncIncremental(t *testing.T) {
 	db := newInfluxDB(t, requireInfluxV1(t))
 	api := newDevAPI(t, 4242, fastRetry)
-	syncer := influx.NewSyncer(newInfluxQL(t, db), api.client, nil, influx.SyncOptions{})
+	syncer := NewSyncer(newInfluxQL(t, db), api.client, nil, SyncOptions{})
 	ctx := context.Background()
 	hosts, steps, tasks := []string{"node-a", "node-b", "node-c"}, []string{"-5", "0"}, []string{"0", "1"}
 
@@ -107,18 +96,18 @@ func TestSyncChunks(t *testing.T) {
 	db.write(d.lines)
 	var sizes []int
 	var firsts []int64
-	rec := &recordingAPI{MetricsAPI: api.client, put: func(rows []jobbergate.MetricRow) {
+	rec := &recordingAPI{API: api.client, put: func(rows []jobbergate.MetricRow) {
 		sizes = append(sizes, len(rows))
 		firsts = append(firsts, rows[0].Time)
 	}}
-	res, err := influx.NewSyncer(newInfluxQL(t, db), rec, nil, influx.SyncOptions{}).Sync(context.Background(), api.subID, 77)
+	res, err := NewSyncer(newInfluxQL(t, db), rec, nil, SyncOptions{}).Sync(context.Background(), api.subID, 77)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Rows != 10_000 || res.Chunks != 5 || api.puts() != 5 {
 		t.Fatalf("result %+v, %d PUTs", res, api.puts())
 	}
-	if want := []int{2340, 2340, 2340, 2340, 640}; !equalInts(sizes, want) {
+	if want := []int{2340, 2340, 2340, 2340, 640}; !slices.Equal(sizes, want) {
 		t.Fatalf("chunk sizes %v, want %v", sizes, want)
 	}
 	for i := 1; i < len(firsts); i++ {
@@ -147,11 +136,11 @@ func TestSyncOverflowAndStepTags(t *testing.T) {
 	})
 	var logs strings.Builder
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
-	res, err := influx.NewSyncer(newInfluxQL(t, db), api.client, logger, influx.SyncOptions{}).Sync(context.Background(), api.subID, 9)
+	res, err := NewSyncer(newInfluxQL(t, db), api.client, logger, SyncOptions{}).Sync(context.Background(), api.subID, 9)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"step=weird", "task=x"}; !equalStrings(res.Skipped, want) {
+	if want := []string{"step=weird", "task=x"}; !slices.Equal(res.Skipped, want) {
 		t.Fatalf("skipped %v, want %v", res.Skipped, want)
 	}
 	if n := strings.Count(logs.String(), "metric series skipped"); n != 1 {
@@ -170,48 +159,6 @@ func TestSyncOverflowAndStepTags(t *testing.T) {
 	sameRows(t, storedRows(t, api.srv.Metrics(api.subID)), want)
 }
 
-// TestInfluxQLBindParameters: the job id goes as a bind parameter, so quotes in it are data,
-// not InfluxQL: an injection attempt matches nothing instead of every job.
-func TestInfluxQLBindParameters(t *testing.T) {
-	db := newInfluxDB(t, requireInfluxV1(t))
-	db.write([]string{line("CPUTime", "1", "0", "0", "vm", 1, 100), line("CPUTime", "2", "0", "0", "vm", 2, 100)})
-	src := newInfluxQL(t, db)
-	ctx := context.Background()
-	if v, err := src.Ping(ctx); err != nil || !strings.HasPrefix(v, "1.") {
-		t.Fatalf("ping: %q %v", v, err)
-	}
-	count := func(job string) int {
-		st, err := src.Query(ctx, job, 1, influx.All)
-		if err != nil {
-			t.Fatalf("query %q: %v", job, err)
-		}
-		defer st.Close()
-		n := 0
-		for {
-			b, err := st.Next()
-			n += len(b)
-			if err != nil {
-				return n
-			}
-		}
-	}
-	if n := count("1"); n != 1 {
-		t.Fatalf("job 1: %d points, want 1", n)
-	}
-	for _, evil := range []string{`1' OR '1'='1`, `1' OR job='2`, `x' OR "job" =~ /.*/ --`, `1"; DROP DATABASE ` + db.name + `; --`} {
-		if n := count(evil); n != 0 {
-			t.Errorf("job %q matched %d points", evil, n)
-		}
-		spans, err := src.Series(ctx, evil)
-		if err != nil || len(spans) != 0 {
-			t.Errorf("series of %q: %v %v", evil, spans, err)
-		}
-	}
-	if n := count("2"); n != 1 {
-		t.Fatalf("job 2 after the attempts: %d points, want 1 (database intact)", n)
-	}
-}
-
 // TestSyncInfluxDown: an unreachable InfluxDB gives the reference's error texts.
 func TestSyncInfluxDown(t *testing.T) {
 	api := newDevAPI(t, 5, fastRetry)
@@ -219,7 +166,7 @@ func TestSyncInfluxDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = influx.NewSyncer(src, api.client, nil, influx.SyncOptions{}).Sync(context.Background(), api.subID, 5)
+	_, err = NewSyncer(src, api.client, nil, SyncOptions{}).Sync(context.Background(), api.subID, 5)
 	if err == nil || !strings.HasPrefix(err.Error(), "Could not update job metrics for slurm job 5 via the API -- Failed to fetch measures from InfluxDB -- ") {
 		t.Fatalf("err = %v", err)
 	}
@@ -232,35 +179,61 @@ func TestSyncInfluxDown(t *testing.T) {
 }
 
 type recordingAPI struct {
-	influx.MetricsAPI
+	API
 	put func([]jobbergate.MetricRow)
 }
 
 func (r *recordingAPI) PutMetrics(ctx context.Context, id int, rows []jobbergate.MetricRow) error {
 	r.put(rows)
-	return r.MetricsAPI.PutMetrics(ctx, id, rows)
+	return r.API.PutMetrics(ctx, id, rows)
 }
 
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
+// TestFluxSync runs the incremental scenario through the Flux backend against InfluxDB 1.8.10
+// and checks that InfluxQL on the same server yields exactly the same rows.
+func TestFluxSync(t *testing.T) {
+	base := requireInfluxFlux(t)
+	db := newInfluxDB(t, base)
+	ctx := context.Background()
+	flux := newFlux(t, base, db)
+	if v, err := flux.Ping(ctx); err != nil || v != "1.8.10" {
+		t.Fatalf("ping: %q %v", v, err)
 	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
+	hosts, steps, tasks := []string{"node-a", "node-b", "node-c"}, []string{"-5", "0"}, []string{"0", "1"}
+	d := gen("31", hosts, steps, tasks, seq(2000, 4))
+	d.lines = append(d.lines, gen("32", hosts, steps, tasks, seq(2000, 4)).lines...) // another job
+	db.write(d.lines)
 
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
+	api := newDevAPI(t, 31, fastRetry)
+	syncer := NewSyncer(flux, api.client, nil, SyncOptions{})
+	res, err := syncer.Sync(ctx, api.subID, 31)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
+	if res.Rows != 48 || res.Series != 12 || res.PointsRead != 48*12 {
+		t.Fatalf("first sync: %+v", res)
 	}
-	return true
+	d = gen("31", hosts, steps, tasks, seq(2000, 4))
+	sameRows(t, storedRows(t, api.srv.Metrics(api.subID)), d.want)
+
+	// Incremental: new times plus a new host with old times.
+	more := gen("31", hosts, steps, tasks, seq(2004, 2))
+	more.add("31", []string{"node-z"}, []string{"0"}, []string{"0"}, seq(2000, 3))
+	db.write(more.lines)
+	res, err = syncer.Sync(ctx, api.subID, 31)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Rows != 27 || res.NewSeries != 1 {
+		t.Fatalf("second sync: %+v", res)
+	}
+	d.add("31", hosts, steps, tasks, seq(2004, 2))
+	d.add("31", []string{"node-z"}, []string{"0"}, []string{"0"}, seq(2000, 3))
+	sameRows(t, storedRows(t, api.srv.Metrics(api.subID)), d.want)
+
+	// The same data through InfluxQL on the same 1.8.10 server.
+	api2 := newDevAPI(t, 31, fastRetry)
+	if _, err := NewSyncer(newInfluxQL(t, db), api2.client, nil, SyncOptions{}).Sync(ctx, api2.subID, 31); err != nil {
+		t.Fatal(err)
+	}
+	sameRows(t, storedRows(t, api2.srv.Metrics(api2.subID)), d.want)
 }
