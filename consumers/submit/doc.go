@@ -39,7 +39,7 @@
 // Slurm slots. Options.SlurmConcurrency (SUBMIT_CONCURRENCY) bounds the deliveries in their Slurm
 // stage, the claim and sbatch (and the queue read of a reconciliation, the state read of a
 // re-report), so slurmctld is not flooded; the runner hands the handler more deliveries than that
-// (fxmodules.SubmitInFlight), and the rest of the work (mapping, downloads, file writes, the job
+// (InFlight), and the rest of the work (mapping, downloads, file writes, the job
 // id record, the new job's state read, the report to the API) runs outside the slots, so the next
 // sbatch starts as soon as one returns. Those state reads (usually answered by the Slurm client's
 // few long-lived scontrol sessions) have SlurmConcurrency slots of their own, so Slurm sees at

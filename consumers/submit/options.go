@@ -208,3 +208,22 @@ func (o *Options) validate() error {
 	}
 	return nil
 }
+
+// MinSubmitUIDFor maps the MIN_SUBMIT_UID setting, where 0 disables the check, to
+// Options.MinSubmitUID, where 0 means DefaultMinSubmitUID and a negative value disables it.
+func MinSubmitUIDFor(setting int) int {
+	if setting == 0 {
+		return -1
+	}
+	return setting
+}
+
+// prefetch is how many submissions per Slurm slot a process handles at once: while
+// SUBMIT_CONCURRENCY of them are in sbatch, the others are mapped, downloaded, written or
+// reported, so the API's round trips do not leave the slots idle.
+const prefetch = 4
+
+// InFlight returns how many SUBMIT messages a process handles at once (the concurrency
+// of its consumers.Runner) for SUBMIT_CONCURRENCY n, n of them in their Slurm stage at
+// most: prefetch times n, at most n+256.
+func InFlight(n int) int { return min(prefetch*n, n+256) }

@@ -29,3 +29,7 @@ func Level(name string) slog.Level {
 	}
 	return slog.LevelInfo
 }
+
+// Discard returns a logger that drops every record: for tests and for callers that have nothing
+// to report to.
+func Discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
