@@ -4,11 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/backoff"
 )
 
 // ErrNoURL is returned by Connect when ClientOptions has no server URL.
@@ -121,7 +122,7 @@ func commonOptions(name string, logger *slog.Logger) []nats.Option {
 	}
 }
 
-// reconnectDelay returns capped exponential backoff with up to 50 % jitter.
+// reconnectDelay returns capped exponential backoff with up to 50 % jitter ("equal jitter").
 func reconnectDelay(base, limit time.Duration) nats.ReconnectDelayHandler {
 	if base <= 0 {
 		base = time.Second
@@ -129,12 +130,6 @@ func reconnectDelay(base, limit time.Duration) nats.ReconnectDelayHandler {
 	if limit <= 0 {
 		limit = 30 * time.Second
 	}
-	return func(attempts int) time.Duration {
-		d := base
-		for i := 1; i < attempts && d < limit; i++ {
-			d *= 2
-		}
-		d = min(d, limit)
-		return d/2 + rand.N(d/2+1)
-	}
+	p := backoff.Policy{Initial: base, Max: limit, Jitter: backoff.Equal}
+	return p.Delay
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/omnivector-solutions/jobbergate-agent-go/broker"
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/backoff"
 )
 
 // ErrNoDeadSubject is returned by Run when Config.DeadSubject is empty: the runner refuses to
@@ -167,7 +168,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			release(slots, n-got)
 			if err != nil && ctx.Err() == nil {
 				log.Warn("fetch failed", "error", err)
-				sleepCtx(ctx, r.cfg.FetchWait)
+				_ = backoff.Wait(ctx, r.cfg.FetchWait)
 			}
 			continue
 		}
@@ -176,7 +177,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		if err != nil && ctx.Err() == nil {
 			log.Warn("fetch failed", "error", err)
 			if len(msgs) == 0 {
-				sleepCtx(ctx, r.cfg.FetchWait)
+				_ = backoff.Wait(ctx, r.cfg.FetchWait)
 			}
 		}
 		if len(msgs) > 0 {

@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/backoff"
 )
 
 // DefaultPageSize is the page size used when Options.PageSize is zero (ITEMS_PER_PAGE's default).
@@ -201,7 +203,7 @@ func (c *Client) do(ctx context.Context, cl call) (*response, error) {
 		wait := c.retry.backoff(attempt)
 		c.log.Debug("jobbergate API call failed: retrying", "method", cl.method, "path", cl.path,
 			"attempt", attempt, "wait", wait, "error", err)
-		if serr := sleepCtx(ctx, wait); serr != nil {
+		if serr := backoff.Wait(ctx, wait); serr != nil {
 			c.failed(cl, err, attempt)
 			return nil, err
 		}

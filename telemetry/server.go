@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/backoff"
 )
 
 // Check is one readiness condition; it returns nil when ready.
@@ -121,8 +123,9 @@ func (s *Server) Serve(addr string, first, max time.Duration) {
 	s.mu.Unlock()
 	go func() {
 		defer close(done)
-		wait, last := first, err.Error()
-		timer := time.NewTimer(wait)
+		retry := backoff.Policy{Initial: first, Max: max}
+		attempt, last := 1, err.Error()
+		timer := time.NewTimer(retry.Delay(attempt))
 		defer timer.Stop()
 		for {
 			select {
@@ -140,8 +143,8 @@ func (s *Server) Serve(addr string, first, max time.Duration) {
 			} else {
 				s.logger.Debug("metrics and health endpoints still cannot listen", "addr", addr, "err", err)
 			}
-			wait = min(2*wait, max)
-			timer.Reset(wait)
+			attempt++
+			timer.Reset(retry.Delay(attempt))
 		}
 	}()
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/consumers"
 	"github.com/omnivector-solutions/jobbergate-agent-go/consumers/jobidentity"
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/backoff"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 	"github.com/omnivector-solutions/jobbergate-agent-go/slurm"
 )
@@ -521,7 +522,7 @@ func (h *Handler) claimIdentity(ctx context.Context, sub *jobbergate.PendingSubm
 // same job id (someone reconciled it).
 func (h *Handler) recordJobID(ctx context.Context, log *slog.Logger, rec Record, rev uint64) (uint64, error) {
 	wctx := context.WithoutCancel(ctx)
-	backoff := h.o.RecordBackoff
+	retry := backoff.Policy{Initial: h.o.RecordBackoff}
 	var err error
 	for attempt := 1; attempt <= h.o.RecordAttempts; attempt++ {
 		actx, cancel := context.WithTimeout(wctx, kvWriteTimeout)
@@ -541,8 +542,7 @@ func (h *Handler) recordJobID(ctx context.Context, log *slog.Logger, rec Record,
 			return 0, err
 		}
 		if attempt < h.o.RecordAttempts {
-			time.Sleep(backoff)
-			backoff *= 2
+			_ = backoff.Wait(wctx, retry.Delay(attempt)) // wctx is never cancelled
 		}
 	}
 	return 0, err
