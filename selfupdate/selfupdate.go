@@ -1,13 +1,3 @@
-// Package selfupdate implements the self-update task: compare the API's version with the agent's
-// at every check, report the result, and, when the site configured an update command, run it so
-// that the agent can restart on the new binary. Off unless the site sets an interval.
-//
-// The API chooses the version, so what it may cause is bounded: an update runs only towards a
-// newer plain MAJOR.MINOR.PATCH within the same major (jobbergate.NeedUpdate: never a downgrade,
-// never a pre-release, never a string that is not a version, which is also all the command's
-// "{version}" can become), and the command runs with a minimal environment (MinimalEnv(), working
-// directory /), so none of the agent's settings (JOBBERGATE_AGENT_*, the OIDC client secret)
-// reach it.
 package selfupdate
 
 import (
