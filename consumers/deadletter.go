@@ -130,5 +130,5 @@ func (r *Runner) reapOne(stream jetstream.Stream, log *slog.Logger, m jetstream.
 		log.Warn("reaper: advisory ack not confirmed", "error", err)
 	}
 	log.Error("message dead-lettered after max deliveries", "subject", raw.Subject,
-		broker.HeaderSubmissionID, raw.Header.Get(broker.HeaderSubmissionID), "reason", reason)
+		"submission_id", raw.Header.Get(broker.HeaderSubmissionID), "reason", reason)
 }

@@ -308,7 +308,7 @@ func (r *Runner) abandonInflight(log *slog.Logger) {
 				log.Warn("shutdown nak failed", "subject", f.msg.Subject(), "error", err)
 			} else {
 				log.Warn("handler still running at shutdown: message nak'ed for redelivery",
-					"subject", f.msg.Subject(), broker.HeaderSubmissionID, f.msg.Headers().Get(broker.HeaderSubmissionID))
+					"subject", f.msg.Subject(), "submission_id", f.msg.Headers().Get(broker.HeaderSubmissionID))
 			}
 		})
 	}
@@ -393,7 +393,7 @@ func (r *Runner) handleBatch(ctx context.Context, ms []jetstream.Msg) {
 func (r *Runner) safeHandle(ctx context.Context, msg *Message) (dec Decision) {
 	defer func() {
 		if p := recover(); p != nil {
-			r.logger.Error("handler panicked", "subject", msg.Subject, broker.HeaderSubmissionID, msg.SubmissionID(),
+			r.logger.Error("handler panicked", "subject", msg.Subject, "submission_id", msg.SubmissionID(),
 				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			dec = Retry(fmt.Errorf("handler panic: %v", p))
 		}

@@ -19,7 +19,8 @@ type RetryPolicy struct {
 	MaxBackoff time.Duration
 }
 
-func (p RetryPolicy) withDefaults() RetryPolicy {
+// setDefaults fills the fields left at their zero value.
+func (p *RetryPolicy) setDefaults() {
 	if p.MaxAttempts <= 0 {
 		p.MaxAttempts = 3
 	}
@@ -32,7 +33,6 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 	if p.MaxBackoff < p.InitialBackoff {
 		p.MaxBackoff = p.InitialBackoff
 	}
-	return p
 }
 
 // backoff is the wait after the given failed attempt (1-based): a random duration between half

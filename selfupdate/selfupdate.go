@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/logging"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 )
 
@@ -54,14 +55,19 @@ var ErrCommandFailed = errors.New("selfupdate: update command failed")
 // Checker runs checks. It is safe for use by one goroutine at a time.
 type Checker struct{ o Options }
 
-// New returns a Checker.
-func New(o Options) *Checker {
+// setDefaults fills the options left at their zero value.
+func (o *Options) setDefaults() {
 	if o.CommandTimeout <= 0 {
 		o.CommandTimeout = 10 * time.Minute
 	}
 	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
+		o.Logger = logging.Discard()
 	}
+}
+
+// New returns a Checker.
+func New(o Options) *Checker {
+	o.setDefaults()
 	return &Checker{o: o}
 }
 
@@ -127,7 +133,7 @@ func (c *Checker) Run(ctx context.Context, interval time.Duration, updated func(
 		}
 		r, err := c.Check(ctx)
 		if err != nil {
-			c.o.Logger.Error("self-update check failed", "err", err)
+			c.o.Logger.Error("self-update check failed", "error", err)
 			continue
 		}
 		if r.Updated {

@@ -97,7 +97,7 @@ func (s *Server) Start(addr string) error {
 	s.mu.Unlock()
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.logger.Error("telemetry server stopped", "err", err)
+			s.logger.Error("telemetry server stopped", "error", err)
 		}
 	}()
 	s.logger.Info("metrics and health endpoints listening", "addr", ln.Addr().String())
@@ -116,7 +116,7 @@ func (s *Server) Serve(addr string, first, max time.Duration) {
 		return
 	}
 	s.logger.Warn("metrics and health endpoints cannot listen; the agent runs without them and retries",
-		"addr", addr, "err", err, "retry_every", max)
+		"addr", addr, "error", err, "retry_every", max)
 	stop, done := make(chan struct{}), make(chan struct{})
 	s.mu.Lock()
 	s.stop, s.retrying = stop, done
@@ -138,10 +138,10 @@ func (s *Server) Serve(addr string, first, max time.Duration) {
 				return
 			}
 			if err.Error() != last {
-				s.logger.Warn("metrics and health endpoints still cannot listen", "addr", addr, "err", err)
+				s.logger.Warn("metrics and health endpoints still cannot listen", "addr", addr, "error", err)
 				last = err.Error()
 			} else {
-				s.logger.Debug("metrics and health endpoints still cannot listen", "addr", addr, "err", err)
+				s.logger.Debug("metrics and health endpoints still cannot listen", "addr", addr, "error", err)
 			}
 			attempt++
 			timer.Reset(retry.Delay(attempt))

@@ -50,9 +50,10 @@ type Handler struct {
 
 var _ consumers.Handler = (*Handler)(nil)
 
-// NewHandler checks opts, applies defaults and returns a Handler.
+// NewHandler applies the defaults to opts, validates them and returns a Handler.
 func NewHandler(opts Options) (*Handler, error) {
-	if err := opts.validate(); err != nil {
+	opts.setDefaults()
+	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
 	h := &Handler{
