@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/backoff"
 )
 
 // Elector campaigns for a lease key in a KV bucket whose TTL is the lease lifetime (see
@@ -76,7 +78,7 @@ func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context) error)
 		case ctx.Err() == nil:
 			e.logger.Warn("lease campaign failed", "error", err)
 		}
-		sleep(ctx, interval)
+		_ = backoff.Wait(ctx, interval)
 	}
 	return nil
 }
@@ -136,14 +138,5 @@ renew:
 		if err := e.kv.Delete(dctx, e.key, jetstream.LastRevision(rev)); err != nil {
 			e.logger.Warn("lease release failed; it expires after its TTL", "error", err)
 		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
 	}
 }

@@ -4,20 +4,27 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/backoff"
 )
 
 // ErrNoURL is returned by Connect when ClientOptions has no server URL.
 var ErrNoURL = errors.New("broker: no NATS server URL")
 
-// Connect dials an existing NATS deployment. The connection reconnects forever with capped
-// exponential backoff and jitter (it also retries a failed first connect in the background, so
-// Connect returns as soon as the options are valid) and logs every state change (connected,
-// disconnected, reconnected, closed, async errors). URLs are logged redacted and credentials never.
+// ErrConnect wraps the error of a connection attempt that failed (nothing answered, TLS or
+// authentication refused), as opposed to options that are wrong before anything is dialled.
+var ErrConnect = errors.New("broker: connect")
+
+// Connect dials an existing NATS deployment: it is the one place where the agent and its
+// commands build a client connection (credentials, TLS, inbox prefix). The connection
+// reconnects forever with capped exponential backoff and jitter (it also retries a failed first
+// connect in the background, so Connect returns as soon as the options are valid), unless
+// opts.Once asks for a single attempt. It logs every state change (connected, disconnected,
+// reconnected, closed, async errors); URLs are logged redacted and credentials never.
 func Connect(opts ClientOptions, name string, logger *slog.Logger) (*nats.Conn, error) {
 	if len(opts.URLs) == 0 {
 		return nil, ErrNoURL
@@ -27,14 +34,21 @@ func Connect(opts ClientOptions, name string, logger *slog.Logger) (*nats.Conn, 
 		return nil, err
 	}
 	natsOpts = append(natsOpts, commonOptions(name, logger)...)
-	natsOpts = append(natsOpts,
-		nats.RetryOnFailedConnect(true),
-		nats.CustomReconnectDelay(reconnectDelay(opts.ReconnectWait, opts.MaxReconnectWait)),
-	)
+	if opts.ConnectTimeout > 0 {
+		natsOpts = append(natsOpts, nats.Timeout(opts.ConnectTimeout))
+	}
+	if opts.Once {
+		natsOpts = append(natsOpts, nats.NoReconnect())
+	} else {
+		natsOpts = append(natsOpts,
+			nats.RetryOnFailedConnect(true),
+			nats.CustomReconnectDelay(reconnectDelay(opts.ReconnectWait, opts.MaxReconnectWait)),
+		)
+	}
 	nc, err := nats.Connect(strings.Join(opts.URLs, ","), natsOpts...)
 	if err != nil {
 		// nats.go errors do not carry credentials; URLs may, so do not echo them.
-		return nil, fmt.Errorf("broker: connect to %d NATS URL(s): %w", len(opts.URLs), err)
+		return nil, fmt.Errorf("%w to %d NATS URL(s): %w", ErrConnect, len(opts.URLs), err)
 	}
 	return nc, nil
 }
@@ -108,7 +122,7 @@ func commonOptions(name string, logger *slog.Logger) []nats.Option {
 	}
 }
 
-// reconnectDelay returns capped exponential backoff with up to 50 % jitter.
+// reconnectDelay returns capped exponential backoff with up to 50 % jitter ("equal jitter").
 func reconnectDelay(base, limit time.Duration) nats.ReconnectDelayHandler {
 	if base <= 0 {
 		base = time.Second
@@ -116,12 +130,6 @@ func reconnectDelay(base, limit time.Duration) nats.ReconnectDelayHandler {
 	if limit <= 0 {
 		limit = 30 * time.Second
 	}
-	return func(attempts int) time.Duration {
-		d := base
-		for i := 1; i < attempts && d < limit; i++ {
-			d *= 2
-		}
-		d = min(d, limit)
-		return d/2 + rand.N(d/2+1)
-	}
+	p := backoff.Policy{Initial: base, Max: limit, Jitter: backoff.Equal}
+	return p.Delay
 }

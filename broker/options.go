@@ -90,4 +90,10 @@ type ClientOptions struct {
 	// ReconnectWait is the first reconnect delay (default 1 s); it doubles up to
 	// MaxReconnectWait (default 30 s), with jitter. Reconnection never gives up.
 	ReconnectWait, MaxReconnectWait time.Duration
+	// Once makes a single connection attempt, bounded by ConnectTimeout, and never reconnects:
+	// for short-lived commands (status, dead) that must fail at once when nothing answers. The
+	// agent leaves it off, so it waits for its servers and rides out their restarts.
+	Once bool
+	// ConnectTimeout bounds each connection attempt (nats.go's default, 2 s, when zero).
+	ConnectTimeout time.Duration
 }

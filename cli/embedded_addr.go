@@ -23,7 +23,7 @@ import (
 )
 
 // The agent records where its embedded NATS server listens in CACHE_DIR/nats.addr, beside the
-// token (fxmodules.EmbeddedTokenFile), while it runs. `status` and `dead` send the token only
+// token (broker.EmbeddedTokenFile), while it runs. `status` and `dead` send the token only
 // there: never to an address that only the settings name, which whoever wrote the settings
 // chose.
 

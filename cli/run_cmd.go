@@ -64,13 +64,13 @@ func runCmd(ctx context.Context, env *cliEnv, args []string) int {
 	var restart *fxmodules.Restart
 	app := fxmodules.New(s, logger, fx.Supply(logs), fx.Populate(&restart), fxmodules.Extensions(env.opts.ext), fx.Invoke(recordEmbeddedAddr))
 	if err := app.Err(); err != nil {
-		logger.Error("cannot build the agent", "err", err)
+		logger.Error("cannot build the agent", "error", err)
 		return exitConfig
 	}
 	startCtx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	if err := app.Start(startCtx); err != nil {
-		logger.Error("start failed", "err", err)
+		logger.Error("start failed", "error", err)
 		stopCtx, cancelStop := context.WithTimeout(context.Background(), stopTimeout)
 		defer cancelStop()
 		_ = app.Stop(stopCtx)
@@ -87,7 +87,7 @@ func runCmd(ctx context.Context, env *cliEnv, args []string) int {
 	stopCtx, cancelStop := context.WithTimeout(context.Background(), stopTimeout)
 	defer cancelStop()
 	if err := app.Stop(stopCtx); err != nil {
-		logger.Error("unclean stop", "err", err)
+		logger.Error("unclean stop", "error", err)
 		if code == 0 {
 			code = 1
 		}
@@ -104,11 +104,11 @@ func runCmd(ctx context.Context, env *cliEnv, args []string) int {
 func reexec(logger *slog.Logger) int {
 	self, err := os.Executable()
 	if err != nil {
-		logger.Error("cannot find the agent binary to restart", "err", err)
+		logger.Error("cannot find the agent binary to restart", "error", err)
 		return 1
 	}
 	logger.Info("restarting on the updated binary", "path", self)
 	err = syscall.Exec(self, os.Args, os.Environ())
-	logger.Error("restart failed", "path", self, "err", err)
+	logger.Error("restart failed", "path", self, "error", err)
 	return 1
 }

@@ -12,13 +12,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/broker"
 	"github.com/omnivector-solutions/jobbergate-agent-go/config"
-	"github.com/omnivector-solutions/jobbergate-agent-go/fxmodules"
 	"github.com/omnivector-solutions/jobbergate-agent-go/inspect"
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/logging"
 )
 
 // exitUnreachable is the exit code of status and dead when there is nothing to inspect: NATS
@@ -80,12 +79,12 @@ func statusCmd(ctx context.Context, env *cliEnv, args []string) int {
 
 // inspectConn is a short-lived client connection to the agents' NATS.
 type inspectConn struct {
-	nc   *nats.Conn
+	b    *broker.Broker
 	js   jetstream.JetStream
 	topo broker.Topology
 }
 
-func (c *inspectConn) close() { c.nc.Close() }
+func (c *inspectConn) close() { _ = c.b.Close(context.Background()) }
 
 // openInspect loads the settings and connects; on failure it prints why and returns the exit code.
 func openInspect(env *cliEnv, timeout time.Duration) (*inspectConn, int) {
@@ -94,7 +93,7 @@ func openInspect(env *cliEnv, timeout time.Duration) (*inspectConn, int) {
 		return nil, exitConfig
 	}
 	env.printWarnings()
-	topo, err := fxmodules.Topology(s)
+	topo, err := broker.TopologyFor(s)
 	if err != nil {
 		fmt.Fprintf(env.stderr, "jobbergate-agent: %v\n", err)
 		return nil, exitConfig
@@ -111,13 +110,13 @@ func openInspect(env *cliEnv, timeout time.Duration) (*inspectConn, int) {
 	return ic, 0
 }
 
-// connectInspect connects as a plain client, failing at once when nothing answers (unlike the
-// agent's own connection, which retries forever): to NATS_URL with the agent's credentials, or
-// else to the embedded server's loopback listener NATS_LISTEN of a running agent.
+// connectInspect connects with broker.Connect's options for one attempt, failing at once when
+// nothing answers (unlike the agent's own connection, which retries forever): to NATS_URL with
+// the agent's credentials and inbox prefix, or else to the embedded server's loopback listener
+// NATS_LISTEN of a running agent.
 func connectInspect(s *config.Settings, timeout time.Duration) (*inspectConn, error) {
-	opts := []nats.Option{nats.Name("jobbergate-agent inspect"), nats.Timeout(timeout), nats.NoReconnect()}
+	var copts *broker.ClientOptions
 	var target, hint string
-	var servers string
 	if s.Embedded() {
 		if s.NATSListen == "" {
 			return nil, unreachableError{errors.New("NATS_LISTEN is off, so the agent's embedded NATS server has no listener to inspect; " +
@@ -131,53 +130,47 @@ func connectInspect(s *config.Settings, timeout time.Duration) (*inspectConn, er
 			host = "127.0.0.1"
 		}
 		addr := net.JoinHostPort(host, port)
+		copts = &broker.ClientOptions{}
 		// No token file: no agent ever ran with this CACHE_DIR; the dial below says so.
-		token, err := fxmodules.EmbeddedToken(s, false)
+		token, err := broker.EmbeddedToken(s, false)
 		switch {
 		case err == nil:
 			// The token goes only to the listener the running agent recorded beside it.
 			if addr, err = tokenAddr(s); err != nil {
 				return nil, err
 			}
-			opts = append(opts, nats.Token(token))
+			copts.Token = token
 		case !errors.Is(err, os.ErrNotExist):
 			return nil, unreachableError{fmt.Errorf("cannot read the embedded NATS server's token (%w); run this as the agent's user (root), or set NATS_TOKEN", err)}
 		}
-		servers = "nats://" + addr
+		copts.URLs = []string{"nats://" + addr}
 		target = "the embedded NATS server at " + addr
 		hint = "no agent is running here: cannot reach " + target
 	} else {
-		auth, err := authOptions(s)
-		if err != nil {
+		var err error
+		if copts, err = broker.ClientOptionsFor(s); err != nil {
 			return nil, err
 		}
-		opts = append(opts, auth...)
 		var redacted []string
-		for _, u := range strings.Split(s.NATSURL, ",") {
-			redacted = append(redacted, redactURL(strings.TrimSpace(u)))
+		for _, u := range copts.URLs {
+			redacted = append(redacted, redactURL(u))
 		}
-		servers = s.NATSURL
 		target = "NATS at " + strings.Join(redacted, ",")
 		hint = "cannot reach " + target
 	}
-	nc, err := nats.Connect(servers, opts...)
-	if err != nil {
-		if s.Embedded() {
-			return nil, unreachableError{fmt.Errorf("%s (%w); is the agent running? is NATS_LISTEN off?", hint, err)}
-		}
+	copts.Once, copts.ConnectTimeout = true, timeout
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	b, err := broker.Start(ctx, broker.Options{Name: "jobbergate-agent inspect", Client: copts}, logging.Discard())
+	switch {
+	case errors.Is(err, broker.ErrConnect) && s.Embedded():
+		return nil, unreachableError{fmt.Errorf("%s (%w); is the agent running? is NATS_LISTEN off?", hint, err)}
+	case errors.Is(err, broker.ErrConnect):
 		return nil, unreachableError{fmt.Errorf("%s (%w); check NATS_URL and the NATS credentials", hint, err)}
+	case err != nil:
+		return nil, fmt.Errorf("%s: %w", target, err)
 	}
-	var js jetstream.JetStream
-	if !s.Embedded() && s.NATSDomain != "" {
-		js, err = jetstream.NewWithDomain(nc, s.NATSDomain)
-	} else {
-		js, err = jetstream.New(nc)
-	}
-	if err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("jetstream on %s: %w", target, err)
-	}
-	return &inspectConn{nc: nc, js: js}, nil
+	return &inspectConn{b: b, js: b.JS}, nil
 }
 
 // tokenAddr returns the address to which the embedded server's token may be sent: the one the
@@ -205,34 +198,6 @@ func tokenAddr(s *config.Settings) (string, error) {
 		return "", fmt.Errorf("%w: it is not the agent's, which has stopped; the token is not sent", err)
 	}
 	return addr, nil
-}
-
-// authOptions maps the NATS_* credential settings to client options, as the agent uses them.
-func authOptions(s *config.Settings) ([]nats.Option, error) {
-	var out []nats.Option
-	if s.NATSUser != "" || s.NATSPassword != "" {
-		out = append(out, nats.UserInfo(s.NATSUser, s.NATSPassword))
-	}
-	if s.NATSToken != "" {
-		out = append(out, nats.Token(s.NATSToken))
-	}
-	if s.NATSNKeySeed != "" {
-		o, err := nats.NkeyOptionFromSeed(s.NATSNKeySeed)
-		if err != nil {
-			return nil, fmt.Errorf("NATS_NKEY_SEED %s: %w", s.NATSNKeySeed, err)
-		}
-		out = append(out, o)
-	}
-	if s.NATSCreds != "" {
-		out = append(out, nats.UserCredentials(s.NATSCreds))
-	}
-	if s.NATSTLSCA != "" {
-		out = append(out, nats.RootCAs(s.NATSTLSCA))
-	}
-	if s.NATSTLSCert != "" || s.NATSTLSKey != "" {
-		out = append(out, nats.ClientCert(s.NATSTLSCert, s.NATSTLSKey))
-	}
-	return out, nil
 }
 
 // redactURL hides the password of a server URL so credentials never reach a message.

@@ -16,7 +16,6 @@ import (
 	"github.com/omnivector-solutions/jobbergate-agent-go/broker"
 	"github.com/omnivector-solutions/jobbergate-agent-go/config"
 	"github.com/omnivector-solutions/jobbergate-agent-go/consumers"
-	"github.com/omnivector-solutions/jobbergate-agent-go/fxmodules"
 	"github.com/omnivector-solutions/jobbergate-agent-go/inspect"
 	"github.com/omnivector-solutions/jobbergate-agent-go/internal/logging"
 	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
@@ -43,7 +42,7 @@ func startAgentBroker(t *testing.T) *agentBroker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	topo, err := fxmodules.Topology(s)
+	topo, err := broker.TopologyFor(s)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,10 @@
 package consumers
 
 import (
-	"math/rand/v2"
+	"math"
 	"time"
+
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/backoff"
 )
 
 // Backoff computes the redelivery delay of a Retry from the delivery count:
@@ -17,27 +19,15 @@ type Backoff struct {
 
 // Delay returns the delay after the numDelivered-th delivery failed (numDelivered >= 1).
 func (b Backoff) Delay(numDelivered uint64) time.Duration {
-	initial, limit, mult, jitter := b.Initial, b.Max, b.Multiplier, b.Jitter
-	if initial <= 0 {
-		initial = time.Second
+	p := backoff.Policy{Initial: b.Initial, Max: b.Max, Multiplier: b.Multiplier, Jitter: backoff.Spread(b.Jitter)}
+	if p.Initial <= 0 {
+		p.Initial = time.Second
 	}
-	if limit <= 0 {
-		limit = 5 * time.Minute
-	}
-	if mult < 1 {
-		mult = 2
+	if p.Max <= 0 {
+		p.Max = 5 * time.Minute
 	}
 	if b == (Backoff{}) {
-		jitter = 0.2
+		p.Jitter = backoff.Spread(0.2)
 	}
-	jitter = min(max(jitter, 0), 0.9)
-	d := float64(initial)
-	for i := uint64(1); i < numDelivered && d < float64(limit); i++ {
-		d *= mult
-	}
-	d = min(d, float64(limit))
-	if jitter > 0 {
-		d *= 1 - jitter + 2*jitter*rand.Float64()
-	}
-	return time.Duration(d)
+	return p.Delay(int(min(numDelivered, math.MaxInt)))
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/omnivector-solutions/jobbergate-agent-go/broker"
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/backoff"
 )
 
 // DeadMsgID is the Nats-Msg-Id of the dead letter of stream/seq. Both dead-letter paths use it,
@@ -73,7 +74,7 @@ func (r *Runner) reap(ctx context.Context, log *slog.Logger) {
 		if err != nil {
 			if ctx.Err() == nil {
 				log.Warn("reaper cannot bind", "error", err)
-				sleepCtx(ctx, r.cfg.FetchWait)
+				_ = backoff.Wait(ctx, r.cfg.FetchWait)
 			}
 			continue
 		}
@@ -81,7 +82,7 @@ func (r *Runner) reap(ctx context.Context, log *slog.Logger) {
 		if err != nil {
 			if ctx.Err() == nil {
 				log.Warn("reaper fetch failed", "error", err)
-				sleepCtx(ctx, r.cfg.FetchWait)
+				_ = backoff.Wait(ctx, r.cfg.FetchWait)
 			}
 			continue
 		}
@@ -129,14 +130,5 @@ func (r *Runner) reapOne(stream jetstream.Stream, log *slog.Logger, m jetstream.
 		log.Warn("reaper: advisory ack not confirmed", "error", err)
 	}
 	log.Error("message dead-lettered after max deliveries", "subject", raw.Subject,
-		broker.HeaderSubmissionID, raw.Header.Get(broker.HeaderSubmissionID), "reason", reason)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
+		"submission_id", raw.Header.Get(broker.HeaderSubmissionID), "reason", reason)
 }

@@ -1,5 +1,5 @@
-// Package consumers holds the pull-consumer runner every agent consumer shares (submit, update,
-// metrics and health handlers live in subpackages and only implement Handler or BatchHandler).
+// Package consumers is the pull-consumer runner every agent consumer shares; the submit, update,
+// metrics and health handlers live in subpackages and only implement Handler or BatchHandler.
 //
 // A Runner binds a durable pull consumer by name, fetches messages with bounded concurrency,
 // heartbeats long handlers with InProgress, turns panics into retries, and maps each Decision to
@@ -10,11 +10,17 @@
 //	RetryAfter(d)  -> NakWithDelay(d)
 //	Terminate(why) -> copy to the DEAD stream, then TermWithReason(why)
 //
-// A bare Nak is never sent. Retry and dead-lettering are the runner's own mapping rather than
-// middleware, so every handler gets them and they cannot be ordered wrongly in a chain;
-// Middleware is for cross-cutting behaviour around the handler (timeouts, metrics, tracing).
+// A bare Nak is never sent. Middleware wraps a Handler with cross-cutting behaviour (timeouts,
+// metrics, tracing, a site's audit).
 //
-// Dead letters and MaxDeliver. Nothing is dropped silently:
+// # Design
+//
+// Retry and dead-lettering are the runner's own mapping rather than middleware, so every handler
+// gets them and they cannot be ordered wrongly in a chain.
+//
+// # Dead letters and MaxDeliver
+//
+// Nothing is dropped silently:
 //   - a Retry on the last allowed delivery (NumDelivered >= MaxDeliver) is dead-lettered by the
 //     runner at once with the handler's error as reason;
 //   - a message whose last delivery timed out (process crash, lost ack) makes the server publish

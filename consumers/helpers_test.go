@@ -2,7 +2,6 @@ package consumers
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"os"
 	"sync"
@@ -13,13 +12,14 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/omnivector-solutions/jobbergate-agent-go/broker"
 	"github.com/omnivector-solutions/jobbergate-agent-go/broker/brokertest"
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/logging"
 )
 
 func testLogger() *slog.Logger {
 	if os.Getenv("JBG_TEST_LOG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
+	return logging.Discard()
 }
 
 // newBroker starts an embedded broker on a temp store and provisions a topology whose limits

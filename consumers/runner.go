@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/omnivector-solutions/jobbergate-agent-go/broker"
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/backoff"
 )
 
 // ErrNoDeadSubject is returned by Run when Config.DeadSubject is empty: the runner refuses to
@@ -167,7 +168,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			release(slots, n-got)
 			if err != nil && ctx.Err() == nil {
 				log.Warn("fetch failed", "error", err)
-				sleepCtx(ctx, r.cfg.FetchWait)
+				_ = backoff.Wait(ctx, r.cfg.FetchWait)
 			}
 			continue
 		}
@@ -176,7 +177,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		if err != nil && ctx.Err() == nil {
 			log.Warn("fetch failed", "error", err)
 			if len(msgs) == 0 {
-				sleepCtx(ctx, r.cfg.FetchWait)
+				_ = backoff.Wait(ctx, r.cfg.FetchWait)
 			}
 		}
 		if len(msgs) > 0 {
@@ -307,7 +308,7 @@ func (r *Runner) abandonInflight(log *slog.Logger) {
 				log.Warn("shutdown nak failed", "subject", f.msg.Subject(), "error", err)
 			} else {
 				log.Warn("handler still running at shutdown: message nak'ed for redelivery",
-					"subject", f.msg.Subject(), broker.HeaderSubmissionID, f.msg.Headers().Get(broker.HeaderSubmissionID))
+					"subject", f.msg.Subject(), "submission_id", f.msg.Headers().Get(broker.HeaderSubmissionID))
 			}
 		})
 	}
@@ -392,7 +393,7 @@ func (r *Runner) handleBatch(ctx context.Context, ms []jetstream.Msg) {
 func (r *Runner) safeHandle(ctx context.Context, msg *Message) (dec Decision) {
 	defer func() {
 		if p := recover(); p != nil {
-			r.logger.Error("handler panicked", "subject", msg.Subject, broker.HeaderSubmissionID, msg.SubmissionID(),
+			r.logger.Error("handler panicked", "subject", msg.Subject, "submission_id", msg.SubmissionID(),
 				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			dec = Retry(fmt.Errorf("handler panic: %v", p))
 		}

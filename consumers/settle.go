@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-
-	"github.com/omnivector-solutions/jobbergate-agent-go/broker"
 )
 
 // settle applies a decision to a message exactly once (see inflight) and logs the outcome with
@@ -13,7 +11,7 @@ import (
 func (r *Runner) settle(f *inflight, msg *Message, dec Decision) {
 	f.once.Do(func() {
 		log := r.logger.With("stream", msg.Stream, "seq", msg.Sequence, "subject", msg.Subject,
-			broker.HeaderSubmissionID, msg.SubmissionID(), "delivered", msg.NumDelivered)
+			"submission_id", msg.SubmissionID(), "delivered", msg.NumDelivered)
 		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.AckTimeout)
 		defer cancel()
 		switch dec.kind {

@@ -86,7 +86,7 @@ func (r *Registry) Task(name string, interval time.Duration, run func(ctx contex
 
 // PendingMiddleware adds middleware around the handler of pending (CREATED) submissions, the
 // one that runs sbatch. Middleware registered first is outermost. It runs concurrently (up to
-// fxmodules.SubmitInFlight(SUBMIT_CONCURRENCY) calls at once, four times SUBMIT_CONCURRENCY:
+// submit.InFlight(SUBMIT_CONCURRENCY) calls at once, four times SUBMIT_CONCURRENCY:
 // the built-in handler bounds only its own Slurm stage by SUBMIT_CONCURRENCY, so middleware
 // that runs Slurm commands of its own bounds them itself) and sees every delivery,
 // redeliveries included (consumers.Message.NumDelivered tells them apart).

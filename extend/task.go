@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/logging"
 )
 
 // PeriodicTask is a site's task: Run is called every Interval.
@@ -19,7 +21,7 @@ type PeriodicTask struct {
 // panic from Run is logged at error level with the task's name and the loop goes on.
 func (t PeriodicTask) Loop(ctx context.Context, logger *slog.Logger) error {
 	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+		logger = logging.Discard()
 	}
 	log := logger.With("site_task", t.Name)
 	tick := time.NewTicker(t.Interval)
@@ -27,7 +29,7 @@ func (t PeriodicTask) Loop(ctx context.Context, logger *slog.Logger) error {
 	for {
 		start := time.Now()
 		if err := t.once(ctx); err != nil && ctx.Err() == nil {
-			log.Error("site task failed", "err", err)
+			log.Error("site task failed", "error", err)
 		} else if err == nil {
 			log.Debug("site task ran", "took", time.Since(start))
 		}

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/config"
+	"github.com/omnivector-solutions/jobbergate-agent-go/consumers/submit"
 	"github.com/omnivector-solutions/jobbergate-agent-go/internal/buildinfo"
 	"github.com/omnivector-solutions/jobbergate-agent-go/internal/errreport"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
@@ -56,7 +57,7 @@ func newReporter(p reporterParams) *errreport.Reporter {
 // roots plus API_CA_FILE, idle connections kept for every submission in flight, and
 // instrumented with the agent's metrics.
 func APIHTTPClient(s *config.Settings, m *telemetry.Metrics) (*http.Client, error) {
-	base := jobbergate.NewTransport(SubmitInFlight(s.SubmitConc))
+	base := jobbergate.NewTransport(submit.InFlight(s.SubmitConc))
 	if s.APICAFile != "" {
 		pem, err := os.ReadFile(s.APICAFile)
 		if err != nil {

@@ -1,14 +1,13 @@
 package fxmodules
 
 import (
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 
 	"go.uber.org/fx"
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/config"
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/logging"
 )
 
 // TestEveryRoleCombinationWires checks, without starting anything, that the dependency graph is
@@ -32,7 +31,7 @@ func TestEveryRoleCombinationWires(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+			logger := logging.Discard()
 			if err := fx.ValidateApp(fx.Supply(s, logger), Options(s), fx.NopLogger); err != nil {
 				t.Fatalf("the graph does not wire: %v", err)
 			}

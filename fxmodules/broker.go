@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"go.uber.org/fx"
@@ -36,56 +34,8 @@ func newIdentity() Identity {
 	return Identity{ID: host + "." + strconv.Itoa(pid), Host: host, PID: pid}
 }
 
-// BrokerOptions maps the settings to broker options.
-func BrokerOptions(s *config.Settings, id Identity) (broker.Options, error) {
-	name := "jobbergate-agent " + id.ID
-	if !s.Embedded() {
-		var urls []string
-		for _, u := range strings.Split(s.NATSURL, ",") {
-			urls = append(urls, strings.TrimSpace(u))
-		}
-		return broker.Options{Name: name, Client: &broker.ClientOptions{
-			URLs: urls, User: s.NATSUser, Password: s.NATSPassword, Token: s.NATSToken,
-			NKeySeedFile: s.NATSNKeySeed, CredsFile: s.NATSCreds,
-			CAFile: s.NATSTLSCA, CertFile: s.NATSTLSCert, KeyFile: s.NATSTLSKey,
-			JetStreamDomain: s.NATSDomain,
-			// Replies come on the cluster's own inbox prefix, which the example permissions of
-			// deploy/nats allow (the shared _INBOX.> would let one cluster read another's).
-			InboxPrefix: "_INBOX_" + s.NATSPrefix,
-		}}, nil
-	}
-	token, err := EmbeddedToken(s, true)
-	if err != nil {
-		return broker.Options{}, err
-	}
-	e := &broker.EmbeddedOptions{StoreDir: s.NATSStoreDir, JetStreamDomain: s.NATSDomain, Token: token}
-	if !s.NATSSyncAlways {
-		e.SyncInterval = 2 * time.Minute // nats-server's default
-	}
-	if s.NATSListen == "" {
-		e.NoListen = true
-	} else {
-		host, port, err := net.SplitHostPort(s.NATSListen)
-		if err != nil {
-			return broker.Options{}, fmt.Errorf("NATS_LISTEN: %w", err)
-		}
-		p, err := strconv.Atoi(port)
-		if err != nil {
-			return broker.Options{}, fmt.Errorf("NATS_LISTEN: port %q: %w", port, err)
-		}
-		if p == 0 {
-			p = -1 // a random free port
-		}
-		e.ListenHost, e.ListenPort = host, p
-	}
-	if s.NATSLeafRemote != "" {
-		e.LeafRemote = &broker.LeafRemote{URLs: strings.Split(s.NATSLeafRemote, ","), CredsFile: s.NATSLeafCreds}
-	}
-	return broker.Options{Name: name, Embedded: e}, nil
-}
-
 func newBroker(lc fx.Lifecycle, s *config.Settings, id Identity, logger *slog.Logger) (*broker.Broker, error) {
-	opts, err := BrokerOptions(s, id)
+	opts, err := broker.OptionsFor(s, "jobbergate-agent "+id.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -104,19 +54,8 @@ func newBroker(lc fx.Lifecycle, s *config.Settings, id Identity, logger *slog.Lo
 	return b, nil
 }
 
-// Topology returns the names and limits for the settings.
-func Topology(s *config.Settings) (broker.Topology, error) {
-	t, err := broker.NewTopology(s.NATSPrefix)
-	if err != nil {
-		return t, fmt.Errorf("NATS_PREFIX: %w", err)
-	}
-	t.Limits.Replicas = s.NATSReplicas
-	t.Limits.LeaseTTL = s.LeaseTTL
-	return t, nil
-}
-
 func newTopology(b *broker.Broker, s *config.Settings, logger *slog.Logger) (broker.Topology, error) {
-	t, err := Topology(s)
+	t, err := broker.TopologyFor(s)
 	if err != nil {
 		return t, err
 	}

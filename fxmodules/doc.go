@@ -1,6 +1,14 @@
-// Package fxmodules is the only place that knows about go.uber.org/fx: it turns the agent's
-// settings into an application made of one fx.Module per concern (broker, api, slurm, bridge,
-// and one per consumer role). Every other package is plain constructors, usable without fx.
+// Package fxmodules is the agent's go.uber.org/fx wiring: one fx.Module per concern (broker, api,
+// slurm, bridge, and one per consumer role), assembled from the settings by New.
+//
+// # Design
+//
+// It is the only package that knows about fx, and it holds wiring only: every other package is
+// plain constructors, usable without fx, and the mapping of settings to their options lives beside
+// the options (broker.OptionsFor, submit.InFlight, ...). Parameter objects follow fx's naming:
+// an fx.In struct is named xxxParams, an fx.Out struct XxxResult.
+//
+// # Tasks
 //
 // Background work (consumers, the bridge, the heartbeat) is registered as Task values in the
 // "tasks" group; one supervisor starts them after every constructor succeeded and, on stop,

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/fx"
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/broker"
@@ -50,91 +49,7 @@ func submitBacklog(b *broker.Broker, t broker.Topology) submit.Backlog {
 	}
 }
 
-// timedSlurm records sbatch latency and the time of the handler's other Slurm-side steps.
-type timedSlurm struct {
-	submit.Slurm
-	m *telemetry.Metrics
-}
-
-func (t timedSlurm) Submit(ctx context.Context, req slurm.SubmitRequest) (slurm.SubmitResult, error) {
-	start := time.Now()
-	res, err := t.Slurm.Submit(ctx, req)
-	t.m.ObserveSbatch(time.Since(start), err)
-	return res, err
-}
-
-func (t timedSlurm) LookupUser(name string) (slurm.User, error) {
-	defer t.step("lookup_user", time.Now())
-	return t.Slurm.LookupUser(name)
-}
-
-func (t timedSlurm) ResolveExecutionDir(ctx context.Context, u slurm.User, dir string) (string, error) {
-	defer t.step("check_dir", time.Now())
-	return t.Slurm.ResolveExecutionDir(ctx, u, dir)
-}
-
-func (t timedSlurm) WriteFile(ctx context.Context, u slurm.User, dir, name string, content []byte) (string, error) {
-	defer t.step("write_file", time.Now())
-	return t.Slurm.WriteFile(ctx, u, dir, name, content)
-}
-
-func (t timedSlurm) JobState(ctx context.Context, id int64) (slurm.JobData, error) {
-	defer t.step("job_state", time.Now())
-	return t.Slurm.JobState(ctx, id)
-}
-
-func (t timedSlurm) step(name string, start time.Time) {
-	t.m.ObserveSubmitStep(name, time.Since(start))
-}
-
-// timedMapper records the user mapping's time.
-type timedMapper struct {
-	usermap.Mapper
-	m *telemetry.Metrics
-}
-
-func (t timedMapper) Username(ctx context.Context, email string) (string, error) {
-	start := time.Now()
-	defer func() { t.m.ObserveSubmitStep("map_user", time.Since(start)) }()
-	return t.Mapper.Username(ctx, email)
-}
-
-// timedRecords records the time of the submission record reads and writes.
-type timedRecords struct {
-	jetstream.KeyValue
-	m *telemetry.Metrics
-}
-
-func (t timedRecords) Get(ctx context.Context, key string) (jetstream.KeyValueEntry, error) {
-	start := time.Now()
-	defer func() { t.m.ObserveSubmitStep("record_get", time.Since(start)) }()
-	return t.KeyValue.Get(ctx, key)
-}
-
-func (t timedRecords) Create(ctx context.Context, key string, value []byte, opts ...jetstream.KVCreateOpt) (uint64, error) {
-	start := time.Now()
-	defer func() { t.m.ObserveSubmitStep("record_create", time.Since(start)) }()
-	return t.KeyValue.Create(ctx, key, value, opts...)
-}
-
-func (t timedRecords) Update(ctx context.Context, key string, value []byte, revision uint64) (uint64, error) {
-	start := time.Now()
-	defer func() { t.m.ObserveSubmitStep("record_update", time.Since(start)) }()
-	return t.KeyValue.Update(ctx, key, value, revision)
-}
-
-// timedPublisher records the time of the record's final (TTL) write.
-type timedPublisher struct {
-	jetstream.JetStream
-	m *telemetry.Metrics
-}
-
-func (t timedPublisher) Publish(ctx context.Context, subject string, data []byte, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
-	start := time.Now()
-	defer func() { t.m.ObserveSubmitStep("record_finish", time.Since(start)) }()
-	return t.JetStream.Publish(ctx, subject, data, opts...)
-}
-
+// submitParams are what the submit task needs.
 type submitParams struct {
 	fx.In
 	Settings *config.Settings
@@ -163,15 +78,15 @@ func newSubmitTask(p submitParams) (TaskResult, error) {
 	log := p.Logger.With("component", "submit")
 	h, err := submit.NewHandler(submit.Options{
 		API:                   p.API,
-		Slurm:                 timedSlurm{Slurm: p.Slurm, m: p.Metrics},
-		Mapper:                timedMapper{Mapper: p.Mapper, m: p.Metrics},
-		Claims:                timedRecords{KeyValue: claims, m: p.Metrics},
-		JetStream:             timedPublisher{JetStream: p.Broker.JS, m: p.Metrics},
+		Slurm:                 p.Metrics.SubmitSlurm(p.Slurm),
+		Mapper:                p.Metrics.SubmitMapper(p.Mapper),
+		Claims:                p.Metrics.SubmitRecords(claims),
+		JetStream:             p.Metrics.SubmitPublisher(p.Broker.JS),
 		Jobs:                  jobs,
 		DefaultWorkDir:        p.Settings.DefaultWorkDir,
 		WriteSubmissionFiles:  p.Settings.WriteSubmissionFiles,
 		MaxFileBytes:          int64(p.Settings.MaxFileBytes),
-		MinSubmitUID:          minSubmitUID(p.Settings.MinSubmitUID),
+		MinSubmitUID:          submit.MinSubmitUIDFor(p.Settings.MinSubmitUID),
 		HolderID:              submit.NewHolderID(),
 		HolderGone:            submit.LocalHolderGone,
 		ClaimStaleAfter:       2 * p.Topology.Limits.AckWait,
@@ -185,26 +100,12 @@ func newSubmitTask(p submitParams) (TaskResult, error) {
 	if err != nil {
 		return TaskResult{}, err
 	}
-	r := consumers.NewRunner(p.Broker.JS, consumers.ConfigFor(p.Topology, p.Topology.Submit, SubmitInFlight(p.Settings.SubmitConc)),
+	r := consumers.NewRunner(p.Broker.JS, consumers.ConfigFor(p.Topology, p.Topology.Submit, submit.InFlight(p.Settings.SubmitConc)),
 		p.Extensions.WrapPending(h), log, p.Metrics.Middleware("submit"), telemetry.DebugMeasure(log, "submit"))
 	return TaskResult{Task: Task{Name: "submit", Run: r.Run}}, nil
 }
 
-// submitPrefetch is how many submissions per Slurm slot a process handles at once: while
-// SUBMIT_CONCURRENCY of them are in sbatch, the others are mapped, downloaded, written or
-// reported, so the API's round trips do not leave the slots idle.
-const submitPrefetch = 4
-
-// SubmitInFlight returns how many SUBMIT messages a process handles at once for
-// SUBMIT_CONCURRENCY n (n of them in their Slurm stage at most): submitPrefetch times n, at
-// most n+256.
-func SubmitInFlight(n int) int { return min(submitPrefetch*n, n+256) }
-
-// minSubmitUID maps MIN_SUBMIT_UID (0 disables the check) to submit.Options.MinSubmitUID (0
-// means the default there, a negative value disables).
-func minSubmitUID(v int) int {
-	if v == 0 {
-		return -1
-	}
-	return v
-}
+// SubmitInFlight is submit.InFlight.
+//
+// Deprecated: use submit.InFlight; this stays while callers outside this package move.
+func SubmitInFlight(n int) int { return submit.InFlight(n) }

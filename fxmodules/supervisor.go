@@ -53,7 +53,7 @@ func runTasks(p supervisorParams) {
 					err := t.Run(ctx)
 					switch {
 					case err != nil && !errors.Is(err, context.Canceled) && ctx.Err() == nil:
-						log.Error("task failed; stopping the agent", "err", err)
+						log.Error("task failed; stopping the agent", "error", err)
 						_ = p.Shutdowner.Shutdown(fx.ExitCode(1))
 					case ctx.Err() == nil:
 						log.Warn("task ended before shutdown")

@@ -35,14 +35,14 @@ func newUpdateSource(l *metrics.SharedLister, t broker.Topology, s *config.Setti
 	return SourceResult{Source: TimedSource{Source: src, Interval: s.BridgePoll}}
 }
 
-// siteExtensions is the site's registry (Extensions), if any.
-type siteExtensions struct {
+// extensionsParams hold the site's registry (Extensions), if any.
+type extensionsParams struct {
 	fx.In
 	Registry *extend.Registry `optional:"true"`
 }
 
 func newUpdateTask(s *config.Settings, b *broker.Broker, t broker.Topology, api *jobbergate.Client,
-	sc *slurm.Client, m *telemetry.Metrics, logger *slog.Logger, ext siteExtensions) (TaskResult, error) {
+	sc *slurm.Client, m *telemetry.Metrics, logger *slog.Logger, ext extensionsParams) (TaskResult, error) {
 	log := logger.With("component", "update")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -11,6 +11,9 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/backoff"
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/logging"
 )
 
 // DefaultPageSize is the page size used when Options.PageSize is zero (ITEMS_PER_PAGE's default).
@@ -94,21 +97,42 @@ type Client struct {
 	listBytes int64
 }
 
-// New returns a Client. It fails only on an invalid BaseURL or PageSize.
-func New(opts Options) (*Client, error) {
-	base, err := url.Parse(strings.TrimRight(opts.BaseURL, "/"))
+// setDefaults fills the options left at their zero value.
+func (o *Options) setDefaults() {
+	if o.PageSize == 0 {
+		o.PageSize = DefaultPageSize
+	}
+	if o.Logger == nil {
+		o.Logger = logging.Discard()
+	}
+	o.Retry.setDefaults()
+}
+
+// Validate reports an invalid BaseURL, PageSize or MaxPages.
+func (o Options) Validate() error {
+	base, err := url.Parse(strings.TrimRight(o.BaseURL, "/"))
 	if err != nil {
-		return nil, fmt.Errorf("jobbergate: invalid BaseURL: %w", err)
+		return fmt.Errorf("jobbergate: invalid BaseURL: %w", err)
 	}
 	if base.Scheme != "http" && base.Scheme != "https" || base.Host == "" {
-		return nil, fmt.Errorf("jobbergate: invalid BaseURL %q: want http(s)://host[/prefix]", opts.BaseURL)
+		return fmt.Errorf("jobbergate: invalid BaseURL %q: want http(s)://host[/prefix]", o.BaseURL)
 	}
-	if opts.PageSize < 0 || opts.PageSize > 100 {
-		return nil, fmt.Errorf("jobbergate: PageSize %d out of range 1..100", opts.PageSize)
+	if o.PageSize < 0 || o.PageSize > 100 {
+		return fmt.Errorf("jobbergate: PageSize %d out of range 1..100", o.PageSize)
 	}
-	if opts.MaxPages < 0 {
-		return nil, fmt.Errorf("jobbergate: MaxPages %d is negative", opts.MaxPages)
+	if o.MaxPages < 0 {
+		return fmt.Errorf("jobbergate: MaxPages %d is negative", o.MaxPages)
 	}
+	return nil
+}
+
+// New returns a Client. It fails only on an invalid BaseURL, PageSize or MaxPages.
+func New(opts Options) (*Client, error) {
+	opts.setDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	base, _ := url.Parse(strings.TrimRight(opts.BaseURL, "/")) // checked by Validate
 	var hc http.Client
 	if opts.HTTPClient != nil {
 		hc = *opts.HTTPClient
@@ -123,17 +147,11 @@ func New(opts Options) (*Client, error) {
 		tokens:      opts.Tokens,
 		log:         opts.Logger,
 		reportError: opts.ReportError,
-		retry:       opts.Retry.withDefaults(),
+		retry:       opts.Retry,
 		pageSize:    opts.PageSize,
 		maxPages:    opts.MaxPages,
 		listItems:   MaxListItems,
 		listBytes:   MaxListBytes,
-	}
-	if c.pageSize == 0 {
-		c.pageSize = DefaultPageSize
-	}
-	if c.log == nil {
-		c.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	return c, nil
 }
@@ -201,7 +219,7 @@ func (c *Client) do(ctx context.Context, cl call) (*response, error) {
 		wait := c.retry.backoff(attempt)
 		c.log.Debug("jobbergate API call failed: retrying", "method", cl.method, "path", cl.path,
 			"attempt", attempt, "wait", wait, "error", err)
-		if serr := sleepCtx(ctx, wait); serr != nil {
+		if serr := backoff.Wait(ctx, wait); serr != nil {
 			c.failed(cl, err, attempt)
 			return nil, err
 		}

@@ -81,7 +81,8 @@ func TestExcerpt(t *testing.T) {
 }
 
 func TestBackoffBounds(t *testing.T) {
-	p := RetryPolicy{InitialBackoff: 100 * time.Millisecond, MaxBackoff: time.Second}.withDefaults()
+	p := RetryPolicy{InitialBackoff: 100 * time.Millisecond, MaxBackoff: time.Second}
+	p.setDefaults()
 	tests := []struct {
 		attempt  int
 		min, max time.Duration
@@ -99,7 +100,8 @@ func TestBackoffBounds(t *testing.T) {
 			}
 		}
 	}
-	if d := (RetryPolicy{}).withDefaults(); d.MaxAttempts != 3 || d.InitialBackoff != 200*time.Millisecond || d.MaxBackoff != 5*time.Second {
+	var d RetryPolicy
+	if d.setDefaults(); d.MaxAttempts != 3 || d.InitialBackoff != 200*time.Millisecond || d.MaxBackoff != 5*time.Second {
 		t.Fatalf("defaults %+v", d)
 	}
 }

@@ -1,9 +1,9 @@
 package jobbergate
 
 import (
-	"context"
-	"math/rand/v2"
 	"time"
+
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/backoff"
 )
 
 // RetryPolicy bounds the retries of idempotent calls (GET, PUT) after a transport error or an
@@ -19,7 +19,8 @@ type RetryPolicy struct {
 	MaxBackoff time.Duration
 }
 
-func (p RetryPolicy) withDefaults() RetryPolicy {
+// setDefaults fills the fields left at their zero value.
+func (p *RetryPolicy) setDefaults() {
 	if p.MaxAttempts <= 0 {
 		p.MaxAttempts = 3
 	}
@@ -32,29 +33,10 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 	if p.MaxBackoff < p.InitialBackoff {
 		p.MaxBackoff = p.InitialBackoff
 	}
-	return p
 }
 
 // backoff is the wait after the given failed attempt (1-based): a random duration between half
 // and all of min(InitialBackoff × 2^(attempt-1), MaxBackoff) ("equal jitter").
 func (p RetryPolicy) backoff(attempt int) time.Duration {
-	d := p.InitialBackoff
-	for i := 1; i < attempt && d < p.MaxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, p.MaxBackoff)
-	half := d / 2
-	return half + rand.N(d-half+1)
-}
-
-// sleepCtx waits d or until ctx is done, whichever comes first, and returns ctx.Err() then.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return backoff.Policy{Initial: p.InitialBackoff, Max: p.MaxBackoff, Jitter: backoff.Equal}.Delay(attempt)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -14,6 +13,8 @@ import (
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/logging"
 )
 
 // DefaultTokenLeeway is how long before its exp a token is replaced when
@@ -82,13 +83,46 @@ type TokenSource struct {
 	rejected  string // last token passed to Invalidate: never taken from the cache again
 }
 
+// ErrMissingOption is returned by NewTokenSource when a required option is missing.
+var ErrMissingOption = errors.New("jobbergate: missing required option")
+
+// setDefaults fills the options left at their zero value.
+func (o *TokenSourceOptions) setDefaults() {
+	switch {
+	case o.Leeway == 0:
+		o.Leeway = DefaultTokenLeeway
+	case o.Leeway < 0:
+		o.Leeway = 0
+	}
+	if o.Logger == nil {
+		o.Logger = logging.Discard()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Validate reports the required options that are missing, in one error wrapping
+// ErrMissingOption.
+func (o TokenSourceOptions) Validate() error {
+	var missing []string
+	if o.TokenURL == "" {
+		missing = append(missing, "TokenURL")
+	}
+	if o.ClientID == "" {
+		missing = append(missing, "ClientID")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: token source: %s", ErrMissingOption, strings.Join(missing, ", "))
+	}
+	return nil
+}
+
 // NewTokenSource returns a TokenSource; it makes no request until Token is called.
 func NewTokenSource(opts TokenSourceOptions) (*TokenSource, error) {
-	if opts.TokenURL == "" {
-		return nil, errors.New("jobbergate: token source: TokenURL is required")
-	}
-	if opts.ClientID == "" {
-		return nil, errors.New("jobbergate: token source: ClientID is required")
+	opts.setDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
 	}
 	ts := &TokenSource{
 		cfg: clientcredentials.Config{
@@ -112,18 +146,6 @@ func NewTokenSource(opts TokenSourceOptions) (*TokenSource, error) {
 	}
 	hc.CheckRedirect = refuseTokenRedirect
 	ts.httpClient = &hc
-	switch {
-	case ts.leeway == 0:
-		ts.leeway = DefaultTokenLeeway
-	case ts.leeway < 0:
-		ts.leeway = 0
-	}
-	if ts.log == nil {
-		ts.log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if ts.now == nil {
-		ts.now = time.Now
-	}
 	return ts, nil
 }
 

@@ -1,13 +1,3 @@
-// Package selfupdate implements the self-update task: compare the API's version with the agent's
-// at every check, report the result, and, when the site configured an update command, run it so
-// that the agent can restart on the new binary. Off unless the site sets an interval.
-//
-// The API chooses the version, so what it may cause is bounded: an update runs only towards a
-// newer plain MAJOR.MINOR.PATCH within the same major (jobbergate.NeedUpdate: never a downgrade,
-// never a pre-release, never a string that is not a version, which is also all the command's
-// "{version}" can become), and the command runs with a minimal environment (MinimalEnv(), working
-// directory /), so none of the agent's settings (JOBBERGATE_AGENT_*, the OIDC client secret)
-// reach it.
 package selfupdate
 
 import (
@@ -21,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/logging"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 )
 
@@ -64,14 +55,19 @@ var ErrCommandFailed = errors.New("selfupdate: update command failed")
 // Checker runs checks. It is safe for use by one goroutine at a time.
 type Checker struct{ o Options }
 
-// New returns a Checker.
-func New(o Options) *Checker {
+// setDefaults fills the options left at their zero value.
+func (o *Options) setDefaults() {
 	if o.CommandTimeout <= 0 {
 		o.CommandTimeout = 10 * time.Minute
 	}
 	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
+		o.Logger = logging.Discard()
 	}
+}
+
+// New returns a Checker.
+func New(o Options) *Checker {
+	o.setDefaults()
 	return &Checker{o: o}
 }
 
@@ -137,7 +133,7 @@ func (c *Checker) Run(ctx context.Context, interval time.Duration, updated func(
 		}
 		r, err := c.Check(ctx)
 		if err != nil {
-			c.o.Logger.Error("self-update check failed", "err", err)
+			c.o.Logger.Error("self-update check failed", "error", err)
 			continue
 		}
 		if r.Updated {

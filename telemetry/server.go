@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/backoff"
 )
 
 // Check is one readiness condition; it returns nil when ready.
@@ -95,7 +97,7 @@ func (s *Server) Start(addr string) error {
 	s.mu.Unlock()
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.logger.Error("telemetry server stopped", "err", err)
+			s.logger.Error("telemetry server stopped", "error", err)
 		}
 	}()
 	s.logger.Info("metrics and health endpoints listening", "addr", ln.Addr().String())
@@ -114,15 +116,16 @@ func (s *Server) Serve(addr string, first, max time.Duration) {
 		return
 	}
 	s.logger.Warn("metrics and health endpoints cannot listen; the agent runs without them and retries",
-		"addr", addr, "err", err, "retry_every", max)
+		"addr", addr, "error", err, "retry_every", max)
 	stop, done := make(chan struct{}), make(chan struct{})
 	s.mu.Lock()
 	s.stop, s.retrying = stop, done
 	s.mu.Unlock()
 	go func() {
 		defer close(done)
-		wait, last := first, err.Error()
-		timer := time.NewTimer(wait)
+		retry := backoff.Policy{Initial: first, Max: max}
+		attempt, last := 1, err.Error()
+		timer := time.NewTimer(retry.Delay(attempt))
 		defer timer.Stop()
 		for {
 			select {
@@ -135,13 +138,13 @@ func (s *Server) Serve(addr string, first, max time.Duration) {
 				return
 			}
 			if err.Error() != last {
-				s.logger.Warn("metrics and health endpoints still cannot listen", "addr", addr, "err", err)
+				s.logger.Warn("metrics and health endpoints still cannot listen", "addr", addr, "error", err)
 				last = err.Error()
 			} else {
-				s.logger.Debug("metrics and health endpoints still cannot listen", "addr", addr, "err", err)
+				s.logger.Debug("metrics and health endpoints still cannot listen", "addr", addr, "error", err)
 			}
-			wait = min(2*wait, max)
-			timer.Reset(wait)
+			attempt++
+			timer.Reset(retry.Delay(attempt))
 		}
 	}()
 }

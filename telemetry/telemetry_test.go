@@ -16,9 +16,10 @@ import (
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/broker/brokertest"
 	"github.com/omnivector-solutions/jobbergate-agent-go/consumers"
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/logging"
 )
 
-var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
+var discard = logging.Discard()
 
 func scrape(t *testing.T, s *Server) string {
 	t.Helper()

@@ -6,7 +6,6 @@ package brokertest
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/broker"
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/logging"
 )
 
 // Option changes what Start sets up.
@@ -61,7 +61,7 @@ func Start(tb testing.TB, opts ...Option) (*broker.Broker, broker.Topology) {
 		o(&c)
 	}
 	if c.logger == nil {
-		c.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		c.logger = logging.Discard()
 	}
 	ctx := context.Background()
 	b, err := broker.Start(ctx, broker.Options{Embedded: &c.embedded}, c.logger)

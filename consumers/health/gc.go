@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"sync/atomic"
 	"time"
 
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/logging"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 )
 
@@ -48,25 +48,37 @@ type GarbageCollector struct {
 	notFoundAt atomic.Bool
 }
 
+// setDefaults fills the options left at their zero value.
+func (o *GCOptions) setDefaults() {
+	if o.Endpoints == nil {
+		o.Endpoints = jobbergate.GCEndpoints
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.After == nil {
+		o.After = time.After
+	}
+	if o.Logger == nil {
+		o.Logger = logging.Discard()
+	}
+}
+
+// Validate reports an Hour outside 0..23 (ErrBadHour).
+func (o GCOptions) Validate() error {
+	if o.Hour < 0 || o.Hour > 23 {
+		return fmt.Errorf("%w: %d", ErrBadHour, o.Hour)
+	}
+	return nil
+}
+
 // NewGarbageCollector returns a collector; it fails on an hour outside 0..23.
 func NewGarbageCollector(api GCCaller, opts GCOptions) (*GarbageCollector, error) {
-	if opts.Hour < 0 || opts.Hour > 23 {
-		return nil, fmt.Errorf("%w: %d", ErrBadHour, opts.Hour)
+	opts.setDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
 	}
-	if opts.Endpoints == nil {
-		opts.Endpoints = jobbergate.GCEndpoints
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	if opts.After == nil {
-		opts.After = time.After
-	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	return &GarbageCollector{api: api, opts: opts, log: log}, nil
+	return &GarbageCollector{api: api, opts: opts, log: opts.Logger}, nil
 }
 
 // Next returns the first Hour:00 strictly after now, in now's location.

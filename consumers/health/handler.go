@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"time"
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/consumers"
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/logging"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 )
 
@@ -30,7 +30,7 @@ type Handler struct {
 // tick's own interval_seconds when it carries one.
 func NewHandler(api StatusReporter, interval time.Duration, logger *slog.Logger) *Handler {
 	if logger == nil {
-		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		logger = logging.Discard()
 	}
 	return &Handler{api: api, interval: interval, log: logger}
 }

@@ -1,8 +1,10 @@
-// Package submit is the submit path of the agent: a bridge Source that enqueues every CREATED
+// Package submit is the agent's submit path: a bridge Source that enqueues every CREATED
 // submission, and the SUBMIT consumer's Handler that turns each one into exactly one Slurm job
-// (reported SUBMITTED) or a rejection the user can act on (reported REJECTED).
+// (reported SUBMITTED) or a rejection the user can act on (reported REJECTED, see RejectionError).
 //
-// Exactly one sbatch per submission. Before sbatch the handler claims the submission in the
+// # Exactly one sbatch per submission
+//
+// Before sbatch the handler claims the submission in the
 // submissions KV bucket with a create-only write (kv.Create), so two processes, on one login
 // node or several, never both hold it; every later change of the record is a compare-and-set
 // (kv.Update with the revision last read). The claim holds a marker made for it
@@ -36,10 +38,12 @@
 // rewritten with a per-key TTL (Options.DoneTTL), so records expire once the submission has left
 // CREATED, while a message enqueued again in the meantime still finds them.
 //
-// Slurm slots. Options.SlurmConcurrency (SUBMIT_CONCURRENCY) bounds the deliveries in their Slurm
+// # Slurm slots
+//
+// Options.SlurmConcurrency (SUBMIT_CONCURRENCY) bounds the deliveries in their Slurm
 // stage, the claim and sbatch (and the queue read of a reconciliation, the state read of a
 // re-report), so slurmctld is not flooded; the runner hands the handler more deliveries than that
-// (fxmodules.SubmitInFlight), and the rest of the work (mapping, downloads, file writes, the job
+// (InFlight), and the rest of the work (mapping, downloads, file writes, the job
 // id record, the new job's state read, the report to the API) runs outside the slots, so the next
 // sbatch starts as soon as one returns. Those state reads (usually answered by the Slurm client's
 // few long-lived scontrol sessions) have SlurmConcurrency slots of their own, so Slurm sees at
@@ -50,9 +54,12 @@
 // extra deliveries in flight: with several agents on a short queue, one agent may hold up to three
 // rounds of sbatch more than another while it works through them.
 //
-// Decisions (consumers.Decision): a payload that does not decode is dead-lettered; permanent
+// # Decisions
+//
+// Each delivery ends in a consumers.Decision: a payload that does not decode is dead-lettered; permanent
 // problems of the submission (owner not mappable, bad execution directory, unknown local user or
-// root, no entrypoint, a file that does not exist, sbatch refusing the job) reject it; transient
+// root, no entrypoint, a file that does not exist, sbatch refusing the job) are a
+// *RejectionError, whose Message is the report_message of the rejection; transient
 // ones (API 5xx and timeouts, mapper outages, KV errors, "Socket timed out" from Slurm) are
 // retried with backoff and never reject; on the message's last delivery a transient failure is
 // dead-lettered with its cause. Every outcome is logged with submission_id and slurm_job_id.

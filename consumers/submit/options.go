@@ -3,12 +3,13 @@ package submit
 import (
 	"context"
 	"errors"
-	"io"
+	"fmt"
 	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/logging"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 	"github.com/omnivector-solutions/jobbergate-agent-go/slurm"
 	"github.com/omnivector-solutions/jobbergate-agent-go/slurm/usermap"
@@ -150,26 +151,8 @@ type Options struct {
 // ErrMissingOption is returned by NewHandler when a required option is missing.
 var ErrMissingOption = errors.New("submit: missing required option")
 
-func (o *Options) validate() error {
-	var missing []string
-	if o.API == nil {
-		missing = append(missing, "API")
-	}
-	if o.Slurm == nil {
-		missing = append(missing, "Slurm")
-	}
-	if o.Mapper == nil {
-		missing = append(missing, "Mapper")
-	}
-	if o.Claims == nil {
-		missing = append(missing, "Claims")
-	}
-	if o.HolderID == "" {
-		missing = append(missing, "HolderID")
-	}
-	if len(missing) > 0 {
-		return errors.Join(ErrMissingOption, errors.New(strings.Join(missing, ", ")))
-	}
+// setDefaults fills the options left at their zero value.
+func (o *Options) setDefaults() {
 	if o.DefaultWorkDir == "" {
 		o.DefaultWorkDir = DefaultWorkDir
 	}
@@ -201,10 +184,53 @@ func (o *Options) validate() error {
 		o.RecordBackoff = 200 * time.Millisecond
 	}
 	if o.Logger == nil {
-		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		o.Logger = logging.Discard()
 	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+}
+
+// Validate reports the required options that are missing, in one error wrapping
+// ErrMissingOption.
+func (o Options) Validate() error {
+	var missing []string
+	if o.API == nil {
+		missing = append(missing, "API")
+	}
+	if o.Slurm == nil {
+		missing = append(missing, "Slurm")
+	}
+	if o.Mapper == nil {
+		missing = append(missing, "Mapper")
+	}
+	if o.Claims == nil {
+		missing = append(missing, "Claims")
+	}
+	if o.HolderID == "" {
+		missing = append(missing, "HolderID")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: %s", ErrMissingOption, strings.Join(missing, ", "))
+	}
 	return nil
 }
+
+// MinSubmitUIDFor maps the MIN_SUBMIT_UID setting, where 0 disables the check, to
+// Options.MinSubmitUID, where 0 means DefaultMinSubmitUID and a negative value disables it.
+func MinSubmitUIDFor(setting int) int {
+	if setting == 0 {
+		return -1
+	}
+	return setting
+}
+
+// prefetch is how many submissions per Slurm slot a process handles at once: while
+// SUBMIT_CONCURRENCY of them are in sbatch, the others are mapped, downloaded, written or
+// reported, so the API's round trips do not leave the slots idle.
+const prefetch = 4
+
+// InFlight returns how many SUBMIT messages a process handles at once (the concurrency
+// of its consumers.Runner) for SUBMIT_CONCURRENCY n, n of them in their Slurm stage at
+// most: prefetch times n, at most n+256.
+func InFlight(n int) int { return min(prefetch*n, n+256) }

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/omnivector-solutions/jobbergate-agent-go/bridge"
 	"github.com/omnivector-solutions/jobbergate-agent-go/broker"
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/logging"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 )
 
@@ -45,6 +46,19 @@ type SourceOptions struct {
 	Logger     *slog.Logger
 }
 
+// setDefaults fills the options left at their zero value.
+func (o *SourceOptions) setDefaults() {
+	if o.MinBacklog == 0 {
+		o.MinBacklog = 64
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = logging.Discard()
+	}
+}
+
 // NewSource returns the bridge source of the submit path: each poll lists every CREATED
 // submission and yields one message per submission on topo.Submit.Subject(<id>), with the
 // submission's JSON as payload, the Jbg-Submission-Id header and MsgID(id). A failing list
@@ -56,15 +70,7 @@ type SourceOptions struct {
 // a submission listed now would only wait behind the others; meanwhile the API is not asked for
 // the same pages again and again. A failing Backlog call never skips a poll.
 func NewSource(api PendingLister, topo broker.Topology, opts SourceOptions) bridge.Source {
-	if opts.MinBacklog == 0 {
-		opts.MinBacklog = 64
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
+	opts.setDefaults()
 	bp := &backpressure{opts: opts}
 	return bridge.SourceFunc("submit", func(ctx context.Context) ([]bridge.Outgoing, error) {
 		if bp.skip(ctx) {

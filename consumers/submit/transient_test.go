@@ -25,7 +25,7 @@ func TestSbatchTransientDecidedBySlurmNotByUser(t *testing.T) {
 		{"transient message with more text", 1, "sbatch: error: Batch job submission failed: Socket timed out on send/recv operation (try again)\n", false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, reject := sbatchRejection(&slurm.CommandError{ExitCode: tt.exit, Stderr: tt.stderr})
+			reject := sbatchRejection(&slurm.CommandError{ExitCode: tt.exit, Stderr: tt.stderr}) != nil
 			if reject == tt.transient {
 				t.Errorf("rejected=%v for %q, want transient=%v", reject, tt.stderr, tt.transient)
 			}

@@ -1,4 +1,11 @@
 // Package logging builds the agent's slog logger from its LOG_LEVEL and LOG_FORMAT settings.
+//
+// # Conventions
+//
+// One key per concept, in snake_case, the same in every package: submission_id (the Jobbergate
+// submission, whatever carries it: a payload or the Jbg-Submission-Id header), slurm_job_id,
+// subject, stream, seq, error. A component names itself with "component". Code that has
+// nowhere to log takes Discard, never a nil logger.
 package logging
 
 import (
@@ -29,3 +36,7 @@ func Level(name string) slog.Level {
 	}
 	return slog.LevelInfo
 }
+
+// Discard returns a logger that drops every record: for tests and for callers that have nothing
+// to report to.
+func Discard() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -1,7 +1,11 @@
-// Package jobbergatetest is a development Jobbergate API: a real HTTP server that implements the
-// agent-facing endpoints of the Jobbergate API with the server-side rules of the reference API
-// (status transitions, ownership checks, pagination, metric validation, exact error texts), plus
-// a Keycloak-style client-credentials token endpoint that issues signed, expiring JWTs.
+// Package jobbergatetest is a development Jobbergate API for tests and demos.
+//
+// It is a real HTTP server that implements the agent-facing endpoints of the Jobbergate API with
+// the server-side rules of the reference API (status transitions, ownership checks, pagination,
+// metric validation, exact error texts), plus a Keycloak-style client-credentials token endpoint
+// that issues signed, expiring JWTs.
+//
+// # Use
 //
 // It sits beside package jobbergate the way net/http/httptest sits beside net/http: client tests
 // start one with NewTestServer, seed it with AddClient/AddJobScript/AddSubmission (or LoadSeed),

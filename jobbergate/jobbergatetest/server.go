@@ -5,13 +5,14 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/logging"
 )
 
 // Options configures a Server. The zero value is usable.
@@ -102,7 +103,7 @@ func New(opts Options) *Server {
 		s.ttl = 5 * time.Minute
 	}
 	if s.log == nil {
-		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		s.log = logging.Discard()
 	}
 	if s.now == nil {
 		s.now = time.Now

@@ -1,4 +1,4 @@
-package fxmodules
+package broker
 
 import (
 	"os"
