@@ -36,6 +36,11 @@
 #   SNS_INFLUX_RP       ProfileInfluxDBRTPolicy (default autogen)
 #   SNS_INFLUX_DEFAULT  ProfileInfluxDBDefault: Task (every job is profiled) or None (only jobs
 #                       submitted with --profile=task); default Task
+#   SNS_CGROUP       memory enforcement with task/cgroup (ConstrainRAMSpace, cgroup.conf written
+#                    next to slurm.conf): a job over its --mem ends OUT_OF_MEMORY, as on a real
+#                    cluster. auto (default): on when the machine has a writable cgroup v1 memory
+#                    controller or cgroup v2 with memory; 0: TaskPlugin=task/none (no job is ever
+#                    killed for memory); 1: required (start fails without one).
 set -euo pipefail
 
 # Nothing from the caller's Slurm environment may reach the daemons or commands.
@@ -58,6 +63,8 @@ SNS_INFLUX_DEFAULT=${SNS_INFLUX_DEFAULT:-Task}
 CONF_DIR=$(dirname "$SNS_CONF")
 DBD_CONF=$CONF_DIR/slurmdbd.conf
 ACCT_GATHER_CONF=$CONF_DIR/acct_gather.conf
+CGROUP_CONF=$CONF_DIR/cgroup.conf
+SNS_CGROUP=${SNS_CGROUP:-auto}
 
 PACKAGES=(slurmctld slurmd slurm-client munge)
 CTLD_PID=/run/slurmctld.pid
@@ -189,7 +196,7 @@ SlurmUser=slurm
 AuthType=auth/munge
 MpiDefault=none
 ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
+TaskPlugin=$(task_plugin)
 ReturnToService=2
 SlurmctldPidFile=${CTLD_PID}
 SlurmdPidFile=${SLURMD_PID}
@@ -261,6 +268,31 @@ StoragePass=$(<"$DBD_PASS_FILE")
 EOF
 }
 
+# cgroup_plugin prints the CgroupPlugin for memory enforcement (cgroup/v1 or cgroup/v2), or
+# nothing when SNS_CGROUP is off or the machine has no memory controller Slurm can use.
+cgroup_plugin() {
+	[[ $SNS_CGROUP == 0 ]] && return 0
+	if [[ -w /sys/fs/cgroup/memory/cgroup.procs ]]; then
+		echo cgroup/v1
+	elif [[ -f /sys/fs/cgroup/cgroup.controllers ]] && grep -qw memory /sys/fs/cgroup/cgroup.controllers; then
+		echo cgroup/v2
+	elif [[ $SNS_CGROUP == 1 ]]; then
+		die "SNS_CGROUP=1 but this machine has no cgroup memory controller Slurm can use"
+	fi
+}
+
+# task_plugin prints TaskPlugin: task/cgroup with memory enforcement, else task/none.
+task_plugin() {
+	if [[ -n $(cgroup_plugin) ]]; then echo task/cgroup; else echo task/none; fi
+}
+
+# render_cgroup prints cgroup.conf: memory limited to the job's --mem, no swap beyond it.
+render_cgroup() {
+	printf '%s\n' "# Written by deploy/slurm/slurm-single-node.sh (SNS_CGROUP): memory enforcement, so that a job" \
+		"# over its --mem ends OUT_OF_MEMORY." "CgroupPlugin=$(cgroup_plugin)" ConstrainRAMSpace=yes \
+		ConstrainSwapSpace=yes AllowedSwapSpace=0
+}
+
 # install_file RENDER PATH MODE OWNER writes the output of RENDER to PATH; it returns 0 when the
 # file changed, 1 when it was already current.
 install_file() {
@@ -289,6 +321,13 @@ write_conf() {
 	elif [[ -e $ACCT_GATHER_CONF ]]; then
 		log "removing $ACCT_GATHER_CONF (SNS_INFLUX is off)"
 		rm -f "$ACCT_GATHER_CONF"
+		rc=0
+	fi
+	if [[ -n $(cgroup_plugin) ]]; then
+		if install_file render_cgroup "$CGROUP_CONF" 0644 root:root; then rc=0; fi
+	elif [[ -e $CGROUP_CONF ]]; then
+		log "removing $CGROUP_CONF (no memory enforcement)"
+		rm -f "$CGROUP_CONF"
 		rc=0
 	fi
 	return "$rc"
