@@ -79,6 +79,8 @@ type agentProc struct {
 	bin    string
 	env    []string
 	logDir string
+	// envFile, when set, is passed as --env-file (else "none": settings from env only).
+	envFile string
 
 	mu       sync.Mutex
 	cmd      *exec.Cmd
@@ -125,7 +127,11 @@ func (a *agentProc) start() {
 	if err != nil {
 		a.t.Fatal(err)
 	}
-	cmd := exec.Command(a.bin, "--env-file", "none", "run")
+	envFile := a.envFile
+	if envFile == "" {
+		envFile = "none"
+	}
+	cmd := exec.Command(a.bin, "--env-file", envFile, "run")
 	cmd.Env = a.env
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {

@@ -20,6 +20,9 @@ type Record struct {
 	// Marker is the claim's marker in the job's comment; empty for jobs submitted before
 	// markers were random (their comment carries slurm.LegacyMarker).
 	Marker string `json:"marker,omitempty"`
+	// Unmarked is set for a job that carries no marker at all: one the Python agent submitted
+	// (found in its marker file). Only its owner identifies it.
+	Unmarked bool `json:"unmarked,omitempty"`
 }
 
 // Identity is what Check needs of the record (no time bound: the job exists already).

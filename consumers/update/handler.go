@@ -314,8 +314,8 @@ func (h *Handler) cancel(ctx context.Context, it *item) error {
 var errNotOwners = errors.New("slurm job is not its recorded owner's")
 
 // check returns an error when j, read for the item, is not the submission's job: for a known
-// identity, a job of another owner or without the marker (accounting may lack comments: only
-// the owner counts there); for any job, one whose comment carries a marker of another
+// identity, a job of another owner or without the marker (accounting may lack comments, and the
+// Python agent's jobs carry no marker: only the owner counts there); for any job, one whose comment carries a marker of another
 // submission. A job Slurm does not know (UNKNOWN) carries nobody's data and passes.
 func (it *item) check(j slurm.JobData) error {
 	if j.JobState == slurm.StateUnknown && j.JobInfo == "{}" {
@@ -328,7 +328,7 @@ func (it *item) check(j slurm.JobData) error {
 		return nil
 	}
 	id := it.ident.Identity()
-	if j.FromAccounting && j.Comment == "" {
+	if it.ident.Unmarked || (j.FromAccounting && j.Comment == "") {
 		return id.CheckOwner(j)
 	}
 	if it.ident.Marker == "" {

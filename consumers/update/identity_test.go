@@ -87,3 +87,29 @@ func TestEndedOutOfMemoryReachesFinalStatus(t *testing.T) {
 		t.Errorf("status %s state %s message %q; want ABORTED, UNKNOWN and the real final state", s.Status, deref(s.SlurmJobState), deref(s.ReportMessage))
 	}
 }
+
+// A job the Python agent submitted (adopted from its marker file, recorded Unmarked) carries no
+// marker: its owner alone identifies it. Reported when it is the owner's, refused otherwise.
+func TestUnmarkedPythonAgentJobCheckedByOwner(t *testing.T) {
+	sl := newFakeSlurm()
+	ids := identities{}
+	e := newEnv(t, sl, func(o *Options) { o.Identities = ids })
+	e.start(t)
+	own := addActive(e, "SUBMITTED", ptr2(901))
+	ids[own] = jobidentity.Record{SubmissionID: own, SlurmJobID: 901, Owner: "alice", OwnerUID: 1000, Unmarked: true}
+	j := runningJob(901)
+	j.UserID = 1000
+	sl.set(j)
+	other := addActive(e, "SUBMITTED", ptr2(902))
+	ids[other] = jobidentity.Record{SubmissionID: other, SlurmJobID: 902, Owner: "alice", OwnerUID: 1000, Unmarked: true}
+	j = runningJob(902)
+	j.UserID = 2000
+	sl.set(j)
+	e.runCycle(t)
+	if s := e.submission(t, own); deref(s.SlurmJobState) != "RUNNING" || s.Status != "SUBMITTED" {
+		t.Errorf("alice's unmarked job: state %q status %s, want RUNNING and SUBMITTED", deref(s.SlurmJobState), s.Status)
+	}
+	if s := e.submission(t, other); deref(s.SlurmJobState) != "UNKNOWN" || !strings.Contains(deref(s.ReportMessage), "is not this submission's job") {
+		t.Errorf("bob's job recorded as alice's: state %q message %q, want UNKNOWN and the reason", deref(s.SlurmJobState), deref(s.ReportMessage))
+	}
+}
