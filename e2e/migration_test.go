@@ -116,7 +116,7 @@ func TestMigrationFromPythonAgent(t *testing.T) {
 		"JOBBERGATE_AGENT_X_SLURM_USER_NAME=ubuntu",
 		"JOBBERGATE_AGENT_TASK_JOBS_INTERVAL_SECONDS=10",
 		"JOBBERGATE_AGENT_WRITE_SUBMISSION_FILES=true",
-		"JOBBERGATE_AGENT_GET_EXTRA_GROUPS=true", // as at sites with group project areas
+		"JOBBERGATE_AGENT_GET_EXTRA_GROUPS=true",       // as at sites with group project areas
 		"JOBBERGATE_AGENT_SLURM_RESTD_VERSION=v0.0.36", // a key this agent does not know
 		"JOBBERGATE_AGENT_SLURM_USER_MAPPER=command-mapper",
 		"JOBBERGATE_AGENT_COMMAND_MAPPER_PATH=" + w.mapper,
