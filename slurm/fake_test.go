@@ -423,3 +423,27 @@ rmdir %[1]q/run.$$
 		t.Errorf("listings %d, most at once %d (%q); want 6 listings, at most %d at once", len(counts), most, counts, maxConcurrentListings)
 	}
 }
+
+// A single job's record larger than maxAgentOutput is not held: the read fails with
+// ErrOutputTooLarge (the job is then neither reported nor taken for gone).
+func TestJobStateOutputBounded(t *testing.T) {
+	huge := "JobId=5 JobName=x JobState=PENDING Comment=" + strings.Repeat("x", maxAgentOutput) + "\n"
+	scontrol := slurmtest.New(t, "scontrol", slurmtest.Response{ExitCode: 1})
+	scontrol.SetJobs(t, map[int64]string{5: huge})
+	c := fakeClient(t, nil, nil, scontrol, nil)
+	c.opts.SlurmVersion = "22.05"
+	got, err := c.JobStates(context.Background(), []int64{5})
+	if !errors.Is(err, ErrOutputTooLarge) || len(got) != 0 {
+		t.Fatalf("JobStates = %d jobs (%.200v), %v; want none and ErrOutputTooLarge", len(got), fmt.Sprint(got), err)
+	}
+}
+
+// What a command run as a user prints is kept up to maxUserOutput bytes, however much it prints.
+func TestUserCommandOutputBounded(t *testing.T) {
+	u := nobody(t)
+	c := fakeClient(t, nil, nil, nil, nil)
+	out, err := c.RunAsUser(context.Background(), u, "/tmp", nil, "/usr/bin/head", "-c", "1048576", "/dev/zero")
+	if err != nil || len(out) != maxUserOutput {
+		t.Fatalf("RunAsUser kept %d bytes (%v), want %d", len(out), err, maxUserOutput)
+	}
+}

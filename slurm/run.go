@@ -39,23 +39,36 @@ func (e *CommandError) Error() string {
 // as a user (sbatch prints a job id, or an error of a few lines).
 const maxUserOutput = 64 << 10
 
+// maxAgentOutput bounds what the agent's own Slurm reads may print (a single job's record, an
+// owner's listing is streamed instead): more fails the read with ErrOutputTooLarge, so that no
+// Slurm answer, however large, is held whole.
+const maxAgentOutput = 32 << 20
+
+// ErrOutputTooLarge is a Slurm read whose output passed maxAgentOutput.
+var ErrOutputTooLarge = errors.New("slurm command output too large")
+
 // boundedBuffer keeps the first max bytes written to it (all with a negative max) and drops the
-// rest, still reporting every write as complete so the writer is never blocked or failed.
+// rest, still reporting every write as complete so the writer is never blocked or failed. It
+// has no ReadFrom (the bytes.Buffer is a field, not embedded): io.Copy, which os/exec uses to
+// fill it, would otherwise read a command's whole output past the bound.
 type boundedBuffer struct {
-	bytes.Buffer
+	buf     bytes.Buffer
 	max     int
 	dropped int64
 }
 
 func (b *boundedBuffer) Write(p []byte) (int, error) {
 	if b.max < 0 {
-		return b.Buffer.Write(p)
+		return b.buf.Write(p)
 	}
-	keep := min(len(p), max(b.max-b.Len(), 0))
-	b.Buffer.Write(p[:keep])
+	keep := min(len(p), max(b.max-b.buf.Len(), 0))
+	b.buf.Write(p[:keep])
 	b.dropped += int64(len(p) - keep)
 	return len(p), nil
 }
+
+// String returns what was kept.
+func (b *boundedBuffer) String() string { return b.buf.String() }
 
 // runSpec describes one command. A nil user runs as the agent.
 type runSpec struct {
@@ -100,11 +113,11 @@ func run(ctx context.Context, s runSpec) (string, error) {
 	cmd.Dir = s.dir
 	cmd.Stdin = s.stdin
 	// What a user's command prints is the user's to choose: keep a bounded part of it.
-	limit := -1
+	outLimit, errLimit := maxAgentOutput, maxUserOutput
 	if s.user != nil {
-		limit = maxUserOutput
+		outLimit = maxUserOutput
 	}
-	stdout, stderr := &boundedBuffer{max: limit}, &boundedBuffer{max: limit}
+	stdout, stderr := &boundedBuffer{max: outLimit}, &boundedBuffer{max: errLimit}
 	cmd.Stdout = stdout
 	if s.stdout != nil {
 		cmd.Stdout = s.stdout
@@ -160,6 +173,9 @@ func run(ctx context.Context, s runSpec) (string, error) {
 			who = "user " + s.user.Name
 		}
 		return stdout.String(), fmt.Errorf("run %s as %s: %w", filepath.Base(s.path), who, err)
+	}
+	if s.user == nil && stdout.dropped > 0 {
+		return "", fmt.Errorf("%s %s: %w: more than %d bytes", filepath.Base(s.path), strings.Join(s.args, " "), ErrOutputTooLarge, maxAgentOutput)
 	}
 	return stdout.String(), nil
 }

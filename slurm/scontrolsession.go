@@ -41,6 +41,8 @@ const (
 	// sessionMinPause and sessionMaxPause bound the pause after a session failed to start.
 	sessionMinPause = 30 * time.Second
 	sessionMaxPause = 30 * time.Minute
+	// maxSessionAnswer bounds the bytes of one answer a session keeps.
+	maxSessionAnswer = 16 << 20
 	// scontrolPrompt is what interactive scontrol prints before reading a command; with readline
 	// it is followed by the echoed command, without it by the next output.
 	scontrolPrompt = "scontrol: "
@@ -312,6 +314,7 @@ func (s *scontrolSession) exchange(ctx context.Context, command string) ([]strin
 	}
 	var jobs []string
 	unclean := false
+	size := 0 // bytes kept: past maxSessionAnswer the answer is read on but not kept
 	// A --json session answers with a JSON document: every line of it is the answer, and none
 	// can be the nonce line (JSON escapes newlines in values, and a bare word is not JSON).
 	asJSON := slices.Contains(s.flags, "--json")
@@ -330,6 +333,10 @@ func (s *scontrolSession) exchange(ctx context.Context, command string) ([]strin
 		case trimmed == "" || trimmed == command || trimmed == "show hostnames "+nonce:
 			// a bare prompt, or readline's echo of what was sent
 		case asJSON || strings.HasPrefix(line, "JobId="):
+			if size += len(line); size > maxSessionAnswer {
+				unclean, jobs = true, nil // read by a scontrol of its own, which has its own bound
+				continue
+			}
 			jobs = append(jobs, line)
 		default:
 			unclean = true
