@@ -5,8 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
-	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -28,13 +26,6 @@ const (
 	metricsPath  = "/jobbergate/job-submissions/agent/metrics/"
 	cycleLen     = time.Minute
 )
-
-func testLogger() *slog.Logger {
-	if os.Getenv("JBG_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
 
 // clock is a settable clock.
 type clock struct {
@@ -240,17 +231,17 @@ func newEnv(t testing.TB, src influx.Source) *env {
 		l.AckWait = 10 * time.Second
 	}))
 	clk := newClock()
-	h, err := NewHandler(Options{Source: src, API: client, Logger: testLogger()})
+	h, err := NewHandler(Options{Source: src, API: client, Logger: testenv.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := &env{api: api, client: client, b: b, topo: topo, clock: clk, handler: h,
-		poller: bridge.NewPoller(b.JS, cycleLen, testLogger(),
+		poller: bridge.NewPoller(b.JS, cycleLen, testenv.Logger(t),
 			NewSource(client, topo, SourceOptions{Interval: cycleLen, Now: clk.Now}))}
 	cfg := consumers.ConfigFor(topo, topo.Metrics, 4)
 	cfg.FetchWait = 100 * time.Millisecond
 	cfg.Backoff = consumers.Backoff{Initial: 20 * time.Millisecond, Max: 50 * time.Millisecond}
-	e.runner = consumers.NewRunner(b.JS, cfg, h, testLogger())
+	e.runner = consumers.NewRunner(b.JS, cfg, h, testenv.Logger(t))
 	return e
 }
 

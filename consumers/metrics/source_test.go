@@ -98,7 +98,7 @@ func TestSourceDedupeOnBroker(t *testing.T) {
 	sub := addSubmission(e.api, "SUBMITTED", 77)
 	addSubmission(e.api, "SUBMITTED", 0)
 	addSubmission(e.api, "CREATED", 0)
-	other := bridge.NewPoller(e.b.JS, cycleLen, testLogger(),
+	other := bridge.NewPoller(e.b.JS, cycleLen, testenv.Logger(t),
 		NewSource(e.client, e.topo, SourceOptions{Interval: cycleLen, Now: e.clock.Now}))
 
 	if st := e.cycle(t); st.Published != 1 {
