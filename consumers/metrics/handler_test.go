@@ -56,7 +56,7 @@ type handlerFixture struct {
 	api     *jobbergatetest.Server
 	src     *memSource
 	h       *Handler
-	clock   *clock
+	clock   *testenv.Clock
 	sub     int
 	points  atomic.Int64
 	okPuts  atomic.Int64
@@ -68,7 +68,7 @@ const fixtureJob = 4242
 func newHandlerFixture(t *testing.T, tune func(*Options)) *handlerFixture {
 	t.Helper()
 	api, client := newAPI(t)
-	f := &handlerFixture{api: api, src: newMemSource(), clock: newClock()}
+	f := &handlerFixture{api: api, src: newMemSource(), clock: testenv.NewClock(time.Unix(1_800_000_000, 0))}
 	f.src.add("4242", samples("vm", "-5", "0", 1000, 1019)...)
 	f.src.add("4242", samples("vm", "0", "0", 1005, 1014)...)
 	f.sub = addSubmission(api, "SUBMITTED", fixtureJob)

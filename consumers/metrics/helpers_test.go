@@ -27,26 +27,6 @@ const (
 	cycleLen     = time.Minute
 )
 
-// clock is a settable clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Unix(1_800_000_000, 0)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // newAPI starts a development API with the agent's client and returns a client of it that
 // tries each call at most twice.
 func newAPI(t testing.TB) (*jobbergatetest.Server, *jobbergate.Client) {
@@ -217,7 +197,7 @@ type env struct {
 	client  *jobbergate.Client
 	b       *broker.Broker
 	topo    broker.Topology
-	clock   *clock
+	clock   *testenv.Clock
 	poller  *bridge.Poller
 	handler *Handler
 	runner  *consumers.Runner
@@ -230,7 +210,7 @@ func newEnv(t testing.TB, src influx.Source) *env {
 		l.MaxDeliver = 3
 		l.AckWait = 10 * time.Second
 	}))
-	clk := newClock()
+	clk := testenv.NewClock(time.Unix(1_800_000_000, 0))
 	h, err := NewHandler(Options{Source: src, API: client, Logger: testenv.Logger(t)})
 	if err != nil {
 		t.Fatal(err)

@@ -40,7 +40,7 @@ func active(id int, slurmID int) jobbergate.ActiveSubmission {
 
 func TestSourceMessages(t *testing.T) {
 	topo, _ := broker.NewTopology("JBG_MET")
-	clk := newClock()
+	clk := testenv.NewClock(time.Unix(1_800_000_000, 0))
 	l := &fakeLister{subs: []jobbergate.ActiveSubmission{active(1, 101), active(2, 0), active(3, 303)}}
 	src := NewSource(l, topo, SourceOptions{Interval: cycleLen, Now: clk.Now})
 	if src.Name() != "metrics" {
@@ -130,7 +130,7 @@ func TestSourceDedupeOnBroker(t *testing.T) {
 
 // The update source and this one, given one SharedLister, list the API once per cycle.
 func TestSharedListerOncePerCycle(t *testing.T) {
-	clk := newClock()
+	clk := testenv.NewClock(time.Unix(1_800_000_000, 0))
 	l := &fakeLister{subs: []jobbergate.ActiveSubmission{active(1, 101)}}
 	shared := NewSharedLister(l, cycleLen, clk.Now)
 	var wg sync.WaitGroup

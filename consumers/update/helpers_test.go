@@ -28,24 +28,6 @@ const (
 	cycleLen     = time.Minute
 )
 
-// clock is a settable clock for the source's cycle numbers.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // fakeSlurm is an in-memory Slurm: JobStates answers jobs, accounting or UNKNOWN for the others.
 type fakeSlurm struct {
 	mu       sync.Mutex
@@ -195,7 +177,7 @@ type env struct {
 	client  *jobbergate.Client
 	b       *broker.Broker
 	topo    broker.Topology
-	clock   *clock
+	clock   *testenv.Clock
 	poller  *bridge.Poller
 	handler *Handler
 	runner  *consumers.Runner
@@ -229,7 +211,7 @@ func newEnvSync(t testing.TB, sl Slurm, tune func(*Options), syncInterval time.D
 			l.MaxDeliver = 3
 			l.AckWait = 10 * time.Second
 		}))
-	clk := &clock{now: time.Unix(1_800_000_000, 0)}
+	clk := testenv.NewClock(time.Unix(1_800_000_000, 0))
 	src := NewSource(client, topo, SourceOptions{Interval: cycleLen, Now: clk.Now})
 	opts := Options{API: client, Slurm: sl, Logger: testenv.Logger(t)}
 	if tune != nil {
