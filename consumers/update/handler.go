@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/consumers"
 	"github.com/omnivector-solutions/jobbergate-agent-go/consumers/jobidentity"
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/logging"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 	"github.com/omnivector-solutions/jobbergate-agent-go/slurm"
 )
@@ -157,7 +157,7 @@ func NewHandler(opts Options) (*Handler, error) {
 	}
 	log := opts.Logger
 	if log == nil {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		log = logging.Discard()
 	}
 	return &Handler{api: opts.API, slurm: opts.Slurm, opts: opts, log: log,
 		tracker: newTracker(opts.RefreshCycles, opts.ForgetAfter), lists: map[uint32]ownerListing{}}, nil
