@@ -277,7 +277,7 @@ func (h *Handler) HandleBatch(ctx context.Context, msgs []*consumers.Message) []
 			if err := it.check(j); err != nil {
 				h.foreign(it, err.Error())
 			} else {
-				it.data = jobData(j)
+				it.data = jobbergate.NewSlurmJobData(j.JobID, j.JobState, j.JobInfo, j.StateReason)
 				ended(it, j)
 			}
 			toPut = append(toPut, it)
@@ -482,16 +482,6 @@ func ended(it *item, j slurm.JobData) {
 	}
 	it.data.JobState = jobbergate.SlurmJobState(slurm.StateUnknown)
 	it.data.StateReason = ptr(reason + "; Slurm no longer holds it")
-}
-
-// jobData converts Slurm's job data to the API's update body.
-func jobData(j slurm.JobData) jobbergate.SlurmJobData {
-	id := int(j.JobID)
-	d := jobbergate.SlurmJobData{JobID: &id, JobState: jobbergate.SlurmJobState(j.JobState), JobInfo: j.JobInfo}
-	if j.StateReason != "" {
-		d.StateReason = ptr(j.StateReason)
-	}
-	return d
 }
 
 func ptr[T any](v T) *T { return &v }
