@@ -3,7 +3,6 @@ package bridge
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -14,13 +13,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/omnivector-solutions/jobbergate-agent-go/broker"
 	"github.com/omnivector-solutions/jobbergate-agent-go/broker/brokertest"
-	"github.com/omnivector-solutions/jobbergate-agent-go/internal/logging"
 	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
 )
 
 const leaseTTL = time.Second
-
-func testLogger() *slog.Logger { return logging.Discard() }
 
 func newBroker(t *testing.T) (*broker.Broker, broker.Topology) {
 	t.Helper()
@@ -60,7 +56,7 @@ func startCandidate(t *testing.T, b *broker.Broker, topo broker.Topology, name s
 		t.Fatal(err)
 	}
 	c := &candidate{name: name, nc: nc, stopped: make(chan time.Time, 10), done: make(chan struct{})}
-	c.elector = NewElector(kv, "bridge", name, 0, testLogger())
+	c.elector = NewElector(kv, "bridge", name, 0, testenv.Logger(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
 	go func() {
@@ -145,8 +141,8 @@ func TestKilledBridgeLeaderHandsPollingOver(t *testing.T) {
 			mu.Unlock()
 			return []Outgoing{{Subject: topo.Submit.Subject("1"), Data: []byte("s1"), MsgID: "submit-1-CREATED"}}, nil
 		})
-		return &Bridge{Elector: NewElector(kv, "bridge", name, 0, testLogger()),
-			Poller: NewPoller(js, 100*time.Millisecond, testLogger(), src)}, nc
+		return &Bridge{Elector: NewElector(kv, "bridge", name, 0, testenv.Logger(t)),
+			Poller: NewPoller(js, 100*time.Millisecond, testenv.Logger(t), src)}, nc
 	}
 	b1, nc1 := mk("one")
 	b2, nc2 := mk("two")
@@ -212,7 +208,7 @@ func TestPollerCycleDedupesAndCountsAlreadyQueued(t *testing.T) {
 			Outgoing{Subject: topo.Update.Subject(id), Data: []byte(id), MsgID: "update-" + id + "-SUBMITTED"})
 	}
 	failing := SourceFunc("broken", func(ctx context.Context) ([]Outgoing, error) { return nil, errors.New("API down") })
-	p := NewPoller(b.JS, time.Minute, testLogger(), failing, SourceFunc("s", func(ctx context.Context) ([]Outgoing, error) {
+	p := NewPoller(b.JS, time.Minute, testenv.Logger(t), failing, SourceFunc("s", func(ctx context.Context) ([]Outgoing, error) {
 		return items, nil
 	}))
 	first := p.Cycle(context.Background())
@@ -225,7 +221,7 @@ func TestPollerCycleDedupesAndCountsAlreadyQueued(t *testing.T) {
 		t.Fatalf("second cycle %+v", second)
 	}
 	// A newer update (new msg id) while the previous one waits is rejected per subject.
-	third := NewPoller(b.JS, time.Minute, testLogger(), SourceFunc("u", func(ctx context.Context) ([]Outgoing, error) {
+	third := NewPoller(b.JS, time.Minute, testenv.Logger(t), SourceFunc("u", func(ctx context.Context) ([]Outgoing, error) {
 		return []Outgoing{{Subject: topo.Update.Subject("0"), MsgID: "update-0-RUNNING"}}, nil
 	})).Cycle(context.Background())
 	if third.AlreadyQueued != 1 {
@@ -243,8 +239,8 @@ func TestTickerOncePerInterval(t *testing.T) {
 	b, topo := newBroker(t)
 	now := time.Unix(1_000_000, 0)
 	src := Ticker(topo.HealthSubject(), time.Minute, func() time.Time { return now })
-	p1 := NewPoller(b.JS, time.Minute, testLogger(), src)
-	p2 := NewPoller(b.JS, time.Minute, testLogger(), src)
+	p1 := NewPoller(b.JS, time.Minute, testenv.Logger(t), src)
+	p2 := NewPoller(b.JS, time.Minute, testenv.Logger(t), src)
 	if st := p1.Cycle(context.Background()); st.Published != 1 {
 		t.Fatalf("first tick %+v", st)
 	}

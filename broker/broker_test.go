@@ -13,16 +13,13 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/omnivector-solutions/jobbergate-agent-go/internal/logging"
 	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
 )
-
-func testLogger() *slog.Logger { return logging.Discard() }
 
 func startEmbedded(t *testing.T, dir string, listen bool) *Broker {
 	t.Helper()
 	opts := EmbeddedOptions{StoreDir: dir, ServerName: "test", NoListen: !listen, ListenPort: -1}
-	b, err := Start(context.Background(), Options{Embedded: &opts}, testLogger())
+	b, err := Start(context.Background(), Options{Embedded: &opts}, testenv.Logger(t))
 	if err != nil {
 		t.Fatalf("start embedded broker: %v", err)
 	}
@@ -244,7 +241,7 @@ func TestHeartbeatWritesAndDeletes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hb := NewHeartbeat(kv, AgentInfo{Host: "login1.example.org", Version: "1.2.3", Roles: []string{"submit"}}, 20*time.Millisecond, testLogger())
+	hb := NewHeartbeat(kv, AgentInfo{Host: "login1.example.org", Version: "1.2.3", Roles: []string{"submit"}}, 20*time.Millisecond, testenv.Logger(t))
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- hb.Run(runCtx) }()
@@ -327,7 +324,7 @@ func TestClientModeWithPassword(t *testing.T) {
 func TestEmbeddedTokenGuardsTheListener(t *testing.T) {
 	b, err := Start(context.Background(), Options{Embedded: &EmbeddedOptions{
 		StoreDir: t.TempDir(), ListenPort: -1, Token: "s3cr3t-token",
-	}}, testLogger())
+	}}, testenv.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

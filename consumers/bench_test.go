@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/broker"
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
 )
 
 // BenchmarkRunner measures publish + consume + DoubleAck through the runner with a no-op handler
@@ -20,7 +21,7 @@ func BenchmarkRunner(b *testing.B) {
 			r := NewRunner(bk.JS, ConfigFor(topo, topo.Metrics, conc), HandlerFunc(func(ctx context.Context, m *Message) Decision {
 				handled.Add(1)
 				return Ack()
-			}), testLogger())
+			}), testenv.Logger(b))
 			stop := runRunner(b, r)
 			ctx := context.Background()
 			payload := make([]byte, 100)

@@ -41,7 +41,7 @@ func startCluster(t *testing.T) ([]*broker.Broker, broker.Topology) {
 			nodes[i], errs[i] = broker.Start(context.Background(), broker.Options{Name: "node" + strconv.Itoa(i+1), Embedded: &broker.EmbeddedOptions{
 				StoreDir: t.TempDir(), ServerName: "n" + strconv.Itoa(i+1), ListenPort: -1,
 				Cluster: &broker.ClusterOptions{Name: "jbg-test", Port: ports[i], Routes: routes},
-			}}, testLogger())
+			}}, testenv.Logger(t))
 		}()
 	}
 	wg.Wait()
@@ -72,7 +72,7 @@ func clusterClient(t *testing.T, nodes []*broker.Broker, first int) *broker.Brok
 		urls = append(urls, nodes[(first+i)%len(nodes)].ClientURL())
 	}
 	c, err := broker.Start(context.Background(), broker.Options{Client: &broker.ClientOptions{
-		URLs: urls, ReconnectWait: 50 * time.Millisecond, MaxReconnectWait: 200 * time.Millisecond}}, testLogger())
+		URLs: urls, ReconnectWait: 50 * time.Millisecond, MaxReconnectWait: 200 * time.Millisecond}}, testenv.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func TestClusterTwoRunnersExactlyOnce(t *testing.T) {
 	ta := &tally{counts: map[string]int{}, byRun: map[string]int{}}
 	for i, name := range []string{"r1", "r2"} {
 		c := clusterClient(t, nodes, i+1)
-		runRunner(t, NewRunner(c.JS, ConfigFor(topo, topo.Submit, 8), ta.handler(name), testLogger()))
+		runRunner(t, NewRunner(c.JS, ConfigFor(topo, topo.Submit, 8), ta.handler(name), testenv.Logger(t)))
 	}
 	const n = 1000
 	for i := range n {
@@ -148,7 +148,7 @@ func TestClusterNodeLossLosesNothing(t *testing.T) {
 	for i, name := range []string{"r1", "r2"} {
 		c := clusterClient(t, nodes, i+1) // r1 starts on n2, r2 on n3
 		cfg := ConfigFor(topo, topo.Submit, 4)
-		runRunner(t, NewRunner(c.JS, cfg, ta.handler(name), testLogger()))
+		runRunner(t, NewRunner(c.JS, cfg, ta.handler(name), testenv.Logger(t)))
 	}
 	testenv.Eventually(t, 30*time.Second, func() bool { return ta.distinct() >= n/4 }, "a quarter handled")
 	// Kill node 3 mid-run (r2's server, maybe a stream leader).

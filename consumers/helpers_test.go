@@ -2,8 +2,6 @@ package consumers
 
 import (
 	"context"
-	"log/slog"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -12,15 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/omnivector-solutions/jobbergate-agent-go/broker"
 	"github.com/omnivector-solutions/jobbergate-agent-go/broker/brokertest"
-	"github.com/omnivector-solutions/jobbergate-agent-go/internal/logging"
 )
-
-func testLogger() *slog.Logger {
-	if os.Getenv("JBG_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
-	return logging.Discard()
-}
 
 // newBroker starts an embedded broker on a temp store and provisions a topology whose limits
 // tune may change.

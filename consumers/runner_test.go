@@ -23,7 +23,7 @@ func TestPublishConsumeAck(t *testing.T) {
 			return Terminate("no submission id")
 		}
 		return Ack()
-	}), testLogger())
+	}), testenv.Logger(t))
 	runRunner(t, r)
 	for i := range 50 {
 		publish(t, b.JS, topo.Submit.Subject(strconv.Itoa(i)), strconv.Itoa(i), "job")
@@ -63,7 +63,7 @@ func TestRetryDelays(t *testing.T) {
 					return tc.dec
 				}
 				return Ack()
-			}), testLogger())
+			}), testenv.Logger(t))
 			runRunner(t, r)
 			subj := topo.Submit.Subject("1")
 			publish(t, b.JS, subj, "1", "x")
@@ -114,7 +114,7 @@ func TestTerminateLandsInDead(t *testing.T) {
 	b, topo := newBroker(t, nil)
 	r := NewRunner(b.JS, ConfigFor(topo, topo.Submit, 2), HandlerFunc(func(ctx context.Context, m *Message) Decision {
 		return Terminate("job script is not valid UTF-8")
-	}), testLogger())
+	}), testenv.Logger(t))
 	runRunner(t, r)
 	publish(t, b.JS, topo.Submit.Subject("9"), "9", "payload-9")
 	testenv.Eventually(t, 10*time.Second, func() bool { return streamMsgs(t, b.JS, topo.Dead) == 1 }, "dead letter stored")
@@ -151,7 +151,7 @@ func TestMaxDeliveriesByRetryDeadLetteredOnce(t *testing.T) {
 	r := NewRunner(b.JS, ConfigFor(topo, topo.Update, 2), HandlerFunc(func(ctx context.Context, m *Message) Decision {
 		rec.record(m)
 		return RetryAfter(20*time.Millisecond, fmt.Errorf("attempt %d failed", m.NumDelivered))
-	}), testLogger())
+	}), testenv.Logger(t))
 	runRunner(t, r)
 	subj := topo.Update.Subject("3")
 	publish(t, b.JS, subj, "3", "u")
@@ -199,8 +199,8 @@ func TestMaxDeliveriesByAckTimeoutReapedOnce(t *testing.T) {
 	// Two runners with reapers: the advisory must produce exactly one dead letter.
 	var handled atomic.Int32
 	h := HandlerFunc(func(ctx context.Context, m *Message) Decision { handled.Add(1); return Ack() })
-	runRunner(t, NewRunner(b.JS, ConfigFor(topo, topo.Submit, 1), h, testLogger()))
-	runRunner(t, NewRunner(b.JS, ConfigFor(topo, topo.Submit, 1), h, testLogger()))
+	runRunner(t, NewRunner(b.JS, ConfigFor(topo, topo.Submit, 1), h, testenv.Logger(t)))
+	runRunner(t, NewRunner(b.JS, ConfigFor(topo, topo.Submit, 1), h, testenv.Logger(t)))
 	testenv.Eventually(t, 10*time.Second, func() bool {
 		return streamMsgs(t, b.JS, topo.Dead) == 1 && streamMsgs(t, b.JS, topo.Submit.Stream) == 0
 	}, "reaped into DEAD and removed from the work queue")
@@ -228,7 +228,7 @@ func TestPanicBecomesRetry(t *testing.T) {
 			panic("nil map")
 		}
 		return Ack()
-	}), testLogger())
+	}), testenv.Logger(t))
 	runRunner(t, r)
 	subj := topo.Submit.Subject("p")
 	publish(t, b.JS, subj, "p", "x")
@@ -249,7 +249,7 @@ func TestInProgressHeartbeatPreventsRedelivery(t *testing.T) {
 		case <-ctx.Done():
 		}
 		return Ack()
-	}), testLogger())
+	}), testenv.Logger(t))
 	runRunner(t, r)
 	subj := topo.Submit.Subject("long")
 	publish(t, b.JS, subj, "long", "x")
@@ -274,7 +274,7 @@ func TestGracefulStopNaksAbandonedWork(t *testing.T) {
 		<-ctx.Done()
 		cancelled.Store(true)
 		return Ack() // ignored: the runner already nak'ed it
-	}), testLogger())
+	}), testenv.Logger(t))
 	stop := runRunner(t, r)
 	publish(t, b.JS, topo.Submit.Subject("g"), "g", "x")
 	<-started
@@ -285,7 +285,7 @@ func TestGracefulStopNaksAbandonedWork(t *testing.T) {
 	r2 := NewRunner(b.JS, ConfigFor(topo, topo.Submit, 1), HandlerFunc(func(ctx context.Context, m *Message) Decision {
 		delivered.Store(m.NumDelivered)
 		return Ack()
-	}), testLogger())
+	}), testenv.Logger(t))
 	runRunner(t, r2)
 	testenv.Eventually(t, 10*time.Second, func() bool { return delivered.Load() == 2 }, "redelivered to the next runner")
 }
@@ -302,7 +302,7 @@ func TestGracefulStopWaitsForHandlers(t *testing.T) {
 		time.Sleep(200 * time.Millisecond) // simulated work that must complete
 		finished.Store(true)
 		return Ack()
-	}), testLogger())
+	}), testenv.Logger(t))
 	stop := runRunner(t, r)
 	publish(t, b.JS, topo.Submit.Subject("w"), "w", "x")
 	<-started
@@ -335,7 +335,7 @@ func TestStoppingClosesBeforeHandlerContext(t *testing.T) {
 		case <-time.After(5 * time.Second):
 		}
 		return Ack()
-	}), testLogger())
+	}), testenv.Logger(t))
 	stop := runRunner(t, r)
 	publish(t, b.JS, topo.Submit.Subject("s"), "s", "x")
 	<-started
@@ -363,7 +363,7 @@ func TestBatchHandler(t *testing.T) {
 			}
 		}
 		return out
-	}), testLogger())
+	}), testenv.Logger(t))
 	runRunner(t, r)
 	testenv.Eventually(t, 10*time.Second, func() bool { return streamMsgs(t, b.JS, topo.Update.Stream) == 0 }, "batches settled")
 	if maxBatch.Load() > 5 || maxBatch.Load() < 2 {
@@ -388,7 +388,7 @@ func TestBatchWrongLengthRetries(t *testing.T) {
 			return nil
 		}
 		return make([]Decision, len(msgs))
-	}), testLogger())
+	}), testenv.Logger(t))
 	runRunner(t, r)
 	testenv.Eventually(t, 10*time.Second, func() bool { return streamMsgs(t, b.JS, topo.Update.Stream) == 0 }, "acked on second batch")
 	if calls.Load() != 2 {
@@ -423,12 +423,12 @@ func TestRunRequiresDeadSubject(t *testing.T) {
 	b, topo := newBroker(t, nil)
 	cfg := ConfigFor(topo, topo.Submit, 1)
 	cfg.DeadSubject = ""
-	if err := NewRunner(b.JS, cfg, HandlerFunc(nil), testLogger()).Run(context.Background()); !errors.Is(err, ErrNoDeadSubject) {
+	if err := NewRunner(b.JS, cfg, HandlerFunc(nil), testenv.Logger(t)).Run(context.Background()); !errors.Is(err, ErrNoDeadSubject) {
 		t.Fatalf("err = %v", err)
 	}
 	cfg = ConfigFor(topo, topo.Submit, 1)
 	cfg.Consumer = "missing"
-	if err := NewRunner(b.JS, cfg, HandlerFunc(nil), testLogger()).Run(context.Background()); !errors.Is(err, jetstream.ErrConsumerNotFound) {
+	if err := NewRunner(b.JS, cfg, HandlerFunc(nil), testenv.Logger(t)).Run(context.Background()); !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		t.Fatalf("err = %v", err)
 	}
 }

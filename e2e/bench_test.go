@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/omnivector-solutions/jobbergate-agent-go/fxmodules"
+	"github.com/omnivector-solutions/jobbergate-agent-go/consumers/submit"
 	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate/jobbergatetest"
 	"github.com/omnivector-solutions/jobbergate-agent-go/slurm"
@@ -345,7 +345,7 @@ func reportBench(b *testing.B, n, conc int, delay time.Duration, runs []benchRun
 	// waiting for a Slurm slot and may exceed the slot time.
 	slot := float64(conc) * agentWall.Seconds()
 	fmt.Fprintf(&sb, "agent time by step (%d Slurm slots x wall = %.1f slot-s; up to %d deliveries in flight, so handler time includes waiting for a slot):\n",
-		conc, slot, fxmodules.SubmitInFlight(conc))
+		conc, slot, submit.InFlight(conc))
 	sums := map[string]float64{} // by step and series
 	for _, h := range []struct{ name, metric string }{
 		{"handler", "jobbergate_agent_handler_seconds"},

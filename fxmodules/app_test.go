@@ -7,7 +7,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/config"
-	"github.com/omnivector-solutions/jobbergate-agent-go/internal/logging"
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
 )
 
 // TestEveryRoleCombinationWires checks, without starting anything, that the dependency graph is
@@ -31,7 +31,7 @@ func TestEveryRoleCombinationWires(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			logger := logging.Discard()
+			logger := testenv.Logger(t)
 			if err := fx.ValidateApp(fx.Supply(s, logger), Options(s), fx.NopLogger); err != nil {
 				t.Fatalf("the graph does not wire: %v", err)
 			}

@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/config"
-	"github.com/omnivector-solutions/jobbergate-agent-go/internal/logging"
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
 )
 
 // TestInfluxPoolSize: INFLUX_POOL_SIZE is how many connections to InfluxDB the agent keeps
@@ -50,7 +50,7 @@ func TestInfluxPoolSize(t *testing.T) {
 	defer srv.Close()
 
 	const rounds, n = 3, 8
-	logger := logging.Discard()
+	logger := testenv.Logger(t)
 	for _, backend := range []string{"JOBBERGATE_AGENT_INFLUX_DSN=influxdb://" + srv.Listener.Addr().String() + "/slurm", "JOBBERGATE_AGENT_INFLUX_FLUX_URL=" + srv.URL} {
 		for _, pool := range []int{3, n} {
 			t.Run(backend+" pool "+strconv.Itoa(pool), func(t *testing.T) {

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/config"
-	"github.com/omnivector-solutions/jobbergate-agent-go/internal/logging"
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
 	"github.com/omnivector-solutions/jobbergate-agent-go/slurm"
 )
 
@@ -15,7 +15,7 @@ import (
 // sites set it), the client runs squeue and sacct from there too, and every path set reaches
 // the client's options.
 func TestSlurmCommandsFromSettings(t *testing.T) {
-	logger := logging.Discard()
+	logger := testenv.Logger(t)
 	s, err := config.Load(config.Source{Dotenv: "none", Environ: []string{
 		"JOBBERGATE_AGENT_CACHE_DIR=" + t.TempDir(),
 		"JOBBERGATE_AGENT_SBATCH_PATH=/opt/slurm/sbin/sbatch",

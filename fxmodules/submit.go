@@ -104,8 +104,3 @@ func newSubmitTask(p submitParams) (TaskResult, error) {
 		p.Extensions.WrapPending(h), log, p.Metrics.Middleware("submit"), telemetry.DebugMeasure(log, "submit"))
 	return TaskResult{Task: Task{Name: "submit", Run: r.Run}}, nil
 }
-
-// SubmitInFlight is submit.InFlight.
-//
-// Deprecated: use submit.InFlight; this stays while callers outside this package move.
-func SubmitInFlight(n int) int { return submit.InFlight(n) }

@@ -15,6 +15,8 @@ import (
 
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
 	"github.com/influxdata/influxdb-client-go/v2/api"
+
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/logging"
 )
 
 // FluxOptions configure the Flux backend (InfluxDB 1.8+ with flux-enabled = true, or 2.x).
@@ -60,7 +62,7 @@ var _ Source = (*Flux)(nil)
 // NewFlux builds the backend; it does not contact the server (see Ping).
 func NewFlux(opts FluxOptions, log *slog.Logger) (*Flux, error) {
 	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+		log = logging.Discard()
 	}
 	if opts.URL == "" || opts.Bucket == "" {
 		return nil, fmt.Errorf("%w: the Flux backend needs a URL and a bucket", ErrInvalidOptions)

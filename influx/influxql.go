@@ -16,6 +16,8 @@ import (
 	"time"
 
 	client "github.com/influxdata/influxdb1-client/v2"
+
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/logging"
 )
 
 // InfluxQL is the Source for the InfluxDB 1.x HTTP API (InfluxDB 1.6 and later). Queries are
@@ -46,7 +48,7 @@ const userAgent = "jobbergate-agent"
 // password.
 func NewInfluxQL(opts InfluxQLOptions, log *slog.Logger) (*InfluxQL, error) {
 	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+		log = logging.Discard()
 	}
 	cfg, err := opts.resolve()
 	if err != nil {

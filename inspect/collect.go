@@ -152,8 +152,7 @@ func agents(ctx context.Context, js jetstream.JetStream, topo broker.Topology) (
 			if err := json.Unmarshal(e.Value(), &info); err != nil {
 				continue
 			}
-			out = append(out, AgentReport{Key: e.Key(), Host: info.Host, PID: info.PID, Version: info.Version,
-				Roles: info.Roles, StartedAt: info.StartedAt, LastSeen: info.LastSeen, Age: since(info.LastSeen)})
+			out = append(out, AgentReport{Key: e.Key(), AgentInfo: info, Age: since(info.LastSeen)})
 		}
 	}
 }

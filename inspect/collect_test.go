@@ -70,7 +70,7 @@ func newScenario(t *testing.T) *scenario {
 	if err != nil {
 		t.Fatal(err)
 	}
-	el := bridge.NewElector(leases, LeaseKey, "node-a.1111", 0, testLogger())
+	el := bridge.NewElector(leases, LeaseKey, "node-a.1111", 0, testenv.Logger(t))
 	elDone := make(chan struct{})
 	go func() {
 		defer close(elDone)
@@ -85,7 +85,7 @@ func newScenario(t *testing.T) *scenario {
 		{Host: "node-b", PID: 22, Version: "0.9.0", Roles: []string{"submit", "update"}},
 		{Host: "node-a", PID: 1111, Version: "1.0.0", Roles: []string{"bridge", "submit"}},
 	} {
-		hb := broker.NewHeartbeat(agentsKV, info, 200*time.Millisecond, testLogger())
+		hb := broker.NewHeartbeat(agentsKV, info, 200*time.Millisecond, testenv.Logger(t))
 		go func() { _ = hb.Run(runCtx); hbDone <- struct{}{} }()
 	}
 	t.Cleanup(func() {

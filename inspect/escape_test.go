@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/omnivector-solutions/jobbergate-agent-go/broker"
 )
 
 const pwned = "\x1b]0;pwned\x07\x1b[2J"
@@ -79,7 +81,7 @@ func TestTextWritersEscape(t *testing.T) {
 		Streams:   []StreamReport{{Name: "S" + pwned, Kind: "submit"}},
 		Consumers: []ConsumerReport{{Stream: "S", Name: "c" + pwned}},
 		Leader:    &LeaderReport{Holder: "h" + pwned, Host: "host" + pwned},
-		Agents:    []AgentReport{{Key: "k" + pwned, Host: "h" + pwned, Version: "v" + pwned, Roles: []string{"r" + pwned}}},
+		Agents:    []AgentReport{{Key: "k" + pwned, AgentInfo: broker.AgentInfo{Host: "h" + pwned, Version: "v" + pwned, Roles: []string{"r" + pwned}}}},
 		Dead:      DeadSummary{Total: 1, ByStream: []Count{{"S" + pwned, 1}}, ByReason: []Count{{d.Reason, 1}}},
 	})
 	for name, out := range map[string]string{"WriteDead": show.String(), "WriteDeadList": list.String(), "WritePurged": purged.String(),

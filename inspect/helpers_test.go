@@ -2,8 +2,6 @@ package inspect
 
 import (
 	"context"
-	"log/slog"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -13,16 +11,8 @@ import (
 	"github.com/omnivector-solutions/jobbergate-agent-go/broker"
 	"github.com/omnivector-solutions/jobbergate-agent-go/broker/brokertest"
 	"github.com/omnivector-solutions/jobbergate-agent-go/consumers"
-	"github.com/omnivector-solutions/jobbergate-agent-go/internal/logging"
 	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
 )
-
-func testLogger() *slog.Logger {
-	if os.Getenv("JBG_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
-	return logging.Discard()
-}
 
 // newBroker starts an embedded broker on a temp store, listening on a random loopback port, and
 // provisions topology JBG_T with a short MaxDeliver.
@@ -84,7 +74,7 @@ func runUntilDrained(t *testing.T, b *broker.Broker, topo broker.Topology, q bro
 	r := consumers.NewRunner(b.JS, cfg, consumers.HandlerFunc(func(_ context.Context, m *consumers.Message) consumers.Decision {
 		h.add(m)
 		return decide(m)
-	}), testLogger())
+	}), testenv.Logger(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()

@@ -3,6 +3,8 @@ package inspect
 import (
 	"errors"
 	"time"
+
+	"github.com/omnivector-solutions/jobbergate-agent-go/broker"
 )
 
 // ErrNotProvisioned is returned by Collect when a stream or bucket of the topology does not exist:
@@ -77,15 +79,11 @@ type LeaderReport struct {
 	TTL time.Duration `json:"ttl_ns"`
 }
 
-// AgentReport is one agent process's heartbeat.
+// AgentReport is one agent process's heartbeat: its key in the agents bucket, what the process
+// wrote there (flattened in JSON), and how old that is.
 type AgentReport struct {
-	Key       string    `json:"key"`
-	Host      string    `json:"host"`
-	PID       int       `json:"pid"`
-	Version   string    `json:"version"`
-	Roles     []string  `json:"roles"`
-	StartedAt time.Time `json:"started_at"`
-	LastSeen  time.Time `json:"last_seen"`
+	Key string `json:"key"`
+	broker.AgentInfo
 	// Age is the time since LastSeen (by this host's clock, 0 if LastSeen is in the future).
 	Age time.Duration `json:"age_ns"`
 }

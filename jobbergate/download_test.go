@@ -9,7 +9,9 @@ import (
 	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate/jobbergatetest"
 )
@@ -87,7 +89,7 @@ func TestDownloadFileSizeLimit(t *testing.T) {
 			if tt.size == huge {
 				// Wait until the handler gave up (the client closed the connection), then
 				// compare what reached the socket with the 100 MB offered.
-				testenvEventually(t, func() bool { return finished.Load() == requests.Load() })
+				testenv.Eventually(t, 5*time.Second, func() bool { return finished.Load() == requests.Load() }, "every download request finished")
 				if w := written.Load(); w > huge/4 {
 					t.Errorf("server wrote %d bytes before the client gave up, want far less than %d", w, huge)
 				}

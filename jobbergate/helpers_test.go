@@ -1,13 +1,10 @@
 package jobbergate_test
 
 import (
-	"bytes"
 	"encoding/base64"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
@@ -19,43 +16,8 @@ const (
 	testSecret   = "s3cret-value-never-logged"
 )
 
-// clock is a settable clock shared by the server and the token source.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Now().Truncate(time.Second)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // logBuffer collects log output so tests can check that no secret is ever logged.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+type logBuffer struct{ testenv.SyncBuffer }
 
 func (l *logBuffer) Logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -106,9 +68,4 @@ func newTokens(t *testing.T, api *jobbergatetest.Server, mod func(*jobbergate.To
 func unsignedJWT(payload string) string {
 	enc := base64.RawURLEncoding.EncodeToString
 	return enc([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + enc([]byte(payload)) + "." + enc([]byte("x"))
-}
-
-func testenvEventually(t *testing.T, cond func() bool) {
-	t.Helper()
-	testenv.Eventually(t, 5*time.Second, cond, "condition")
 }

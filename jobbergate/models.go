@@ -267,6 +267,17 @@ type SlurmJobData struct {
 	StateReason *string
 }
 
+// NewSlurmJobData is the report of Slurm job jobID in state with info (its description as JSON
+// text) and reason, as Slurm gives them: an empty reason is sent as null.
+func NewSlurmJobData(jobID int64, state, info, reason string) SlurmJobData {
+	id := int(jobID)
+	d := SlurmJobData{JobID: &id, JobState: SlurmJobState(state), JobInfo: info}
+	if reason != "" {
+		d.StateReason = &reason
+	}
+	return d
+}
+
 // slurmJobDataJSON is the wire form of SlurmJobData: every key always present.
 type slurmJobDataJSON struct {
 	SlurmJobID          *int    `json:"slurm_job_id"`

@@ -147,6 +147,10 @@ func TestSlurmJobDataWireHasExplicitNulls(t *testing.T) {
 		{"empty", SlurmJobData{}, `{"slurm_job_id":null,"slurm_job_state":null,"slurm_job_info":"{}","slurm_job_state_reason":null}`},
 		{"full", SlurmJobData{JobID: &id, JobState: StateRunning, JobInfo: `{"a":1}`, StateReason: &reason},
 			`{"slurm_job_id":12,"slurm_job_state":"RUNNING","slurm_job_info":"{\"a\":1}","slurm_job_state_reason":"None"}`},
+		{"new with reason", NewSlurmJobData(12, "RUNNING", `{"a":1}`, "None"),
+			`{"slurm_job_id":12,"slurm_job_state":"RUNNING","slurm_job_info":"{\"a\":1}","slurm_job_state_reason":"None"}`},
+		{"new without reason", NewSlurmJobData(13, "PENDING", "", ""),
+			`{"slurm_job_id":13,"slurm_job_state":"PENDING","slurm_job_info":"{}","slurm_job_state_reason":null}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

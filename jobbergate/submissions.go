@@ -60,6 +60,14 @@ func (c *Client) PendingSubmissions(ctx context.Context) ([]PendingSubmission, e
 	return collect(c.PendingPages(ctx))
 }
 
+// ActiveLister is what lists every active submission (all pages): *Client, or a cache over it
+// that several callers share (metrics.SharedLister).
+type ActiveLister interface {
+	ActiveSubmissions(ctx context.Context) ([]ActiveSubmission, error)
+}
+
+var _ ActiveLister = (*Client)(nil)
+
 // ActiveSubmissions returns every active submission (all pages, within the bounds of
 // PendingPages).
 // Any failing page fails the whole call with "Failed to fetch active job submissions".

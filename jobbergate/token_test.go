@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate/jobbergatetest"
 )
@@ -260,7 +261,7 @@ func TestTokenSourceRefreshesBeforeExpiry(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clk := newClock()
+			clk := testenv.NewClock(time.Now().Truncate(time.Second))
 			api := newAPI(t, jobbergatetest.Options{TokenTTL: 5 * time.Minute, Now: clk.Now})
 			start := clk.Now()
 			ts := newTokens(t, api, func(o *jobbergate.TokenSourceOptions) { o.Leeway = tt.leeway; o.Now = clk.Now })
@@ -291,7 +292,7 @@ func TestTokenSourceRefreshesBeforeExpiry(t *testing.T) {
 // A token whose lifetime is shorter than the leeway is used for half its life instead of being
 // fetched again on every call.
 func TestTokenSourceShortLivedTokens(t *testing.T) {
-	clk := newClock()
+	clk := testenv.NewClock(time.Now().Truncate(time.Second))
 	api := newAPI(t, jobbergatetest.Options{TokenTTL: 20 * time.Second, Now: clk.Now})
 	ts := newTokens(t, api, func(o *jobbergate.TokenSourceOptions) { o.Now = clk.Now })
 	ctx := context.Background()
@@ -337,7 +338,7 @@ func TestTokenSourceWaitingCallerHonoursContext(t *testing.T) {
 	api.DelayNext(http.MethodPost, "/realms/", 2*time.Second, 1)
 	ts := newTokens(t, api, nil)
 	go ts.Token(context.Background()) // holds the fetch
-	testenvEventually(t, func() bool { return api.Calls(http.MethodPost, "/realms/") == 1 })
+	testenv.Eventually(t, 5*time.Second, func() bool { return api.Calls(http.MethodPost, "/realms/") == 1 }, "one token request")
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	start := time.Now()

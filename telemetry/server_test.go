@@ -69,7 +69,7 @@ func TestStopEndsTheRetries(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := other.Addr().String()
-	s := NewServer(nil, discard)
+	s := NewServer(nil, testenv.Logger(t))
 	s.Serve(addr, time.Millisecond, time.Millisecond)
 	if err := s.Stop(context.Background()); err != nil {
 		t.Fatal(err)

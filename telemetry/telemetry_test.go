@@ -16,10 +16,8 @@ import (
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/broker/brokertest"
 	"github.com/omnivector-solutions/jobbergate-agent-go/consumers"
-	"github.com/omnivector-solutions/jobbergate-agent-go/internal/logging"
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
 )
-
-var discard = logging.Discard()
 
 func scrape(t *testing.T, s *Server) string {
 	t.Helper()
@@ -87,7 +85,7 @@ func TestMiddlewareAndRoundTripperRecord(t *testing.T) {
 	m.AddInfluxPoints(120)
 	m.AddUploadChunks(2, 1)
 
-	out := scrape(t, NewServer(m, discard))
+	out := scrape(t, NewServer(m, testenv.Logger(t)))
 	for _, want := range []string{
 		`jobbergate_agent_messages_total{consumer="submit",outcome="ack"} 2`,
 		`jobbergate_agent_messages_total{consumer="submit",outcome="retry"} 1`,
@@ -121,7 +119,7 @@ func TestNilMetricsRecordNothing(t *testing.T) {
 }
 
 func TestHealthAndReadiness(t *testing.T) {
-	s := NewServer(nil, discard)
+	s := NewServer(nil, testenv.Logger(t))
 	if err := s.Start("127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +167,7 @@ func TestQueueGaugesReadJetStream(t *testing.T) {
 	if err := m.RegisterQueues(b.JS, topo); err != nil {
 		t.Fatal(err)
 	}
-	out := scrape(t, NewServer(m, discard))
+	out := scrape(t, NewServer(m, testenv.Logger(t)))
 	for _, want := range []string{
 		`jobbergate_agent_queue_waiting_messages{queue="submit"} 3`,
 		`jobbergate_agent_queue_waiting_messages{queue="update"} 0`,

@@ -13,7 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/broker"
-	"github.com/omnivector-solutions/jobbergate-agent-go/internal/logging"
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
 )
 
 // Option changes what Start sets up.
@@ -48,7 +48,7 @@ func Name(n string) Option { return func(c *config) { c.embedded.ServerName = n 
 // NoProvision leaves the streams and buckets to the test.
 func NoProvision() Option { return func(c *config) { c.provision = false } }
 
-// Logger sets the broker's logger (default: discards).
+// Logger sets the broker's logger (default: testenv.Logger).
 func Logger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
 // Start starts an embedded broker with a t.TempDir() store and provisions the topology. The
@@ -61,7 +61,7 @@ func Start(tb testing.TB, opts ...Option) (*broker.Broker, broker.Topology) {
 		o(&c)
 	}
 	if c.logger == nil {
-		c.logger = logging.Discard()
+		c.logger = testenv.Logger(tb)
 	}
 	ctx := context.Background()
 	b, err := broker.Start(ctx, broker.Options{Embedded: &c.embedded}, c.logger)

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -20,7 +19,6 @@ import (
 	"github.com/omnivector-solutions/jobbergate-agent-go/broker"
 	"github.com/omnivector-solutions/jobbergate-agent-go/broker/brokertest"
 	"github.com/omnivector-solutions/jobbergate-agent-go/consumers"
-	"github.com/omnivector-solutions/jobbergate-agent-go/internal/logging"
 	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate/jobbergatetest"
@@ -31,13 +29,6 @@ const (
 	testSecret   = "health-secret-never-logged"
 	statusPath   = "/jobbergate/clusters/status"
 )
-
-func testLogger() *slog.Logger {
-	if os.Getenv("JBG_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return logging.Discard()
-}
 
 func newAPIClient(t *testing.T, api *jobbergatetest.Server) *jobbergate.Client {
 	t.Helper()
@@ -90,10 +81,10 @@ func startAgent(t *testing.T, b *broker.Broker, topo broker.Topology, api Status
 		t.Fatal(err)
 	}
 	// The bridge polls five times per interval: repeats inside one interval must be deduplicated.
-	poller := bridge.NewPoller(js, interval/5, testLogger(), NewSource(topo, interval, nil))
+	poller := bridge.NewPoller(js, interval/5, testenv.Logger(t), NewSource(topo, interval, nil))
 	cfg := consumers.ConfigFor(topo, topo.Health, 1)
 	cfg.FetchWait = 100 * time.Millisecond
-	runner := consumers.NewRunner(js, cfg, NewHandler(api, interval, testLogger()), testLogger())
+	runner := consumers.NewRunner(js, cfg, NewHandler(api, interval, testenv.Logger(t)), testenv.Logger(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -152,7 +143,7 @@ func msg(data string, delivered uint64) *consumers.Message {
 func TestHandlerDecisions(t *testing.T) {
 	api := jobbergatetest.NewTestServer(t, jobbergatetest.Options{})
 	api.AddClient(jobbergatetest.Client{ID: testClientID, Secret: testSecret, Permissions: jobbergatetest.AgentScopes})
-	h := NewHandler(newAPIClient(t, api), 30*time.Second, testLogger())
+	h := NewHandler(newAPIClient(t, api), 30*time.Second, testenv.Logger(t))
 	ctx := context.Background()
 
 	if d := h.Handle(ctx, msg(`{"interval_seconds":7}`, 1)); !d.IsAck() {
@@ -267,7 +258,7 @@ func TestGarbageCollectorAgainstOldAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gc, err := NewGarbageCollector(c, GCOptions{Hour: 0, Logger: testLogger()})
+	gc, err := NewGarbageCollector(c, GCOptions{Hour: 0, Logger: testenv.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +273,7 @@ func TestGarbageCollectorAgainstOldAPI(t *testing.T) {
 
 	ticks := 0
 	ctx, cancel := context.WithCancel(context.Background())
-	skip, err := NewGarbageCollector(c, GCOptions{Hour: 0, ShouldRun: func() bool { return false }, Logger: testLogger(),
+	skip, err := NewGarbageCollector(c, GCOptions{Hour: 0, ShouldRun: func() bool { return false }, Logger: testenv.Logger(t),
 		After: func(time.Duration) <-chan time.Time {
 			ticks++
 			if ticks > 3 {

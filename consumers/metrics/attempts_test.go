@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 )
 
@@ -39,7 +40,7 @@ func TestChunkAttemptsPerDelivery(t *testing.T) {
 			sub := addSubmission(api, "SUBMITTED", 77)
 			src := newMemSource()
 			src.add("77", samples("vm", "-5", "0", 1000, 1019)...) // 20 rows: one chunk
-			h, err := NewHandler(Options{Source: src, API: link.client(t, api, policy), Logger: testLogger(), RefusedHold: -1})
+			h, err := NewHandler(Options{Source: src, API: link.client(t, api, policy), Logger: testenv.Logger(t), RefusedHold: -1})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/consumers"
 	"github.com/omnivector-solutions/jobbergate-agent-go/influx"
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/logging"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 )
 
@@ -73,7 +74,7 @@ func NewHandler(opts Options) (*Handler, error) {
 	}
 	log := opts.Logger
 	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+		log = logging.Discard()
 	}
 	api := opts.API
 	if opts.OnChunks != nil {

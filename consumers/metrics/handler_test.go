@@ -10,6 +10,7 @@ import (
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/consumers"
 	"github.com/omnivector-solutions/jobbergate-agent-go/influx"
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate/jobbergatetest"
 )
@@ -55,7 +56,7 @@ type handlerFixture struct {
 	api     *jobbergatetest.Server
 	src     *memSource
 	h       *Handler
-	clock   *clock
+	clock   *testenv.Clock
 	sub     int
 	points  atomic.Int64
 	okPuts  atomic.Int64
@@ -67,11 +68,11 @@ const fixtureJob = 4242
 func newHandlerFixture(t *testing.T, tune func(*Options)) *handlerFixture {
 	t.Helper()
 	api, client := newAPI(t)
-	f := &handlerFixture{api: api, src: newMemSource(), clock: newClock()}
+	f := &handlerFixture{api: api, src: newMemSource(), clock: testenv.NewClock(time.Unix(1_800_000_000, 0))}
 	f.src.add("4242", samples("vm", "-5", "0", 1000, 1019)...)
 	f.src.add("4242", samples("vm", "0", "0", 1005, 1014)...)
 	f.sub = addSubmission(api, "SUBMITTED", fixtureJob)
-	opts := Options{Source: f.src, API: client, Now: f.clock.Now, Logger: testLogger(),
+	opts := Options{Source: f.src, API: client, Now: f.clock.Now, Logger: testenv.Logger(t),
 		OnPoints: func(n int) { f.points.Add(int64(n)) },
 		OnChunks: func(ok, failed int) { f.okPuts.Add(int64(ok)); f.badPuts.Add(int64(failed)) }}
 	if tune != nil {
@@ -252,7 +253,7 @@ func TestHandlerRefusedWithoutHold(t *testing.T) {
 func TestHandlerLostAnswer(t *testing.T) {
 	f := newHandlerFixture(t, nil)
 	link := newFlakyLink(t, f.api)
-	h, err := NewHandler(Options{Source: f.src, Logger: testLogger(), Sync: SyncOptions{ChunkRows: 7},
+	h, err := NewHandler(Options{Source: f.src, Logger: testenv.Logger(t), Sync: SyncOptions{ChunkRows: 7},
 		API: link.client(t, f.api, jobbergate.RetryPolicy{MaxAttempts: 2, InitialBackoff: time.Millisecond})})
 	if err != nil {
 		t.Fatal(err)

@@ -5,8 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
-	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -28,33 +26,6 @@ const (
 	metricsPath  = "/jobbergate/job-submissions/agent/metrics/"
 	cycleLen     = time.Minute
 )
-
-func testLogger() *slog.Logger {
-	if os.Getenv("JBG_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
-
-// clock is a settable clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Unix(1_800_000_000, 0)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // newAPI starts a development API with the agent's client and returns a client of it that
 // tries each call at most twice.
@@ -226,7 +197,7 @@ type env struct {
 	client  *jobbergate.Client
 	b       *broker.Broker
 	topo    broker.Topology
-	clock   *clock
+	clock   *testenv.Clock
 	poller  *bridge.Poller
 	handler *Handler
 	runner  *consumers.Runner
@@ -239,18 +210,18 @@ func newEnv(t testing.TB, src influx.Source) *env {
 		l.MaxDeliver = 3
 		l.AckWait = 10 * time.Second
 	}))
-	clk := newClock()
-	h, err := NewHandler(Options{Source: src, API: client, Logger: testLogger()})
+	clk := testenv.NewClock(time.Unix(1_800_000_000, 0))
+	h, err := NewHandler(Options{Source: src, API: client, Logger: testenv.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := &env{api: api, client: client, b: b, topo: topo, clock: clk, handler: h,
-		poller: bridge.NewPoller(b.JS, cycleLen, testLogger(),
+		poller: bridge.NewPoller(b.JS, cycleLen, testenv.Logger(t),
 			NewSource(client, topo, SourceOptions{Interval: cycleLen, Now: clk.Now}))}
 	cfg := consumers.ConfigFor(topo, topo.Metrics, 4)
 	cfg.FetchWait = 100 * time.Millisecond
 	cfg.Backoff = consumers.Backoff{Initial: 20 * time.Millisecond, Max: 50 * time.Millisecond}
-	e.runner = consumers.NewRunner(b.JS, cfg, h, testLogger())
+	e.runner = consumers.NewRunner(b.JS, cfg, h, testenv.Logger(t))
 	return e
 }
 

@@ -19,7 +19,7 @@ import (
 // Give the same *SharedLister to update.NewSource and NewSource, with the same interval as
 // their SourceOptions, so both compute the same cycle numbers.
 type SharedLister struct {
-	api      ActiveLister
+	api      jobbergate.ActiveLister
 	interval time.Duration
 	now      func() time.Time
 
@@ -30,9 +30,11 @@ type SharedLister struct {
 	calls  int
 }
 
+var _ jobbergate.ActiveLister = (*SharedLister)(nil)
+
 // NewSharedLister returns a lister over api whose cache lasts one interval-long slot of Unix
 // time (interval <= 0: 60 s; now nil: time.Now).
-func NewSharedLister(api ActiveLister, interval time.Duration, now func() time.Time) *SharedLister {
+func NewSharedLister(api jobbergate.ActiveLister, interval time.Duration, now func() time.Time) *SharedLister {
 	if interval <= 0 {
 		interval = 60 * time.Second
 	}

@@ -41,12 +41,6 @@ func DecodeJob(data []byte) (Job, error) {
 	return Job{SubmissionID: *raw.SubmissionID, SlurmJobID: *raw.SlurmJobID}, nil
 }
 
-// ActiveLister lists every active submission (all pages); *jobbergate.Client and
-// *SharedLister implement it.
-type ActiveLister interface {
-	ActiveSubmissions(ctx context.Context) ([]jobbergate.ActiveSubmission, error)
-}
-
 // SourceOptions configures NewSource.
 type SourceOptions struct {
 	// Interval is the metrics cycle (TASK_JOBS_INTERVAL_SECONDS); default 60 s. The source
@@ -97,7 +91,7 @@ func Messages(topo broker.Topology, subs []jobbergate.ActiveSubmission, cycle in
 // NewSource returns the bridge source of the metrics path (see the package doc). Poll is safe
 // for concurrent use; it returns no messages for a cycle it already listed successfully, and a
 // failing list fails the whole poll (nothing is published from a partial list).
-func NewSource(api ActiveLister, topo broker.Topology, opts SourceOptions) bridge.Source {
+func NewSource(api jobbergate.ActiveLister, topo broker.Topology, opts SourceOptions) bridge.Source {
 	opts = opts.withDefaults()
 	return bridge.PerCycle("metrics", opts.Interval, opts.Now, func(ctx context.Context, cycle int64) ([]bridge.Outgoing, error) {
 		subs, err := api.ActiveSubmissions(ctx)

@@ -40,7 +40,7 @@ func active(id int, slurmID int) jobbergate.ActiveSubmission {
 
 func TestSourceMessages(t *testing.T) {
 	topo, _ := broker.NewTopology("JBG_MET")
-	clk := newClock()
+	clk := testenv.NewClock(time.Unix(1_800_000_000, 0))
 	l := &fakeLister{subs: []jobbergate.ActiveSubmission{active(1, 101), active(2, 0), active(3, 303)}}
 	src := NewSource(l, topo, SourceOptions{Interval: cycleLen, Now: clk.Now})
 	if src.Name() != "metrics" {
@@ -98,7 +98,7 @@ func TestSourceDedupeOnBroker(t *testing.T) {
 	sub := addSubmission(e.api, "SUBMITTED", 77)
 	addSubmission(e.api, "SUBMITTED", 0)
 	addSubmission(e.api, "CREATED", 0)
-	other := bridge.NewPoller(e.b.JS, cycleLen, testLogger(),
+	other := bridge.NewPoller(e.b.JS, cycleLen, testenv.Logger(t),
 		NewSource(e.client, e.topo, SourceOptions{Interval: cycleLen, Now: e.clock.Now}))
 
 	if st := e.cycle(t); st.Published != 1 {
@@ -130,7 +130,7 @@ func TestSourceDedupeOnBroker(t *testing.T) {
 
 // The update source and this one, given one SharedLister, list the API once per cycle.
 func TestSharedListerOncePerCycle(t *testing.T) {
-	clk := newClock()
+	clk := testenv.NewClock(time.Unix(1_800_000_000, 0))
 	l := &fakeLister{subs: []jobbergate.ActiveSubmission{active(1, 101)}}
 	shared := NewSharedLister(l, cycleLen, clk.Now)
 	var wg sync.WaitGroup

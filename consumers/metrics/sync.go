@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/influx"
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/logging"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 )
 
@@ -43,7 +44,7 @@ type Syncer struct {
 // NewSyncer returns a Syncer reading from src and writing to api.
 func NewSyncer(src influx.Source, api API, log *slog.Logger, opts SyncOptions) *Syncer {
 	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+		log = logging.Discard()
 	}
 	return &Syncer{src: src, api: api, log: log, opts: opts.withDefaults()}
 }

@@ -379,13 +379,7 @@ func (d *delivery) report(ctx context.Context, rec Record, rev uint64) outcome {
 // markSubmitted marks the submission SUBMITTED with jd, the job's state read right before.
 func (d *delivery) markSubmitted(ctx context.Context, rec Record, rev uint64, jd slurm.JobData) outcome {
 	id := rec.SlurmJobID
-	jobID := int(id)
-	data := jobbergate.SlurmJobData{JobID: &jobID, JobState: jobbergate.SlurmJobState(jd.JobState), JobInfo: jd.JobInfo}
-	if jd.StateReason != "" {
-		reason := jd.StateReason
-		data.StateReason = &reason
-	}
-	err := d.o.API.MarkSubmitted(ctx, d.sub.ID, data)
+	err := d.o.API.MarkSubmitted(ctx, d.sub.ID, jobbergate.NewSlurmJobData(id, jd.JobState, jd.JobInfo, jd.StateReason))
 	o := d.apiOutcome(ctx, err, rec, rev, "submitted")
 	o.jobID = id
 	return o

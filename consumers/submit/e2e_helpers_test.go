@@ -91,7 +91,7 @@ func newE2E(t testing.TB, tune func(*broker.Limits)) *e2e {
 	t.Helper()
 	testenv.Require(t, "root", os.Geteuid() == 0, "the submit end-to-end tests switch users: run them as root")
 	testenv.Require(t, "slurm", slurmUp(), "slurmctld does not answer `scontrol ping`: "+startSlurm)
-	sl, err := slurm.New(slurm.Options{Logger: testLogger()})
+	sl, err := slurm.New(slurm.Options{Logger: testenv.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,7 @@ func newE2E(t testing.TB, tune func(*broker.Limits)) *e2e {
 	tok := e.api.MintToken(jobbergatetest.TokenClaims{ClientID: clusterID, Permissions: jobbergatetest.AgentScopes,
 		ExpiresAt: time.Now().Add(time.Hour)})
 	e.client, err = jobbergate.New(jobbergate.Options{BaseURL: front.URL, Tokens: staticToken(tok), Timeout: 10 * time.Second,
-		Retry: jobbergate.RetryPolicy{MaxAttempts: 2, InitialBackoff: 50 * time.Millisecond}, Logger: testLogger()})
+		Retry: jobbergate.RetryPolicy{MaxAttempts: 2, InitialBackoff: 50 * time.Millisecond}, Logger: testenv.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func newE2E(t testing.TB, tune func(*broker.Limits)) *e2e {
 	// Submission ids of their own per test and process (two runs of these tests at once must not
 	// count each other's jobs), so the jobs found by marker are this test's.
 	e.subID = 100_000_000 + rand.IntN(1_900_000)*1000 + int(runSeq.Add(1)%1000)
-	e.poller = bridge.NewPoller(e.b.JS, 300*time.Millisecond, testLogger(), NewSource(e.client, e.topo, SourceOptions{}))
+	e.poller = bridge.NewPoller(e.b.JS, 300*time.Millisecond, testenv.Logger(e.t), NewSource(e.client, e.topo, SourceOptions{}))
 	t.Cleanup(e.cancelJobs)
 	return e
 }
@@ -154,7 +154,7 @@ func (e *e2e) handler(holder string) *Handler {
 	h, err := NewHandler(Options{
 		API: e.client, Slurm: e.sl, Mapper: e2eMapper, Claims: kv, JetStream: e.b.JS,
 		DefaultWorkDir: filepath.Join(e.base, "{username}"), WriteSubmissionFiles: true,
-		HolderID: holder, ClaimStaleAfter: 2 * e.topo.Limits.AckWait, Logger: testLogger(),
+		HolderID: holder, ClaimStaleAfter: 2 * e.topo.Limits.AckWait, Logger: testenv.Logger(e.t),
 	})
 	if err != nil {
 		e.t.Fatal(err)
@@ -168,7 +168,7 @@ func (e *e2e) run(h consumers.Handler, concurrency int) {
 	cfg := consumers.ConfigFor(e.topo, e.topo.Submit, concurrency)
 	cfg.Backoff = consumers.Backoff{Initial: 300 * time.Millisecond, Max: 2 * time.Second, Jitter: 0.2}
 	cfg.FetchWait = 200 * time.Millisecond
-	r := consumers.NewRunner(e.b.JS, cfg, h, testLogger())
+	r := consumers.NewRunner(e.b.JS, cfg, h, testenv.Logger(e.t))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()

@@ -31,7 +31,7 @@ func TestFakeSbatchErrors(t *testing.T) {
 	// No accounting: the fake job id 4242 must not meet a real job of that id in the
 	// cluster's job-completion log.
 	sl, err := slurm.New(slurm.Options{SbatchPath: sbatch.Path, SqueuePath: squeue.Path, ScontrolPath: scontrol.Path,
-		Accounting: slurm.AccountingNone, Logger: testLogger()})
+		Accounting: slurm.AccountingNone, Logger: testenv.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +47,7 @@ func TestFakeSbatchErrors(t *testing.T) {
 	}
 	api := &fakeAPI{files: map[string][]byte{"7/job.sh": []byte("#!/bin/sh\ntrue\n")}}
 	h, err := NewHandler(Options{API: api, Slurm: sl, Mapper: e2eMapper, Claims: kv, HolderID: "me/1",
-		Logger: testLogger(), ClaimStaleAfter: time.Minute})
+		Logger: testenv.Logger(t), ClaimStaleAfter: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,7 +37,7 @@ func TestForgedJobIDNotAdopted(t *testing.T) {
 	if err := os.WriteFile(standIn, []byte(body), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	sl, err := slurm.New(slurm.Options{SbatchPath: standIn, Logger: testLogger()})
+	sl, err := slurm.New(slurm.Options{SbatchPath: standIn, Logger: testenv.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

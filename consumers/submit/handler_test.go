@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/omnivector-solutions/jobbergate-agent-go/broker"
 	"github.com/omnivector-solutions/jobbergate-agent-go/consumers"
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 	"github.com/omnivector-solutions/jobbergate-agent-go/slurm"
 )
@@ -60,7 +61,7 @@ func newUnitEnv(t *testing.T, kv jetstream.KeyValue, js jetstream.JetStream, wri
 	h, err := NewHandler(Options{
 		API: e.api, Slurm: e.sl, Claims: kv, JetStream: js, HolderID: "me/1", WriteSubmissionFiles: write,
 		Mapper: mapMapper{"alice@x": "alice", "root@x": "root", "ghost@x": "ghost"},
-		Logger: testLogger(), ClaimStaleAfter: time.Minute, RecordBackoff: time.Millisecond,
+		Logger: testenv.Logger(t), ClaimStaleAfter: time.Minute, RecordBackoff: time.Millisecond,
 		Now:        func() time.Time { return e.now },
 		HolderGone: func(holder, _ string) bool { return holder == "gone/3" },
 		// One slot: every path that takes one must give it back (checked at cleanup), or the

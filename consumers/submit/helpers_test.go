@@ -3,8 +3,6 @@ package submit
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -12,18 +10,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/omnivector-solutions/jobbergate-agent-go/broker"
 	"github.com/omnivector-solutions/jobbergate-agent-go/broker/brokertest"
-	"github.com/omnivector-solutions/jobbergate-agent-go/internal/logging"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 	"github.com/omnivector-solutions/jobbergate-agent-go/slurm"
 	"github.com/omnivector-solutions/jobbergate-agent-go/slurm/usermap"
 )
-
-func testLogger() *slog.Logger {
-	if os.Getenv("JBG_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
-	return logging.Discard()
-}
 
 // newBroker starts an embedded broker on a temp store and provisions a topology.
 func newBroker(t testing.TB, tune func(*broker.Limits)) (*broker.Broker, broker.Topology) {

@@ -74,14 +74,14 @@ func (h *hostileEnv) handler() *Handler {
 	tok := h.api.MintToken(jobbergatetest.TokenClaims{ClientID: clusterID, Permissions: jobbergatetest.AgentScopes,
 		ExpiresAt: time.Now().Add(time.Hour)})
 	client, err := jobbergate.New(jobbergate.Options{BaseURL: front.URL, Tokens: staticToken(tok), Timeout: 30 * time.Second,
-		Retry: jobbergate.RetryPolicy{MaxAttempts: 2, InitialBackoff: 50 * time.Millisecond}, Logger: testLogger()})
+		Retry: jobbergate.RetryPolicy{MaxAttempts: 2, InitialBackoff: 50 * time.Millisecond}, Logger: testenv.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	hd, err := NewHandler(Options{
 		API: client, Slurm: h.sl, Mapper: hostileMapper, Claims: claimsBucket(t, h.b, h.topo), JetStream: h.b.JS,
 		DefaultWorkDir: filepath.Join(h.base, "{username}"), WriteSubmissionFiles: true,
-		HolderID: "hostile/1", ClaimStaleAfter: 2 * h.topo.Limits.AckWait, Logger: testLogger(),
+		HolderID: "hostile/1", ClaimStaleAfter: 2 * h.topo.Limits.AckWait, Logger: testenv.Logger(t),
 	})
 	if err != nil {
 		t.Fatal(err)

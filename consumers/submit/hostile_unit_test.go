@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 	"github.com/omnivector-solutions/jobbergate-agent-go/slurm"
 )
@@ -83,7 +84,7 @@ func TestHostileDecisions(t *testing.T) {
 			api := &fakeAPI{files: map[string][]byte{"7/job.sh": []byte("#!/bin/sh\ntrue\n"), "7/data.txt": []byte("d")}}
 			sl := &resolvingSlurm{fakeSlurm: newFakeSlurm()}
 			o := Options{API: api, Slurm: sl, Claims: kv, JetStream: b.JS, HolderID: "me/1", WriteSubmissionFiles: tt.write,
-				Mapper: mapMapper{"alice@x": "alice"}, Logger: testLogger(), ClaimStaleAfter: time.Minute}
+				Mapper: mapMapper{"alice@x": "alice"}, Logger: testenv.Logger(t), ClaimStaleAfter: time.Minute}
 			if tt.opts != nil {
 				tt.opts(&o)
 			}
@@ -121,7 +122,7 @@ func TestHostileResolvedDirIsUsed(t *testing.T) {
 	api := &fakeAPI{files: map[string][]byte{"7/job.sh": []byte("#!/bin/sh\ntrue\n"), "7/in/data.txt": []byte("d")}}
 	sl := &resolvingSlurm{fakeSlurm: newFakeSlurm()}
 	h, err := NewHandler(Options{API: api, Slurm: sl, Claims: claimsBucket(t, b, topo), JetStream: b.JS, HolderID: "me/1",
-		WriteSubmissionFiles: true, Mapper: mapMapper{"alice@x": "alice"}, Logger: testLogger()})
+		WriteSubmissionFiles: true, Mapper: mapMapper{"alice@x": "alice"}, Logger: testenv.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
 	"github.com/omnivector-solutions/jobbergate-agent-go/slurm"
 )
 
@@ -44,7 +45,7 @@ func TestPythonAgentMarkerFiles(t *testing.T) {
 	}
 	api := &fakeAPI{files: map[string][]byte{"7/job.sh": []byte("#!/bin/sh\ntrue\n")}}
 	h, err := NewHandler(Options{API: api, Slurm: e.sl, Mapper: e2eMapper, Claims: claimsBucket(t, e.b, e.topo), HolderID: "me/1",
-		Logger: testLogger(), ClaimStaleAfter: time.Minute, LegacyMarkerDir: cache})
+		Logger: testenv.Logger(t), ClaimStaleAfter: time.Minute, LegacyMarkerDir: cache})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,7 +57,7 @@ func slotsHandler(t *testing.T, sl Slurm, api API, slots int, tweak ...func(*Opt
 	b, topo := newBroker(t, nil)
 	o := Options{
 		API: api, Slurm: sl, Claims: claimsBucket(t, b, topo), JetStream: b.JS, HolderID: "me/1",
-		Mapper: mapMapper{"alice@x": "alice"}, Logger: testLogger(), SlurmConcurrency: slots,
+		Mapper: mapMapper{"alice@x": "alice"}, Logger: testenv.Logger(t), SlurmConcurrency: slots,
 	}
 	for _, f := range tweak {
 		f(&o)

@@ -31,7 +31,7 @@ func realSlurm(t *testing.T) (*slurm.Client, func(script string, args ...string)
 	t.Helper()
 	testenv.Require(t, "root", testenv.IsRoot(), "the real-Slurm tests submit as alice: run them as root")
 	testenv.Require(t, "slurm", slurmUp(), "slurmctld does not answer `scontrol ping`: "+startSlurm)
-	sc, err := slurm.New(slurm.Options{Logger: testLogger()})
+	sc, err := slurm.New(slurm.Options{Logger: testenv.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

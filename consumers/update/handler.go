@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/consumers"
 	"github.com/omnivector-solutions/jobbergate-agent-go/consumers/jobidentity"
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/logging"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 	"github.com/omnivector-solutions/jobbergate-agent-go/slurm"
 )
@@ -157,7 +157,7 @@ func NewHandler(opts Options) (*Handler, error) {
 	}
 	log := opts.Logger
 	if log == nil {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		log = logging.Discard()
 	}
 	return &Handler{api: opts.API, slurm: opts.Slurm, opts: opts, log: log,
 		tracker: newTracker(opts.RefreshCycles, opts.ForgetAfter), lists: map[uint32]ownerListing{}}, nil
@@ -277,7 +277,7 @@ func (h *Handler) HandleBatch(ctx context.Context, msgs []*consumers.Message) []
 			if err := it.check(j); err != nil {
 				h.foreign(it, err.Error())
 			} else {
-				it.data = jobData(j)
+				it.data = jobbergate.NewSlurmJobData(j.JobID, j.JobState, j.JobInfo, j.StateReason)
 				ended(it, j)
 			}
 			toPut = append(toPut, it)
@@ -482,16 +482,6 @@ func ended(it *item, j slurm.JobData) {
 	}
 	it.data.JobState = jobbergate.SlurmJobState(slurm.StateUnknown)
 	it.data.StateReason = ptr(reason + "; Slurm no longer holds it")
-}
-
-// jobData converts Slurm's job data to the API's update body.
-func jobData(j slurm.JobData) jobbergate.SlurmJobData {
-	id := int(j.JobID)
-	d := jobbergate.SlurmJobData{JobID: &id, JobState: jobbergate.SlurmJobState(j.JobState), JobInfo: j.JobInfo}
-	if j.StateReason != "" {
-		d.StateReason = ptr(j.StateReason)
-	}
-	return d
 }
 
 func ptr[T any](v T) *T { return &v }

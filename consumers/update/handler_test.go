@@ -153,7 +153,7 @@ func TestSlurmUnreachableRetries(t *testing.T) {
 	sl.mu.Unlock()
 	e.start(t)
 	e.cycle(t)
-	waitFor(t, func() bool { sl.mu.Lock(); defer sl.mu.Unlock(); return sl.reads >= 1 }, "a slurm read")
+	testenv.Eventually(t, 10*time.Second, func() bool { sl.mu.Lock(); defer sl.mu.Unlock(); return sl.reads >= 1 }, "a slurm read")
 	sl.mu.Lock()
 	sl.readErr = nil
 	sl.mu.Unlock()
@@ -202,8 +202,3 @@ func TestNewHandlerRequiresDependencies(t *testing.T) {
 type nopUpdater struct{}
 
 func (nopUpdater) UpdateJob(context.Context, int, jobbergate.SlurmJobData) error { return nil }
-
-func waitFor(t *testing.T, cond func() bool, what string) {
-	t.Helper()
-	testenv.Eventually(t, 10*time.Second, cond, what)
-}

@@ -5,9 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
-	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -30,31 +27,6 @@ const (
 	agentPath    = "/jobbergate/job-submissions/agent/"
 	cycleLen     = time.Minute
 )
-
-func testLogger() *slog.Logger {
-	if os.Getenv("JBG_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
-
-// clock is a settable clock for the source's cycle numbers.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // fakeSlurm is an in-memory Slurm: JobStates answers jobs, accounting or UNKNOWN for the others.
 type fakeSlurm struct {
@@ -205,7 +177,7 @@ type env struct {
 	client  *jobbergate.Client
 	b       *broker.Broker
 	topo    broker.Topology
-	clock   *clock
+	clock   *testenv.Clock
 	poller  *bridge.Poller
 	handler *Handler
 	runner  *consumers.Runner
@@ -239,9 +211,9 @@ func newEnvSync(t testing.TB, sl Slurm, tune func(*Options), syncInterval time.D
 			l.MaxDeliver = 3
 			l.AckWait = 10 * time.Second
 		}))
-	clk := &clock{now: time.Unix(1_800_000_000, 0)}
+	clk := testenv.NewClock(time.Unix(1_800_000_000, 0))
 	src := NewSource(client, topo, SourceOptions{Interval: cycleLen, Now: clk.Now})
-	opts := Options{API: client, Slurm: sl, Logger: testLogger()}
+	opts := Options{API: client, Slurm: sl, Logger: testenv.Logger(t)}
 	if tune != nil {
 		tune(&opts)
 	}
@@ -250,11 +222,11 @@ func newEnvSync(t testing.TB, sl Slurm, tune func(*Options), syncInterval time.D
 		t.Fatal(err)
 	}
 	e := &env{api: api, client: client, b: b, topo: topo, clock: clk, handler: h,
-		poller: bridge.NewPoller(b.JS, cycleLen, testLogger(), src)}
+		poller: bridge.NewPoller(b.JS, cycleLen, testenv.Logger(t), src)}
 	cfg := consumers.ConfigFor(topo, topo.Update, 1000)
 	cfg.FetchWait = 100 * time.Millisecond
 	cfg.Backoff = consumers.Backoff{Initial: 20 * time.Millisecond, Max: 50 * time.Millisecond}
-	e.runner = consumers.NewBatchRunner(b.JS, cfg, h, testLogger())
+	e.runner = consumers.NewBatchRunner(b.JS, cfg, h, testenv.Logger(t))
 	return e
 }
 

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/nats-io/nats.go"
@@ -16,12 +17,16 @@ import (
 	"github.com/omnivector-solutions/jobbergate-agent-go/slurm"
 )
 
-// recordingUpdater is an Updater that keeps what it was sent.
+// recordingUpdater is an Updater that keeps what it was sent. The handler's puts run at once;
+// the test reads got after HandleBatch returns.
 type recordingUpdater struct {
+	mu  sync.Mutex
 	got map[int]jobbergate.SlurmJobData
 }
 
 func (r *recordingUpdater) UpdateJob(_ context.Context, id int, d jobbergate.SlurmJobData) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.got[id] = d
 	return nil
 }

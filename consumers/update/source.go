@@ -17,11 +17,6 @@ import (
 // it to count cycles for RefreshCycles.
 const HeaderCycle = "Jbg-Update-Cycle"
 
-// ActiveLister lists every active submission (all pages); *jobbergate.Client implements it.
-type ActiveLister interface {
-	ActiveSubmissions(ctx context.Context) ([]jobbergate.ActiveSubmission, error)
-}
-
 // SourceOptions configures NewSource.
 type SourceOptions struct {
 	// Interval is the update cycle (TASK_JOBS_INTERVAL_SECONDS); default 60 s. The source lists
@@ -38,7 +33,7 @@ func MsgID(id int, cycle int64) string {
 
 // NewSource returns the bridge source of the update path (see the package doc). Poll is safe
 // for concurrent use; it returns no messages for a cycle it already listed successfully.
-func NewSource(api ActiveLister, topo broker.Topology, opts SourceOptions) bridge.Source {
+func NewSource(api jobbergate.ActiveLister, topo broker.Topology, opts SourceOptions) bridge.Source {
 	if opts.Interval <= 0 {
 		opts.Interval = 60 * time.Second
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/bridge"
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
 )
 
 // Two bridges polling the same cycle publish each submission once; the next cycle publishes
@@ -18,7 +19,7 @@ func TestSourceCyclesAndDedupe(t *testing.T) {
 		addActive(e, "SUBMITTED", ptr2(100+i))
 	}
 	addActive(e, "CANCELLED", nil)
-	second := bridge.NewPoller(e.b.JS, cycleLen, testLogger(),
+	second := bridge.NewPoller(e.b.JS, cycleLen, testenv.Logger(t),
 		NewSource(e.client, e.topo, SourceOptions{Interval: cycleLen, Now: e.clock.Now}))
 
 	st := e.cycle(t)

@@ -1,6 +1,7 @@
-// Package testenv holds the small helpers that integration tests share: deciding what to do when a
-// real component (Slurm, InfluxDB, slapd, the nats CLI) is missing, and polling for a condition
-// instead of sleeping.
+// Package testenv holds the helpers that tests in every package share: deciding what to do when a
+// real component (Slurm, InfluxDB, slapd, the nats CLI) is missing, polling for a condition
+// instead of sleeping, a settable clock, the logger handed to the code under test, and a buffer
+// safe for concurrent writers.
 package testenv
 
 import (

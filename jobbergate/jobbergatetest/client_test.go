@@ -5,30 +5,11 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
 )
-
-// fakeClock is a settable clock for Options.Now.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // request sends a raw HTTP request to the server and returns the status and body.
 func request(t *testing.T, method, url, token, contentType string, body []byte) (int, []byte, http.Header) {
@@ -102,7 +83,7 @@ func expect(t *testing.T, what string, status int, body []byte, wantStatus int, 
 // fixture is a started server with two clusters, one job script and an agent token per cluster.
 type fixture struct {
 	s              *Server
-	clock          *fakeClock
+	clock          *testenv.Clock
 	tokA, tokB     string
 	scriptID       int
 	agent, scripts string
@@ -110,7 +91,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	clock := newFakeClock()
+	clock := testenv.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	s := NewTestServer(t, Options{Now: clock.Now})
 	f := &fixture{s: s, clock: clock}
 	f.tokA = s.MintToken(TokenClaims{ClientID: "cluster-a", Permissions: AgentScopes})
