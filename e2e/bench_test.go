@@ -341,7 +341,7 @@ func reportBench(b *testing.B, n, conc int, delay time.Duration, runs []benchRun
 	}
 	// Where the agent's time went: the slot time is SUBMIT_CONCURRENCY (the Slurm slots) x
 	// wall; each histogram's sum is time spent in that step over all deliveries. Up to
-	// SubmitInFlight deliveries are handled at once, so the submit handler's time includes
+	// submit.InFlight deliveries are handled at once, so the submit handler's time includes
 	// waiting for a Slurm slot and may exceed the slot time.
 	slot := float64(conc) * agentWall.Seconds()
 	fmt.Fprintf(&sb, "agent time by step (%d Slurm slots x wall = %.1f slot-s; up to %d deliveries in flight, so handler time includes waiting for a slot):\n",

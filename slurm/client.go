@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/logging"
 )
 
 // Options configure a Client. Zero values take the defaults shown.
@@ -88,7 +90,7 @@ func New(opts Options) (*Client, error) {
 	}
 	logger := opts.Logger
 	if logger == nil {
-		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		logger = logging.Discard()
 	}
 	if opts.Accounting < AccountingAuto || opts.Accounting > AccountingNone {
 		return nil, fmt.Errorf("unknown accounting mode %d", int(opts.Accounting))

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/singleflight"
+
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/logging"
 )
 
 // Defaults of CommandConfig.
@@ -74,7 +76,7 @@ type cachedName struct {
 // logger discards logs.
 func NewCommand(cfg CommandConfig, logger *slog.Logger) (*Command, error) {
 	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+		logger = logging.Discard()
 	}
 	if cfg.Program == "" {
 		return nil, fmt.Errorf("%s: the program path is required", CommandMapperName)

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/logging"
 )
 
 // TLS modes of LDAPConfig.TLSMode.
@@ -160,7 +162,7 @@ type LDAPMapper struct {
 // It does not contact the server. A nil logger discards logs.
 func NewLDAP(cfg LDAPConfig, logger *slog.Logger) (*LDAPMapper, error) {
 	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+		logger = logging.Discard()
 	}
 	cfg, err := cfg.withDefaults()
 	if err != nil {

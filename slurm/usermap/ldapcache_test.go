@@ -8,12 +8,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/logging"
 )
 
 func TestFileCacheRoundTripAndTTL(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "a", "cache")
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	c, err := openFileCache(dir, time.Hour, slog.New(slog.DiscardHandler))
+	c, err := openFileCache(dir, time.Hour, logging.Discard())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +34,7 @@ func TestFileCacheRoundTripAndTTL(t *testing.T) {
 	}
 
 	// A second instance (another process) reads the file.
-	c2, err := openFileCache(dir, time.Hour, slog.New(slog.DiscardHandler))
+	c2, err := openFileCache(dir, time.Hour, logging.Discard())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +58,7 @@ func TestFileCacheRoundTripAndTTL(t *testing.T) {
 
 func TestFileCacheMergesOtherWriters(t *testing.T) {
 	dir := t.TempDir()
-	logger := slog.New(slog.DiscardHandler)
+	logger := logging.Discard()
 	a, err := openFileCache(dir, 0, logger)
 	if err != nil {
 		t.Fatal(err)
@@ -123,7 +125,7 @@ func TestFileCacheCorruptOrInvalid(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, CacheFileName), []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c, err := openFileCache(dir, 0, slog.New(slog.DiscardHandler))
+	c, err := openFileCache(dir, 0, logging.Discard())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +144,7 @@ func TestFileCacheDirCannotBeCreated(t *testing.T) {
 	if err := os.WriteFile(file, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := openFileCache(filepath.Join(file, "sub"), 0, slog.New(slog.DiscardHandler)); err == nil {
+	if _, err := openFileCache(filepath.Join(file, "sub"), 0, logging.Discard()); err == nil {
 		t.Fatal("opening a cache under a regular file succeeded")
 	}
 }

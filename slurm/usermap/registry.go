@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/logging"
 )
 
 // Names of the built-in mappers, as used by the SLURM_USER_MAPPER setting.
@@ -128,7 +130,7 @@ func (r *Registry) New(name string, opts Options, logger *slog.Logger) (Mapper, 
 		name = DefaultMapperName
 	}
 	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+		logger = logging.Discard()
 	}
 	r.mu.RLock()
 	f, ok := r.factories[name]

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/logging"
 	"github.com/omnivector-solutions/jobbergate-agent-go/slurm/usermap"
 )
 
@@ -73,7 +74,7 @@ func TestRegistryNew(t *testing.T) {
 	reg := usermap.NewDefaultRegistry()
 	for _, tt := range tests {
 		t.Run(tt.name+"/"+tt.wantErr, func(t *testing.T) {
-			m, err := reg.New(tt.name, tt.opts, slog.New(slog.DiscardHandler))
+			m, err := reg.New(tt.name, tt.opts, logging.Discard())
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("New(%q) error = %v, want it to contain %q", tt.name, err, tt.wantErr)
