@@ -2,6 +2,14 @@ package slurm
 
 import (
 	"context"
+	"fmt"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"strings"
+	"sync/atomic"
+
+	"github.com/omnivector-solutions/jobbergate-agent-go/slurm/slurmtest"
 	"os/exec"
 	"strconv"
 	"sync"
@@ -9,8 +17,9 @@ import (
 	"time"
 )
 
-// BenchmarkJobState compares reading the state of 1,000 jobs with one batched squeue --json call
-// (JobStates) against one scontrol show job <id> per job (the reference agent's way). Setup
+// BenchmarkJobState compares reading the state of 1,000 jobs with JobStates (each job read
+// singly, here without state sessions: one scontrol process per job) against one scontrol show
+// job <id> per job run directly (the reference agent's way). Setup
 // submits 1,000 held jobs as alice and cancels them at the end. Each iteration does both reads;
 // the metrics are the milliseconds of each and their ratio.
 func BenchmarkJobState(b *testing.B) {
@@ -95,4 +104,82 @@ func BenchmarkJobState(b *testing.B) {
 	b.ReportMetric(perJob, "scontrol-per-job-ms/1000jobs")
 	b.ReportMetric(perJob/batched, "speedup")
 	b.Logf("1000 jobs: batched squeue --json %.1f ms, one scontrol per job %.1f ms, ratio %.1fx", batched, perJob, perJob/batched)
+}
+
+// BenchmarkListingMemory reads a 100,000-job answer of squeue (an owner with that many jobs, in
+// the form OwnerStates and FindMarkedJobs ask for) and prints the peak Go heap growth during each
+// read next to the size of the answer, with the collector set to run at 10 % growth so that the
+// peak is what the read holds, not garbage waiting for a collection: both listings stream
+// squeue's output, so neither holds the answer (OwnerStates keeps a map entry per job).
+func BenchmarkListingMemory(b *testing.B) {
+	const n = 100_000
+	for _, tt := range []struct {
+		name string
+		line func(i int) string
+		read func(c *Client) error
+	}{
+		{"OwnerStates", func(i int) string { return fmt.Sprintf("%d|PENDING|JobHeldUser\n", 1_000_000+i) }, func(c *Client) error {
+			got, err := c.OwnerStates(context.Background(), 1001)
+			if err == nil && len(got) != n {
+				err = fmt.Errorf("listed %d jobs, want %d", len(got), n)
+			}
+			return err
+		}},
+		{"FindMarkedJobs listing", func(i int) string { // a 200-byte comment each
+			return fmt.Sprintf("%d|%s\n", 1_000_000+i, strings.Repeat("c", 200))
+		}, func(c *Client) error {
+			_, _, err := c.listMarked(context.Background(), 1001, 7, "jobbergate-submission:7:00")
+			return err
+		}},
+	} {
+		b.Run(tt.name, func(b *testing.B) {
+			var answer strings.Builder
+			for i := range n {
+				answer.WriteString(tt.line(i))
+			}
+			size := answer.Len()
+			squeue := slurmtest.New(b, "squeue", slurmtest.Response{Stdout: answer.String()})
+			answer.Reset()
+			c, err := New(Options{SqueuePath: squeue.Path, SlurmVersion: "24.11"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer debug.SetGCPercent(debug.SetGCPercent(10))
+			var peak uint64
+			for range b.N {
+				runtime.GC()
+				base := heapBytes()
+				stop := sampleHeap(&peak)
+				err := tt.read(c)
+				stop()
+				if err != nil {
+					b.Fatal(err)
+				}
+				peak -= min(peak, base)
+			}
+			b.ReportMetric(float64(size)/1e6, "answer_MB")
+			b.ReportMetric(float64(peak)/1e6, "peak_heap_growth_MB")
+		})
+	}
+}
+
+// heapBytes is the Go heap in use (live and not yet swept objects).
+func heapBytes() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+// sampleHeap records the largest heapBytes seen every 200 µs into peak until stop is called.
+func sampleHeap(peak *uint64) (stop func()) {
+	var done atomic.Bool
+	var wg sync.WaitGroup
+	*peak = heapBytes()
+	wg.Go(func() {
+		for !done.Load() {
+			*peak = max(*peak, heapBytes())
+			time.Sleep(200 * time.Microsecond)
+		}
+	})
+	return func() { done.Store(true); wg.Wait(); *peak = max(*peak, heapBytes()) }
 }
