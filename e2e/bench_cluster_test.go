@@ -30,7 +30,7 @@ const (
 	// the next begins.
 	clusterInterval = 20
 	// clusterWarmCycles is how many cycles are measured after the first.
-	clusterWarmCycles = 2
+	clusterWarmCycles = 4
 	// clusterReconciles is how many submissions one crash reconcile looks for at once.
 	clusterReconciles = 8
 	// samplePeriod is how often the descendants' RSS is sampled.
