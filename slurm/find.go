@@ -113,31 +113,51 @@ func (c *Client) FindMarkedJobs(ctx context.Context, submissionID int64, id Iden
 // and comment) and returns the ids whose comment carries marker, and those carrying another
 // marker of the submission.
 func (c *Client) listMarked(ctx context.Context, uid uint32, submissionID int64, marker string) (candidates, earlier []int64, err error) {
+	var tooMany bool
+	err = c.listOwnerJobs(ctx, uid, "%i|%k", maxListingLine, func(line string) {
+		idText, comment, _ := strings.Cut(line, "|")
+		jid, perr := strconv.ParseInt(strings.TrimSpace(idText), 10, 64)
+		if perr != nil || jid <= 0 {
+			return
+		}
+		switch {
+		case CommentHasMarker(comment, marker):
+			if len(candidates) == maxMarkedCandidates {
+				tooMany = true
+			} else {
+				candidates = append(candidates, jid)
+			}
+		case len(MarkersOf(comment, submissionID)) > 0 && len(earlier) < maxMarkedCandidates:
+			earlier = append(earlier, jid)
+		}
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if tooMany {
+		c.logger.WarnContext(ctx, "more jobs of the owner carry the claim's marker than are read; reading the first ones",
+			"submission_id", submissionID, "limit", maxMarkedCandidates)
+	}
+	return candidates, earlier, nil
+}
+
+// listOwnerJobs runs squeue -h --states=all --user=<uid> --format=<format> (the controller
+// filters by user) and hands each line of its output, cut at lineLimit bytes, to each as squeue
+// writes it: nothing of the listing is held but what each keeps. At most maxConcurrentListings
+// run at once per Client.
+func (c *Client) listOwnerJobs(ctx context.Context, uid uint32, format string, lineLimit int, each func(line string)) error {
 	select {
 	case c.listings <- struct{}{}:
 		defer func() { <-c.listings }()
 	case <-ctx.Done():
-		return nil, nil, fmt.Errorf("list slurm jobs of uid %d: %w", uid, ctx.Err())
+		return fmt.Errorf("list slurm jobs of uid %d: %w", uid, ctx.Err())
 	}
-	var tooMany bool
-	_, err = c.runAsAgentStream(ctx, func(r io.Reader) error {
+	_, err := c.runAsAgentStream(ctx, func(r io.Reader) error {
 		br := bufio.NewReaderSize(r, 4096)
 		for {
-			line, err := readBoundedLine(br, maxListingLine)
+			line, err := readBoundedLine(br, lineLimit)
 			if line != "" {
-				idText, comment, _ := strings.Cut(line, "|")
-				if jid, perr := strconv.ParseInt(strings.TrimSpace(idText), 10, 64); perr == nil && jid > 0 {
-					switch {
-					case CommentHasMarker(comment, marker):
-						if len(candidates) == maxMarkedCandidates {
-							tooMany = true
-						} else {
-							candidates = append(candidates, jid)
-						}
-					case len(MarkersOf(comment, submissionID)) > 0 && len(earlier) < maxMarkedCandidates:
-						earlier = append(earlier, jid)
-					}
-				}
+				each(line)
 			}
 			if err == io.EOF {
 				return nil
@@ -146,15 +166,11 @@ func (c *Client) listMarked(ctx context.Context, uid uint32, submissionID int64,
 				return err
 			}
 		}
-	}, c.opts.SqueuePath, "-h", "--states=all", "--user="+strconv.FormatUint(uint64(uid), 10), "--format=%i|%k")
+	}, c.opts.SqueuePath, "-h", "--states=all", "--user="+strconv.FormatUint(uint64(uid), 10), "--format="+format)
 	if err != nil {
-		return nil, nil, fmt.Errorf("list slurm jobs of uid %d: %w", uid, err)
+		return fmt.Errorf("list slurm jobs of uid %d: %w", uid, err)
 	}
-	if tooMany {
-		c.logger.WarnContext(ctx, "more jobs of the owner carry the claim's marker than are read; reading the first ones",
-			"submission_id", submissionID, "limit", maxMarkedCandidates)
-	}
-	return candidates, earlier, nil
+	return nil
 }
 
 // readBoundedLine reads one line without its newline, keeping at most limit bytes of it.

@@ -1,10 +1,7 @@
 package slurm
 
 import (
-	"bufio"
 	"context"
-	"fmt"
-	"io"
 	"strconv"
 	"strings"
 )
@@ -27,30 +24,14 @@ type JobStatus struct {
 // but a job missing from the listing is not thereby gone (it may be newer than the listing).
 // Like FindMarkedJobs' listings, at most two run at once per Client.
 func (c *Client) OwnerStates(ctx context.Context, uid uint32) (map[int64]JobStatus, error) {
-	select {
-	case c.listings <- struct{}{}:
-		defer func() { <-c.listings }()
-	case <-ctx.Done():
-		return nil, fmt.Errorf("list job states of uid %d: %w", uid, ctx.Err())
-	}
 	res := map[int64]JobStatus{}
-	_, err := c.runAsAgentStream(ctx, func(r io.Reader) error {
-		br := bufio.NewReaderSize(r, 4096)
-		for {
-			line, err := readBoundedLine(br, 1024)
-			if id, st, ok := parseStatusLine(line); ok && len(res) < maxOwnerStates {
-				res[id] = st
-			}
-			if err == io.EOF {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
+	err := c.listOwnerJobs(ctx, uid, "%i|%T|%r", 1024, func(line string) {
+		if id, st, ok := parseStatusLine(line); ok && len(res) < maxOwnerStates {
+			res[id] = st
 		}
-	}, c.opts.SqueuePath, "-h", "--states=all", "--user="+strconv.FormatUint(uint64(uid), 10), "--format=%i|%T|%r")
+	})
 	if err != nil {
-		return nil, fmt.Errorf("list job states of uid %d: %w", uid, err)
+		return nil, err
 	}
 	return res, nil
 }
