@@ -28,9 +28,11 @@ const (
 	clusterActive = 1000
 	// clusterInterval is TASK_JOBS_INTERVAL_SECONDS: long enough for one cycle to end before
 	// the next begins.
-	clusterInterval = 20
-	// clusterWarmCycles is how many cycles are measured after the first.
-	clusterWarmCycles = 4
+	clusterInterval = 15
+	// clusterWarmCycles is how many cycles are measured after the first: with the default
+	// UPDATE_REFRESH_CYCLES (10) the last ones include the refreshes (a tenth of the jobs read
+	// and PUT again each cycle).
+	clusterWarmCycles = 12
 	// clusterReconciles is how many submissions one crash reconcile looks for at once.
 	clusterReconciles = 8
 	// samplePeriod is how often the descendants' RSS is sampled.
@@ -71,10 +73,15 @@ func BenchmarkClusterCost(b *testing.B) {
 	for range b.N {
 		// The first cycle after the submissions PUTs every job (their state changed from the
 		// SUBMITTED report); the next ones find nothing changed.
+		var warm []cycleCost
 		for c := range 1 + clusterWarmCycles {
 			r := measureUpdateCycle(b, w, a, metrics, sampler)
 			b.Logf("update cycle %d (%d active, %d other jobs): %s", c+1, clusterActive, others, r)
+			if c > 0 {
+				warm = append(warm, r)
+			}
 		}
+		b.Logf("warm cycles (%d active, %d other jobs): %s", clusterActive, others, summarize(warm))
 	}
 	b.StopTimer()
 	b.Logf("agent idle (between cycles): %.3f s CPU per second", idleCPU(a, 5*time.Second).Seconds())
@@ -110,6 +117,27 @@ func (c cycleCost) String() string {
 	return fmt.Sprintf("%.0f messages in %.2f s wall; CPU agent %.3f s + commands %.3f s = %.3f s; agent RSS %.1f MB; commands: %s; slurmctld+munged CPU %.3f s, RPCs %s (%.3f s in RPCs)",
 		c.handled, c.wall.Seconds(), c.agent.Seconds(), c.cmds.Seconds(), (c.agent + c.cmds).Seconds(), float64(c.agentRSS)/1e6,
 		formatPeaks(c.peaks), c.ctld.Seconds(), formatRPCs(c.rpcs), rpcSeconds(c.rpcs))
+}
+
+// summarize prints the mean and the largest of the cycles' figures.
+func summarize(cs []cycleCost) string {
+	var cpu, rpc, maxCPU, maxRPC time.Duration
+	var maxRSS int64
+	reads := 0
+	for _, c := range cs {
+		t := c.agent + c.cmds
+		r := time.Duration(rpcSeconds(c.rpcs) * float64(time.Second))
+		cpu, rpc = cpu+t, rpc+r
+		maxCPU, maxRPC = max(maxCPU, t), max(maxRPC, r)
+		maxRSS = max(maxRSS, c.agentRSS)
+		for _, p := range c.peaks {
+			maxRSS = max(maxRSS, p.maxRSS)
+		}
+		reads += int(c.rpcs["REQUEST_JOB_INFO_SINGLE"].count)
+	}
+	n := time.Duration(max(len(cs), 1))
+	return fmt.Sprintf("CPU agent+commands mean %.3f s, max %.3f s; slurmctld in RPCs mean %.3f s, max %.3f s; single-job reads %d in %d cycles; largest RSS of any process %.1f MB",
+		(cpu / n).Seconds(), maxCPU.Seconds(), (rpc / n).Seconds(), maxRPC.Seconds(), reads, len(cs), float64(maxRSS)/1e6)
 }
 
 // measureUpdateCycle measures the next update cycle: from the bridge's listing of active
