@@ -15,16 +15,19 @@
 // file, against 0.8 ms for one process).
 //
 // Job records. From Slurm 23.02 on, a job's record (JobData.JobInfo, the portal's
-// slurm_job_info) is its object of scontrol show job --json, the same object squeue --json
-// prints: the queue is read with squeue --json --states=all and single jobs with scontrol --json
-// show job <id>. Slurm 22.05 has no scontrol --json, so there a record is the job's scontrol -o
-// Key=Value pairs as a JSON object of strings, for single reads and for the queue alike
-// (scontrol show job -o, keeping only ids that squeue -h -t all -o %i lists, since a value
-// with a newline can forge a record). The version is read with scontrol --version once an hour
-// (Options.SlurmVersion sets it). Single reads go to one of a few long-lived interactive
-// scontrol sessions (Options.StateSessions; --json sessions on 23.02+), each command followed by
-// "show hostnames <nonce>", whose line ends the answer; anything a session cannot answer
-// cleanly is read again with a scontrol of its own.
+// slurm_job_info) is its object of scontrol show job --json (the object squeue --json prints
+// too); Slurm 22.05 has no scontrol --json, so there a record is the job's scontrol -o
+// Key=Value pairs as a JSON object of strings (only the first record of the id asked for is
+// taken, since a value with a newline can forge a line). The version is read with scontrol
+// --version once an hour (Options.SlurmVersion sets it). Jobs are only ever read singly
+// (JobState, JobStates), never as a whole queue, so a read costs the same on a cluster of any
+// size; single reads go to one of a few long-lived interactive scontrol sessions
+// (Options.StateSessions; --json sessions on 23.02+), each command followed by "show hostnames
+// <nonce>", whose line ends the answer; anything a session cannot answer cleanly is read again
+// with a scontrol of its own. An owner's jobs are listed with squeue --user (ids with states,
+// OwnerStates; ids with comments, FindMarkedJobs), streamed: the controller filters by user, and
+// nothing of the listing is held but what is kept of it. What the agent's reads may print is
+// bounded (ErrOutputTooLarge).
 //
 // Jobs slurmctld no longer holds (finished more than MinJobAge ago) are looked up in accounting
 // with one sacct call per batch: sacct --json with slurmdbd, sacct -X -P when slurmdbd has no

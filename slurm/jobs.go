@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -223,15 +222,6 @@ func quickJobID(raw []byte) (id int64, ok bool) {
 		return 0, false
 	}
 	return f.Value, true
-}
-
-// DecodeJobsJSON is ParseJobsJSON reading the document from r.
-func DecodeJobsJSON(r io.Reader, keep func(id int64) bool) ([]JobData, error) {
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(r); err != nil {
-		return nil, fmt.Errorf("read slurm JSON: %w", err)
-	}
-	return ParseJobsJSON(buf.Bytes(), keep)
 }
 
 // JobStates reads the state of every id singly (scontrol show job <id>, in a state session

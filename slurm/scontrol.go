@@ -120,3 +120,29 @@ func nameAndID(s string) (name string, id int64) {
 	}
 	return name, id
 }
+
+// scontrolRecords joins scontrol -o lines into records: a line that does not start with JobId=
+// continues the record before it (a value with a newline in it), and so does a line that does
+// but follows a record without JobState= (every real record has one: a job name with a newline
+// cut the record before the state, and what follows the newline is the rest of that job's
+// record, whatever it starts with).
+func scontrolRecords(lines []string) []string {
+	var records []string
+	for _, line := range lines {
+		switch {
+		case strings.HasPrefix(line, "JobId=") && (len(records) == 0 || hasState(records[len(records)-1])):
+			records = append(records, line)
+		case len(records) > 0:
+			records[len(records)-1] += "\n" + line
+		}
+	}
+	for i := range records {
+		records[i] = strings.TrimRight(records[i], "\n")
+	}
+	return records
+}
+
+// stateKeyRe finds the JobState= key of a scontrol record.
+var stateKeyRe = regexp.MustCompile(`(^|[ \n])JobState=`)
+
+func hasState(record string) bool { return stateKeyRe.MatchString(record) }

@@ -13,9 +13,8 @@
 //     rejected because one still waits is counted by the poller as already queued, not as an error.
 //
 //   - Handler is a consumers.BatchHandler: for a batch it scancels the jobs of CANCELLED
-//     submissions, reads each job of the batch singly
-//     (slurm.Client.JobStates: scontrol show job <id> in the long-lived state sessions), and PUTs slurm id, state, info and reason
-//     per submission, several PUTs at a time. CANCELLED submissions without a Slurm job are
+//     submissions, reads the jobs that may have changed (see Slurm reads), and PUTs slurm id,
+//     state, info and reason per submission, several PUTs at a time. CANCELLED submissions without a Slurm job are
 //     reported as the reference does (state CANCELLED, info "{}", its fixed reason), which
 //     makes the API mark them ABORTED.
 //
@@ -28,15 +27,19 @@
 // left out of the digest (see VolatileInfoFields) but never out of what is sent, so every PUT
 // carries the complete current job_info.
 //
-// Slurm reads. Each job of a batch is read on its own (JobStates), after the batch arrived, so
-// the cost of a cycle follows the agent's active submissions, not the cluster's job count (no
-// other user's job is read or parsed; scripts/bench-cluster.sh measures it against 10,000 and
-// 50,000 other jobs), and a job missing from slurmctld is gone: it was submitted before the
-// cycle listed its submission. Gone jobs are asked of accounting with one sacct per batch
-// (UNKNOWN when accounting does not know them either). No read is shared between batches: with
-// two bridges a cycle can be listed twice (a new leader lists it again), so a later batch of a
-// cycle may name a job newer than any earlier read, and taking such a job for gone would end a
-// live submission. Scancels are followed by the read of the cancelled job.
+// Slurm reads. The cost of a cycle follows the agent's active submissions, not the cluster's
+// job count (scripts/bench-cluster.sh measures it with 10,000 and 50,000 other jobs): no whole
+// queue is ever read. For an owner with at least OwnerListingMin jobs in a batch that were
+// reported before and whose refresh is not due, one listing of that owner's jobs (squeue
+// --user: id, state, reason; kept ListingMaxAge) tells which are unchanged: those are neither
+// read nor PUT. Every other job is read on its own (JobStates: scontrol show job <id> in the
+// long-lived state sessions) after the batch arrived, so a job missing from slurmctld is gone:
+// it was submitted before the cycle listed its submission. A listing is never used to take a job
+// for gone (it may be older than the job). Gone jobs are asked of accounting with one sacct per
+// batch (UNKNOWN when accounting does not know them either). No single read is shared between
+// batches: with two bridges a cycle can be listed twice (a new leader lists it again), so a
+// later batch of a cycle may name a job newer than any earlier read, and taking such a job for
+// gone would end a live submission. Scancels are followed by the read of the cancelled job.
 //
 // Decisions. 409 (slurm id mismatch), 400 (no longer updatable), 403, 404 and other 4xx answers
 // terminate the message with the API's detail (it lands in DEAD); 5xx, timeouts and Slurm
