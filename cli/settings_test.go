@@ -77,7 +77,7 @@ func TestUnknownSettingWarns(t *testing.T) {
 	}, "the agent did not start:\n%s", logs.String())
 	cancel()
 	if code := <-done; code != 0 {
-		t.Errorf("run: exit %d", code)
+		t.Errorf("run: exit %d:\n%s", code, logs.String())
 	}
 	var warned []string
 	for _, line := range strings.Split(logs.String(), "\n") {
