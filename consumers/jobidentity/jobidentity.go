@@ -23,6 +23,10 @@ type Record struct {
 	// Unmarked is set for a job that carries no marker at all: one the Python agent submitted
 	// (found in its marker file). Only its owner identifies it.
 	Unmarked bool `json:"unmarked,omitempty"`
+	// State and Reason are the job's state and reason the submit path reported with SUBMITTED
+	// (empty when not known): what the portal shows until the update path reports a change.
+	State  string `json:"state,omitempty"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // Identity is what Check needs of the record (no time bound: the job exists already).

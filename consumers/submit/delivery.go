@@ -138,7 +138,7 @@ func (d *delivery) handle(ctx context.Context) outcome {
 		o.jobID = res.JobID
 		return o
 	}
-	d.recordIdentity(ctx, res.JobID, claim.identity(), false)
+	d.recordIdentity(ctx, res.JobID, claim.identity(), false, jd)
 	return d.markSubmitted(ctx, claim, rev, jd)
 }
 
@@ -225,7 +225,7 @@ func (d *delivery) reconcile(ctx context.Context, rec Record, rev uint64) (outco
 	if err != nil {
 		return retry(err), true
 	}
-	d.recordIdentity(ctx, rec.SlurmJobID, id, false)
+	d.recordIdentity(ctx, rec.SlurmJobID, id, false, slurm.JobData{})
 	return d.report(ctx, rec, rev), true
 }
 
@@ -277,7 +277,7 @@ func (d *delivery) adoptLegacy(ctx context.Context) (outcome, bool) {
 		return retry(err), true
 	}
 	d.log.Info("slurm job submitted by the Python agent found in its marker file: reporting it instead of submitting again", "slurm_job_id", jobID)
-	d.recordIdentity(ctx, jobID, id, true)
+	d.recordIdentity(ctx, jobID, id, true, jd)
 	out := d.markSubmitted(ctx, rec, rev, jd)
 	if out.dec.IsAck() {
 		if err := os.Remove(filepath.Join(d.o.LegacyMarkerDir, legacyMarkerName(d.sub.ID))); err != nil && !os.IsNotExist(err) {
@@ -288,17 +288,18 @@ func (d *delivery) adoptLegacy(ctx context.Context) (outcome, bool) {
 }
 
 // recordIdentity writes the identity of a submission's job (Options.Jobs), for the update path;
-// unmarked says the job carries no marker (the Python agent's). It runs even when ctx was
+// unmarked says the job carries no marker (the Python agent's), reported is the job as it is
+// about to be reported with SUBMITTED (zero when not read yet). It runs even when ctx was
 // cancelled; a failure is logged, not retried: the update path then treats the job as one of
 // unknown provenance.
-func (d *delivery) recordIdentity(ctx context.Context, jobID int64, id slurm.Identity, unmarked bool) {
+func (d *delivery) recordIdentity(ctx context.Context, jobID int64, id slurm.Identity, unmarked bool, reported slurm.JobData) {
 	if d.o.Jobs == nil {
 		return
 	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), kvWriteTimeout)
 	defer cancel()
 	rec := jobidentity.Record{SubmissionID: d.sub.ID, SlurmJobID: jobID, Owner: id.Owner.Name, OwnerUID: id.Owner.UID, Marker: id.Marker,
-		Unmarked: unmarked}
+		Unmarked: unmarked, State: reported.JobState, Reason: reported.StateReason}
 	if err := (jobidentity.Store{KV: d.o.Jobs}).Put(wctx, rec); err != nil {
 		d.log.Error("could not record the job's identity; the update path cannot check the job's owner", "slurm_job_id", jobID, "error", err)
 	}

@@ -347,20 +347,28 @@ func (h *Handler) foreign(it *item, why string) {
 }
 
 // skipUnchanged acks the items whose job an owner listing shows in the state and reason last
-// reported (and whose refresh is not due), and returns the others, which must be read. Only
-// owners with at least OwnerListingMin such items are listed; a failed listing leaves their
-// items to be read.
+// reported (and whose refresh is not due), and returns the others, which must be read. What was
+// last reported is the tracker's last PUT or, for a submission this process has not PUT yet,
+// what the submit path reported with SUBMITTED (its identity record): so the first cycle after a
+// start does not read and PUT every job again. Only owners with at least OwnerListingMin such
+// items are listed; a failed listing leaves their items to be read.
 func (h *Handler) skipUnchanged(ctx context.Context, items []*item, decs []consumers.Decision) []*item {
 	if h.opts.OwnerListingMin < 0 {
 		return items
 	}
 	last := map[*item]slurm.JobStatus{}
+	seeded := map[*item]bool{} // compared with the identity record's report, not a PUT of ours
 	byOwner := map[uint32][]*item{}
 	for _, it := range items {
 		if it.ident == nil || it.cancelled() {
 			continue
 		}
-		if st, ok := h.tracker.lastReported(it.sub.ID, it.slurmID(), it.cycle, it.hasCyc); ok {
+		st, ok := h.tracker.lastReported(it.sub.ID, it.slurmID(), it.cycle, it.hasCyc)
+		if !ok && it.hasCyc && it.ident.State != "" && !h.tracker.known(it.sub.ID, it.slurmID()) {
+			st, ok = slurm.JobStatus{State: it.ident.State, Reason: it.ident.Reason}, true
+			seeded[it] = true
+		}
+		if ok {
 			last[it] = st
 			byOwner[it.ident.OwnerUID] = append(byOwner[it.ident.OwnerUID], it)
 		}
@@ -389,6 +397,9 @@ func (h *Handler) skipUnchanged(ctx context.Context, items []*item, decs []consu
 		if !skip[it] {
 			out = append(out, it)
 			continue
+		}
+		if seeded[it] {
+			h.tracker.seed(it.sub.ID, it.slurmID(), last[it], it.cycle)
 		}
 		h.skipped.Add(1)
 		it.log.Debug("job state and reason unchanged in its owner's listing: not read, not sent")

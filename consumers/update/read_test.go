@@ -163,3 +163,46 @@ func TestOwnerListingSkipsUnchangedJobs(t *testing.T) {
 			st.OwnerListings, st.SlurmReads-before.SlurmReads)
 	}
 }
+
+// After a start the tracker knows nothing, but the identity records hold what the submit path
+// reported with SUBMITTED: jobs whose owner listing still shows that state and reason are
+// neither read nor PUT, in the first cycle or later ones until their refresh; a job that
+// changed since, or whose record lacks the report, is read and PUT.
+func TestFirstCycleComparesWithTheSubmittedReport(t *testing.T) {
+	sl := newFakeSlurm()
+	up := &recordingUpdater{got: map[int]jobbergate.SlurmJobData{}}
+	ids := identities{}
+	h, err := NewHandler(Options{API: up, Slurm: sl, Identities: ids, RefreshCycles: 10, OwnerListingMin: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pairs [][2]int
+	for i := range 40 {
+		sub, jid := i+1, int64(3000+i)
+		j := runningJob(jid)
+		j.JobState, j.StateReason = "PENDING", "JobHeldUser"
+		j.UserID, j.Comment = 1000, slurm.LegacyMarker(int64(sub))
+		sl.set(j)
+		ids[sub] = jobidentity.Record{SubmissionID: sub, SlurmJobID: jid, Owner: "alice", OwnerUID: 1000, State: "PENDING", Reason: "JobHeldUser"}
+		pairs = append(pairs, [2]int{sub, int(jid)})
+	}
+	released := sl.jobs[3004] // released since it was submitted
+	released.JobState, released.StateReason = "RUNNING", "None"
+	sl.set(released)
+	noReport := ids[6] // a record written before reports were recorded
+	noReport.State, noReport.Reason = "", ""
+	ids[6] = noReport
+	ctx := context.Background()
+
+	h.HandleBatch(ctx, batchOf(t, 1, pairs...))
+	if st := h.Stats(); st.OwnerListings != 1 || st.SlurmReads != 2 || st.Puts != 2 || st.Skipped != 38 {
+		t.Fatalf("first cycle: %+v; want 1 listing, the released job and the one without report read and PUT, 38 skipped", st)
+	}
+	if up.got[5].JobState != "RUNNING" || up.got[6].JobState != "PENDING" {
+		t.Errorf("PUT %q for the released job and %q for the unreported one", up.got[5].JobState, up.got[6].JobState)
+	}
+	h.HandleBatch(ctx, batchOf(t, 2, pairs...))
+	if st := h.Stats(); st.SlurmReads != 2 || st.Puts != 2 {
+		t.Errorf("second cycle: %+v; want nothing read or PUT", st)
+	}
+}

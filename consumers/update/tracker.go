@@ -174,6 +174,29 @@ func (t *tracker) lastReported(id int, slurmID int64, cycle int64, hasCyc bool) 
 	return e.status, true
 }
 
+// known reports whether anything was PUT or seeded for id's job slurmID in this process.
+func (t *tracker) known(id int, slurmID int64) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e := t.entries[id]
+	return e != nil && e.slurmID == slurmID && e.put
+}
+
+// seed records that the portal shows status for id's job slurmID as of cycle (reported by the
+// submit path, not by a PUT of this process): later cycles compare with it, and the job is read
+// and PUT again in its refresh slot. The digest is left empty, so the first read of the job
+// after it is PUT.
+func (t *tracker) seed(id int, slurmID int64, status slurm.JobStatus, cycle int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e := t.entries[id]
+	if e == nil || e.slurmID != slurmID {
+		e = &entry{slurmID: slurmID}
+		t.entries[id] = e
+	}
+	e.put, e.fp, e.cycle, e.hasCyc, e.status = true, fingerprint{}, cycle, true, status
+}
+
 // put records a successful PUT of fp (the digest of d) for id in cycle. A terminal state
 // forgets the submission: the API no longer lists it.
 func (t *tracker) put(id int, fp fingerprint, cycle int64, hasCyc bool, d jobbergate.SlurmJobData) {
