@@ -65,7 +65,7 @@ func BenchmarkClusterCost(b *testing.B) {
 	testenv.Eventually(b, 10*time.Minute, func() bool {
 		return w.statusCounts(ids)[jobbergatetest.StatusSubmitted] == len(ids)
 	}, "%d submissions SUBMITTED: %v", len(ids), lazy(func() string { return fmtCounts(w.statusCounts(ids)) }))
-	b.Logf("slurm holds %d other jobs; the agent's %d submissions are SUBMITTED (held jobs)", others, len(ids))
+	report("slurm holds %d other jobs; the agent's %d submissions are SUBMITTED (held jobs)", others, len(ids))
 
 	sampler := startProcSampler(a.pid(), samplePeriod)
 	defer sampler.end()
@@ -76,15 +76,15 @@ func BenchmarkClusterCost(b *testing.B) {
 		var warm []cycleCost
 		for c := range 1 + clusterWarmCycles {
 			r := measureUpdateCycle(b, w, a, metrics, sampler)
-			b.Logf("update cycle %d (%d active, %d other jobs): %s", c+1, clusterActive, others, r)
+			report("update cycle %d (%d active, %d other jobs): %s", c+1, clusterActive, others, r)
 			if c > 0 {
 				warm = append(warm, r)
 			}
 		}
-		b.Logf("warm cycles (%d active, %d other jobs): %s", clusterActive, others, summarize(warm))
+		report("warm cycles (%d active, %d other jobs): %s", clusterActive, others, summarize(warm))
 	}
 	b.StopTimer()
-	b.Logf("agent idle (between cycles): %.3f s CPU per second", idleCPU(a, 5*time.Second).Seconds())
+	report("agent idle (between cycles): %.3f s CPU per second", idleCPU(a, 5*time.Second).Seconds())
 	jobIDs := make([]int64, 0, len(ids))
 	for _, id := range ids {
 		if s, ok := w.api.Submission(id); ok && s.SlurmJobID != nil {
@@ -92,14 +92,20 @@ func BenchmarkClusterCost(b *testing.B) {
 		}
 	}
 	a.stop()
-	b.Logf("reference model (one scontrol show job process per active job, one after another): %s", measureCommands(b, jobIDs, func(id int64) []string {
+	report("reference model (one scontrol show job process per active job, one after another): %s", measureCommands(b, jobIDs, func(id int64) []string {
 		return []string{"scontrol", "show", "job", strconv.FormatInt(id, 10)}
 	}))
-	b.Logf("previous design (one squeue --json --states=all per cycle): %s", measureCommands(b, jobIDs[:1], func(int64) []string {
+	report("previous design (one squeue --json --states=all per cycle): %s", measureCommands(b, jobIDs[:1], func(int64) []string {
 		return []string{"squeue", "--json", "--states=all"}
 	}))
-	b.Logf("crash reconcile of %d submissions at once: %s", clusterReconciles, measureReconcile(b, w, ids[:clusterReconciles]))
-	b.Logf("previous design's reconcile: one squeue --json --states=all per reconciled submission, %d times the line above", clusterReconciles)
+	report("crash reconcile of %d submissions at once: %s", clusterReconciles, measureReconcile(b, w, ids[:clusterReconciles]))
+	report("previous design's reconcile: one squeue --json --states=all per reconciled submission, %d times the line above", clusterReconciles)
+}
+
+// report prints one line of the benchmark's figures on the standard output (a benchmark's own
+// log is cut after ten lines).
+func report(format string, args ...any) {
+	fmt.Printf("cluster: "+format+"\n", args...)
 }
 
 // cycleCost is one measured update cycle.

@@ -62,7 +62,7 @@ for n in $sizes; do
 	fill "$n"
 	log "BenchmarkClusterCost with $(held) jobs of $user"
 	JBG_BENCH_CLUSTER=1 CI=true go test -run '^$' -bench BenchmarkClusterCost -benchtime 1x -timeout 30m ./e2e/ \
-		2>&1 | tee "$logdir/others-$n.log" | grep -E 'bench_cluster_test|^(ok|FAIL|---)' >&2
+		2>&1 | tee "$logdir/others-$n.log" | grep -E '^cluster:|^(ok|FAIL|---)' >&2
 	grep -q '^ok' "$logdir/others-$n.log" || { log "benchmark failed at $n: $logdir/others-$n.log"; exit 1; }
 done
 log "logs in $logdir"
