@@ -79,7 +79,8 @@ type Options struct {
 	// OwnerListingMin: when a batch holds at least this many jobs of one owner that were
 	// reported before and whose refresh is not due, that owner's jobs are listed with one
 	// OwnerStates call and those whose state and reason are what was last reported are not
-	// read (nor PUT); the others are read singly. Default 50 (a listing costs slurmctld about
+	// read (nor PUT); the others are read singly. A batch with fewer uses a listing of the
+	// owner still fresh from an earlier batch (ListingMaxAge). Default 50 (a listing costs slurmctld about
 	// as much as that many single reads on a busy cluster); negative: every job is read.
 	OwnerListingMin int
 	// ListingMaxAge is how long one owner listing serves later batches. Only used to skip
@@ -351,7 +352,8 @@ func (h *Handler) foreign(it *item, why string) {
 // last reported is the tracker's last PUT or, for a submission this process has not PUT yet,
 // what the submit path reported with SUBMITTED (its identity record): so the first cycle after a
 // start does not read and PUT every job again. Only owners with at least OwnerListingMin such
-// items are listed; a failed listing leaves their items to be read.
+// items are listed (fewer are compared with a listing made for an earlier batch, if one is still
+// fresh); a failed listing leaves their items to be read.
 func (h *Handler) skipUnchanged(ctx context.Context, items []*item, decs []consumers.Decision) []*item {
 	if h.opts.OwnerListingMin < 0 {
 		return items
@@ -375,13 +377,16 @@ func (h *Handler) skipUnchanged(ctx context.Context, items []*item, decs []consu
 	}
 	skip := map[*item]bool{}
 	for uid, its := range byOwner {
-		if len(its) < h.opts.OwnerListingMin {
-			continue
-		}
-		states, err := h.ownerStates(ctx, uid)
-		if err != nil {
-			h.log.Warn("listing an owner's job states failed: their jobs are read one by one", "uid", uid, "error", err)
-			continue
+		states, fresh := h.cachedStates(uid)
+		if !fresh {
+			if len(its) < h.opts.OwnerListingMin {
+				continue // fewer reads than a listing costs
+			}
+			var err error
+			if states, err = h.ownerStates(ctx, uid); err != nil {
+				h.log.Warn("listing an owner's job states failed: their jobs are read one by one", "uid", uid, "error", err)
+				continue
+			}
 		}
 		for _, it := range its {
 			if st, ok := states[it.slurmID()]; ok && st == last[it] {
@@ -406,6 +411,17 @@ func (h *Handler) skipUnchanged(ctx context.Context, items []*item, decs []consu
 		decs[it.idx] = consumers.Ack()
 	}
 	return out
+}
+
+// cachedStates returns uid's job states from a listing at most ListingMaxAge old, if there is one.
+func (h *Handler) cachedStates(uid uint32) (map[int64]slurm.JobStatus, bool) {
+	h.listMu.Lock()
+	defer h.listMu.Unlock()
+	l, ok := h.lists[uid]
+	if !ok || h.opts.Now().Sub(l.at) > h.opts.ListingMaxAge {
+		return nil, false
+	}
+	return l.states, true
 }
 
 // ownerStates returns uid's job states from a listing at most ListingMaxAge old.

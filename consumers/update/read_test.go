@@ -8,11 +8,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/consumers"
 	"github.com/omnivector-solutions/jobbergate-agent-go/consumers/jobidentity"
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 	"github.com/omnivector-solutions/jobbergate-agent-go/slurm"
 )
@@ -204,5 +206,38 @@ func TestFirstCycleComparesWithTheSubmittedReport(t *testing.T) {
 	h.HandleBatch(ctx, batchOf(t, 2, pairs...))
 	if st := h.Stats(); st.SlurmReads != 2 || st.Puts != 2 {
 		t.Errorf("second cycle: %+v; want nothing read or PUT", st)
+	}
+}
+
+// A batch with fewer of an owner's jobs than OwnerListingMin (the end of a cycle's messages)
+// uses the owner's listing of an earlier batch while it is fresh, and makes none of its own.
+func TestSmallBatchUsesAFreshListing(t *testing.T) {
+	sl := newFakeSlurm()
+	up := &recordingUpdater{got: map[int]jobbergate.SlurmJobData{}}
+	ids := identities{}
+	clk := testenv.NewClock(time.Unix(1_800_000_000, 0))
+	h, err := NewHandler(Options{API: up, Slurm: sl, Identities: ids, RefreshCycles: 10, OwnerListingMin: 20, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pairs [][2]int
+	for i := range 30 {
+		sub, jid := i+1, int64(4000+i)
+		j := runningJob(jid)
+		j.UserID, j.Comment = 1000, slurm.LegacyMarker(int64(sub))
+		sl.set(j)
+		ids[sub] = jobidentity.Record{SubmissionID: sub, SlurmJobID: jid, Owner: "alice", OwnerUID: 1000, State: "RUNNING", Reason: "None"}
+		pairs = append(pairs, [2]int{sub, int(jid)})
+	}
+	ctx := context.Background()
+	h.HandleBatch(ctx, batchOf(t, 1, pairs[:25]...)) // lists alice's jobs
+	h.HandleBatch(ctx, batchOf(t, 1, pairs[25:]...)) // 5 jobs: the fresh listing serves
+	if st := h.Stats(); st.OwnerListings != 1 || st.SlurmReads != 0 || st.Skipped != 30 {
+		t.Fatalf("%+v: want one listing serving both batches, nothing read", st)
+	}
+	clk.Advance(6 * time.Second) // past ListingMaxAge: a small batch reads singly
+	h.HandleBatch(ctx, batchOf(t, 2, pairs[25:]...))
+	if st := h.Stats(); st.OwnerListings != 1 || st.SlurmReads != 5 {
+		t.Fatalf("%+v: want the 5 jobs read singly once the listing aged", st)
 	}
 }
