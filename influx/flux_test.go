@@ -7,11 +7,12 @@ import (
 	"time"
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/influx"
+	"github.com/omnivector-solutions/jobbergate-agent-go/influx/influxtest"
 )
 
-func newFlux(t *testing.T, base string, db *influxDB) *influx.Flux {
+func newFlux(t *testing.T, base string, db *influxtest.DB) *influx.Flux {
 	t.Helper()
-	src, err := influx.NewFlux(influx.FluxOptions{URL: base, Token: ":", Bucket: db.name + "/autogen",
+	src, err := influx.NewFlux(influx.FluxOptions{URL: base, Token: ":", Bucket: db.Name + "/autogen",
 		Timeout: 30 * time.Second, BatchSize: 500}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -39,10 +40,10 @@ func TestFluxRefusesNonNumericJob(t *testing.T) {
 
 // TestFluxBucketEscaped: a bucket name with quotes and ${ is data, not Flux.
 func TestFluxBucketEscaped(t *testing.T) {
-	base := requireInfluxFlux(t)
-	db := newInfluxDB(t, base)
-	db.write([]string{line("CPUTime", "1", "0", "0", "vm", 1, 100)})
-	src, err := influx.NewFlux(influx.FluxOptions{URL: base, Token: ":", Bucket: db.name + `/autogen") |> yield() //${x}`}, nil)
+	base := influxtest.RequireFlux(t)
+	db := influxtest.NewDB(t, base)
+	db.Write([]string{influxtest.Line("CPUTime", "1", "0", "0", "vm", 1, 100)})
+	src, err := influx.NewFlux(influx.FluxOptions{URL: base, Token: ":", Bucket: db.Name + `/autogen") |> yield() //${x}`}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,11 +7,12 @@ import (
 	"time"
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/influx"
+	"github.com/omnivector-solutions/jobbergate-agent-go/influx/influxtest"
 )
 
-func newInfluxQL(t *testing.T, db *influxDB) *influx.InfluxQL {
+func newInfluxQL(t *testing.T, db *influxtest.DB) *influx.InfluxQL {
 	t.Helper()
-	src, err := influx.NewInfluxQL(influx.InfluxQLOptions{DSN: db.dsn(), Timeout: 30 * time.Second, ChunkSize: 1000}, nil)
+	src, err := influx.NewInfluxQL(influx.InfluxQLOptions{DSN: db.DSN(), Timeout: 30 * time.Second, ChunkSize: 1000}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,8 +23,8 @@ func newInfluxQL(t *testing.T, db *influxDB) *influx.InfluxQL {
 // TestInfluxQLBindParameters: the job id goes as a bind parameter, so quotes in it are data,
 // not InfluxQL: an injection attempt matches nothing instead of every job.
 func TestInfluxQLBindParameters(t *testing.T) {
-	db := newInfluxDB(t, requireInfluxV1(t))
-	db.write([]string{line("CPUTime", "1", "0", "0", "vm", 1, 100), line("CPUTime", "2", "0", "0", "vm", 2, 100)})
+	db := influxtest.NewDB(t, influxtest.RequireV1(t))
+	db.Write([]string{influxtest.Line("CPUTime", "1", "0", "0", "vm", 1, 100), influxtest.Line("CPUTime", "2", "0", "0", "vm", 2, 100)})
 	src := newInfluxQL(t, db)
 	ctx := context.Background()
 	if v, err := src.Ping(ctx); err != nil || !strings.HasPrefix(v, "1.") {
@@ -47,7 +48,7 @@ func TestInfluxQLBindParameters(t *testing.T) {
 	if n := count("1"); n != 1 {
 		t.Fatalf("job 1: %d points, want 1", n)
 	}
-	for _, evil := range []string{`1' OR '1'='1`, `1' OR job='2`, `x' OR "job" =~ /.*/ --`, `1"; DROP DATABASE ` + db.name + `; --`} {
+	for _, evil := range []string{`1' OR '1'='1`, `1' OR job='2`, `x' OR "job" =~ /.*/ --`, `1"; DROP DATABASE ` + db.Name + `; --`} {
 		if n := count(evil); n != 0 {
 			t.Errorf("job %q matched %d points", evil, n)
 		}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/influx"
+	"github.com/omnivector-solutions/jobbergate-agent-go/influx/influxtest"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate/jobbergatetest"
 )
 
@@ -55,7 +56,7 @@ func (d *dataset) add(job string, hosts, steps, tasks []string, times []int64) {
 							vals[mi] += 2*v + 1
 							continue
 						}
-						d.lines = append(d.lines, line(m, job, s, k, h, v, t))
+						d.lines = append(d.lines, influxtest.Line(m, job, s, k, h, v, t))
 						vals[mi] += v
 					}
 					d.want[key] = vals

@@ -1,15 +1,11 @@
 package metrics
 
 import (
-	"bufio"
 	"cmp"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -20,14 +16,14 @@ import (
 	"time"
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/influx"
+	"github.com/omnivector-solutions/jobbergate-agent-go/influx/influxtest"
 	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate/jobbergatetest"
 	"github.com/omnivector-solutions/jobbergate-agent-go/slurm"
 )
 
 const (
-	servicesHow   = "run `bash deploy/test-services.sh` as root (Slurm with SNS_INFLUX=1, InfluxDB 1.6.7 and 1.8.10)"
-	influxEnvFile = "/var/lib/jobbergate-agent-test/influxdb/env"
+	servicesHow = "run `bash deploy/test-services.sh` as root (Slurm with SNS_INFLUX=1, InfluxDB 1.6.7 and 1.8.10)"
 )
 
 // burnScript is a job that touches 160 MB and keeps one CPU busy for 6 s in its batch step,
@@ -46,39 +42,6 @@ EOF
 /usr/bin/python3 burn.py
 srun -n1 /usr/bin/python3 burn.py
 `
-
-// influxEnv reads the env file deploy/influxdb/influxdb.sh writes (JOBBERGATE_TEST_INFLUX_ENV
-// overrides its path).
-func influxEnv() map[string]string {
-	path := cmp.Or(os.Getenv("JOBBERGATE_TEST_INFLUX_ENV"), influxEnvFile)
-	env := map[string]string{}
-	f, err := os.Open(path)
-	if err != nil {
-		return env
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
-			env[k] = v
-		}
-	}
-	return env
-}
-
-func pingOK(base string) bool {
-	if base == "" {
-		return false
-	}
-	c := http.Client{Timeout: 2 * time.Second}
-	resp, err := c.Get(base + "/ping")
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusNoContent
-}
 
 func slurmConfig(key string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -102,8 +65,8 @@ func slurmConfig(key string) string {
 func profiledSlurm(t *testing.T) (*slurm.Client, func(script string) int64, string) {
 	t.Helper()
 	testenv.Require(t, "root", testenv.IsRoot(), "the real-Slurm tests submit as alice: run them as root")
-	v1 := influxEnv()["INFLUX_TEST_V1_URL"]
-	testenv.Require(t, "influxdb", pingOK(v1), "no InfluxDB answers at INFLUX_TEST_V1_URL="+v1+": "+servicesHow)
+	v1 := influxtest.Env()["INFLUX_TEST_V1_URL"]
+	testenv.Require(t, "influxdb", influxtest.Ping(v1), "no InfluxDB answers at INFLUX_TEST_V1_URL="+v1+": "+servicesHow)
 	testenv.Require(t, "slurm", slurmConfig("ClusterName") != "", "slurmctld does not answer `scontrol show config`: "+servicesHow)
 	testenv.Require(t, "slurm influxdb profile plugin",
 		slurmConfig("AcctGatherProfileType") == "acct_gather_profile/influxdb", "Slurm runs without acct_gather_profile/influxdb: "+servicesHow)
@@ -261,8 +224,8 @@ func TestEndToEndRealJob(t *testing.T) {
 	// The profile plugin writes to the InfluxQL server only; the Flux backend gets the same
 	// real samples copied to InfluxDB 1.8.10 and must produce the same rows.
 	t.Run("flux backend on the same samples", func(t *testing.T) {
-		fluxURL := influxEnv()["INFLUX_TEST_FLUX_URL"]
-		testenv.Require(t, "influxdb 1.8 with Flux", pingOK(fluxURL), "no InfluxDB 1.8 answers at INFLUX_TEST_FLUX_URL="+fluxURL+": "+servicesHow)
+		fluxURL := influxtest.Env()["INFLUX_TEST_FLUX_URL"]
+		testenv.Require(t, "influxdb 1.8 with Flux", influxtest.Ping(fluxURL), "no InfluxDB 1.8 answers at INFLUX_TEST_FLUX_URL="+fluxURL+": "+servicesHow)
 		db := copyJob(t, src, job4, fluxURL)
 		fsrc, err := influx.NewFlux(influx.FluxOptions{URL: fluxURL, Token: ":", Bucket: db + "/autogen", Timeout: 30 * time.Second}, nil)
 		if err != nil {
@@ -293,11 +256,7 @@ func TestEndToEndRealJob(t *testing.T) {
 // when the test ends), in the plugin's line protocol, and returns the database name.
 func copyJob(t *testing.T, src influx.Source, job, base string) string {
 	t.Helper()
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	db := "t_" + hex.EncodeToString(b)
-	influxQuery(t, base, "CREATE DATABASE "+db)
-	t.Cleanup(func() { influxQuery(t, base, "DROP DATABASE "+db) })
+	db := influxtest.NewDB(t, base)
 	var lines []string
 	for m, name := range influx.Measurements {
 		st, err := src.Query(context.Background(), job, m, influx.All)
@@ -322,27 +281,6 @@ func copyJob(t *testing.T, src influx.Source, job, base string) string {
 	if len(lines) == 0 {
 		t.Fatalf("no samples of job %s to copy", job)
 	}
-	resp, err := http.Post(base+"/write?db="+db+"&precision=s", "text/plain", strings.NewReader(strings.Join(lines, "\n")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("influx write: %d %s", resp.StatusCode, body)
-	}
-	return db
-}
-
-func influxQuery(t *testing.T, base, q string) {
-	t.Helper()
-	resp, err := http.PostForm(base+"/query", url.Values{"q": {q}})
-	if err != nil {
-		t.Fatalf("influx %q: %v", q, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK || strings.Contains(string(body), `"error"`) {
-		t.Fatalf("influx %q: %d %s", q, resp.StatusCode, body)
-	}
+	db.Write(lines)
+	return db.Name
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/influx"
+	"github.com/omnivector-solutions/jobbergate-agent-go/influx/influxtest"
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 )
 
@@ -17,17 +18,17 @@ import (
 // host and a step that appear later, with times older than the stored max times, are uploaded
 // (the reference agent misses them).
 func TestSyncIncremental(t *testing.T) {
-	db := newInfluxDB(t, requireInfluxV1(t))
+	db := influxtest.NewDB(t, influxtest.RequireV1(t))
 	api := newDevAPI(t, 4242, fastRetry)
 	syncer := NewSyncer(newInfluxQL(t, db), api.client, nil, SyncOptions{})
 	ctx := context.Background()
 	hosts, steps, tasks := []string{"node-a", "node-b", "node-c"}, []string{"-5", "0"}, []string{"0", "1"}
 
 	// Noise: another job on the same hosts must never leak in.
-	db.write(gen("4243", hosts, steps, tasks, seq(1000, 5)).lines)
+	db.Write(gen("4243", hosts, steps, tasks, seq(1000, 5)).lines)
 
 	d := gen("4242", hosts, steps, tasks, seq(1000, 5))
-	db.write(d.lines)
+	db.Write(d.lines)
 	res, err := syncer.Sync(ctx, api.subID, 4242)
 	if err != nil {
 		t.Fatal(err)
@@ -39,7 +40,7 @@ func TestSyncIncremental(t *testing.T) {
 
 	// Second cycle: 3 new times for every series.
 	next := gen("4242", hosts, steps, tasks, seq(1005, 3))
-	db.write(next.lines)
+	db.Write(next.lines)
 	res, err = syncer.Sync(ctx, api.subID, 4242)
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +64,7 @@ func TestSyncIncremental(t *testing.T) {
 	// A new host and a new step appear, their samples older than every stored max time.
 	late := gen("4242", []string{"node-d"}, []string{"-5"}, []string{"0"}, seq(1000, 4))
 	late.add("4242", []string{"node-a"}, []string{"1"}, []string{"0"}, seq(1002, 2))
-	db.write(late.lines)
+	db.Write(late.lines)
 	res, err = syncer.Sync(ctx, api.subID, 4242)
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +80,7 @@ func TestSyncIncremental(t *testing.T) {
 // TestSyncChunks: 10,000 new rows go up as 5 chunks (4 x 2,340 + 640), oldest first, and the
 // development API (which enforces the 2,340-row limit) accepts them all.
 func TestSyncChunks(t *testing.T) {
-	db := newInfluxDB(t, requireInfluxV1(t))
+	db := influxtest.NewDB(t, influxtest.RequireV1(t))
 	api := newDevAPI(t, 77, fastRetry)
 	d := dataset{want: map[rowKey][10]float64{}}
 	// 10 hosts x 1,000 seconds, CPUTime and RSS only (100,000 lines would be slow to write).
@@ -87,13 +88,13 @@ func TestSyncChunks(t *testing.T) {
 		host := "n" + string(rune('0'+h))
 		for tm := int64(0); tm < 1000; tm++ {
 			t0 := 50_000 + tm
-			d.lines = append(d.lines, line("CPUTime", "77", "0", "0", host, 1, t0), line("RSS", "77", "0", "0", host, float64(h), t0))
+			d.lines = append(d.lines, influxtest.Line("CPUTime", "77", "0", "0", host, 1, t0), influxtest.Line("RSS", "77", "0", "0", host, float64(h), t0))
 			var v [10]float64
 			v[1], v[6] = 1, float64(h)
 			d.want[rowKey{t0, host, 0, 0}] = v
 		}
 	}
-	db.write(d.lines)
+	db.Write(d.lines)
 	var sizes []int
 	var firsts []int64
 	rec := &recordingAPI{API: api.client, put: func(rows []jobbergate.MetricRow) {
@@ -122,17 +123,17 @@ func TestSyncChunks(t *testing.T) {
 // tags become -5 and -4; a step tag with no id is skipped (reported in Result.Skipped) and
 // never sent, so the API accepts the upload.
 func TestSyncOverflowAndStepTags(t *testing.T) {
-	db := newInfluxDB(t, requireInfluxV1(t))
+	db := influxtest.NewDB(t, influxtest.RequireV1(t))
 	api := newDevAPI(t, 9, fastRetry)
-	db.write([]string{
-		line("RSS", "9", "-5", "0", "vm", 9.3e18, 100),
-		line("VMSize", "9", "-5", "0", "vm", 9223372036854775807, 100),
-		line("ReadMB", "9", "-5", "0", "vm", 9.2e18, 100),
-		line("CPUTime", "9", "-5", "0", "vm", 1e308, 101),
-		line("CPUTime", "9", "batch", "0", "old", 2, 100),
-		line("CPUTime", "9", "extern", "0", "old", 3, 100),
-		line("CPUTime", "9", "weird", "0", "old", 4, 100),
-		line("CPUTime", "9", "0", "x", "old", 5, 100),
+	db.Write([]string{
+		influxtest.Line("RSS", "9", "-5", "0", "vm", 9.3e18, 100),
+		influxtest.Line("VMSize", "9", "-5", "0", "vm", 9223372036854775807, 100),
+		influxtest.Line("ReadMB", "9", "-5", "0", "vm", 9.2e18, 100),
+		influxtest.Line("CPUTime", "9", "-5", "0", "vm", 1e308, 101),
+		influxtest.Line("CPUTime", "9", "batch", "0", "old", 2, 100),
+		influxtest.Line("CPUTime", "9", "extern", "0", "old", 3, 100),
+		influxtest.Line("CPUTime", "9", "weird", "0", "old", 4, 100),
+		influxtest.Line("CPUTime", "9", "0", "x", "old", 5, 100),
 	})
 	var logs strings.Builder
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
@@ -191,8 +192,8 @@ func (r *recordingAPI) PutMetrics(ctx context.Context, id int, rows []jobbergate
 // TestFluxSync runs the incremental scenario through the Flux backend against InfluxDB 1.8.10
 // and checks that InfluxQL on the same server yields exactly the same rows.
 func TestFluxSync(t *testing.T) {
-	base := requireInfluxFlux(t)
-	db := newInfluxDB(t, base)
+	base := influxtest.RequireFlux(t)
+	db := influxtest.NewDB(t, base)
 	ctx := context.Background()
 	flux := newFlux(t, base, db)
 	if v, err := flux.Ping(ctx); err != nil || v != "1.8.10" {
@@ -201,7 +202,7 @@ func TestFluxSync(t *testing.T) {
 	hosts, steps, tasks := []string{"node-a", "node-b", "node-c"}, []string{"-5", "0"}, []string{"0", "1"}
 	d := gen("31", hosts, steps, tasks, seq(2000, 4))
 	d.lines = append(d.lines, gen("32", hosts, steps, tasks, seq(2000, 4)).lines...) // another job
-	db.write(d.lines)
+	db.Write(d.lines)
 
 	api := newDevAPI(t, 31, fastRetry)
 	syncer := NewSyncer(flux, api.client, nil, SyncOptions{})
@@ -218,7 +219,7 @@ func TestFluxSync(t *testing.T) {
 	// Incremental: new times plus a new host with old times.
 	more := gen("31", hosts, steps, tasks, seq(2004, 2))
 	more.add("31", []string{"node-z"}, []string{"0"}, []string{"0"}, seq(2000, 3))
-	db.write(more.lines)
+	db.Write(more.lines)
 	res, err = syncer.Sync(ctx, api.subID, 31)
 	if err != nil {
 		t.Fatal(err)
