@@ -295,21 +295,6 @@ func countJobs(b *testing.B) int {
 	return len(strings.Fields(string(out)))
 }
 
-// vmRSS returns a process's current resident set size in bytes.
-func vmRSS(pid int) (int64, bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, false
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb * 1024, err == nil
-		}
-	}
-	return 0, false
-}
-
 // rpcStat is one line of sdiag's RPC statistics by message type.
 type rpcStat struct {
 	count, totalMicros int64

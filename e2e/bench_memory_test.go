@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"net/http"
-	"strconv"
 	"testing"
 	"time"
 
@@ -43,16 +42,7 @@ func BenchmarkDownloadMemory(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		w.api.DelayNext(http.MethodGet, "/jobbergate/job-scripts/", 300*time.Millisecond, 2*n)
-		ids := allocIDs(n)
-		w.mu.Lock()
-		w.ids = append(w.ids, ids...)
-		w.mu.Unlock()
-		for i, id := range ids {
-			u := owners[i%len(owners)]
-			dir := w.dirs[u]
-			w.api.AddSubmission(jobbergatetest.Submission{ID: id, Name: "e2e-memory-" + strconv.Itoa(id), OwnerEmail: email(u),
-				ClientID: w.clientID, JobScriptID: scripts[u], ExecutionDirectory: &dir, SbatchArguments: crashArgs})
-		}
+		ids := w.addSubmissionsOf(n, crashArgs, scripts)
 		testenv.Eventually(b, 5*time.Minute, func() bool {
 			return w.statusCounts(ids)[jobbergatetest.StatusSubmitted] == n
 		}, "%d submissions SUBMITTED: %v", n, lazy(func() string { return fmtCounts(w.statusCounts(ids)) }))

@@ -154,6 +154,11 @@ func (w *world) agentEnv(cacheDir string, extra ...string) []string {
 // addSubmissions creates n CREATED submissions alternating between alice and bob, each with
 // its own execution directory and sbatch arguments args, and returns their ids in order.
 func (w *world) addSubmissions(n int, args []string) []int {
+	return w.addSubmissionsOf(n, args, w.scripts)
+}
+
+// addSubmissionsOf is addSubmissions with each user's job script taken from scripts.
+func (w *world) addSubmissionsOf(n int, args []string, scripts map[string]int) []int {
 	ids := allocIDs(n)
 	w.mu.Lock()
 	w.ids = append(w.ids, ids...)
@@ -162,7 +167,7 @@ func (w *world) addSubmissions(n int, args []string) []int {
 		u := owners[i%len(owners)]
 		dir := w.dirs[u]
 		w.api.AddSubmission(jobbergatetest.Submission{ID: id, Name: "e2e-" + strconv.Itoa(id), OwnerEmail: email(u),
-			ClientID: w.clientID, JobScriptID: w.scripts[u], ExecutionDirectory: &dir, SbatchArguments: args})
+			ClientID: w.clientID, JobScriptID: scripts[u], ExecutionDirectory: &dir, SbatchArguments: args})
 	}
 	return ids
 }

@@ -156,13 +156,20 @@ func descendants(pid int) []int {
 }
 
 // vmHWM returns a process's peak resident set size in bytes; ok is false when it is gone.
-func vmHWM(pid int) (int64, bool) {
+func vmHWM(pid int) (int64, bool) { return procStatusBytes(pid, "VmHWM:") }
+
+// vmRSS returns a process's current resident set size in bytes.
+func vmRSS(pid int) (int64, bool) { return procStatusBytes(pid, "VmRSS:") }
+
+// procStatusBytes reads one kB figure of /proc/<pid>/status (key with its colon) in bytes; ok is
+// false when the process is gone or has no such line.
+func procStatusBytes(pid int, key string) (int64, bool) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, false
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(line, key); ok {
 			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			return kb * 1024, err == nil
 		}
