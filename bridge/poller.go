@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/omnivector-solutions/jobbergate-agent-go/broker"
 )
 
 // ErrDedupeWindowTooShort is returned by CheckDedupeWindow.
@@ -107,7 +108,7 @@ func (p *Poller) Cycle(ctx context.Context) CycleStats {
 				st.Duplicates++
 			case err == nil:
 				st.Published++
-			case IsAlreadyQueued(err):
+			case broker.IsAlreadyQueued(err):
 				st.AlreadyQueued++
 			default:
 				st.Failed++
@@ -132,13 +133,6 @@ func (p *Poller) publish(ctx context.Context, o Outgoing) (duplicate bool, err e
 		return false, err
 	}
 	return ack.Duplicate, nil
-}
-
-// IsAlreadyQueued reports whether a publish error means a message for the same subject is still
-// waiting in a stream that keeps one message per subject (UPDATE, HEALTH).
-func IsAlreadyQueued(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && strings.Contains(apiErr.Description, "maximum messages per subject exceeded")
 }
 
 // MinDuplicates is the shortest dedupe window that covers re-publishes by the next poll and by a

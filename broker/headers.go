@@ -5,6 +5,9 @@ package broker
 const (
 	// HeaderSubmissionID carries the Jobbergate submission id a message is about.
 	HeaderSubmissionID = "Jbg-Submission-Id"
+	// HeaderRequeued counts how many times a deferred message was requeued (consumers.Defer):
+	// its copy starts again at one delivery, this header keeps the history.
+	HeaderRequeued = "Jbg-Requeued"
 
 	// HeaderDeadReason is the reason a message was dead-lettered.
 	HeaderDeadReason = "Jbg-Dead-Reason"

@@ -11,6 +11,7 @@ const (
 	kindAck decisionKind = iota
 	kindRetry
 	kindTerminate
+	kindDefer
 )
 
 // Decision is what a handler wants done with a message. The zero value is Ack.
@@ -33,6 +34,17 @@ func RetryAfter(d time.Duration, err error) Decision {
 	return Decision{kind: kindRetry, delay: d, err: err}
 }
 
+// Defer puts the message back for later without counting the delivery against it: the handler
+// could not start on it for a reason that is not the message's fault (a share its owner is
+// entitled to is in use), so deferring it any number of times never dead-letters it. It is
+// redelivered after d (the Backoff's delay for its delivery count when d <= 0) while the
+// message has used less than half of MaxDeliver; from then on the runner requeues it instead:
+// a copy with a fresh delivery count is published at the end of the work queue and the original
+// acknowledged (see the package doc). why is logged.
+func Defer(d time.Duration, why string) Decision {
+	return Decision{kind: kindDefer, delay: d, reason: why}
+}
+
 // Terminate gives up on the message: it is copied to the DEAD stream with reason and never
 // redelivered.
 func Terminate(reason string) Decision { return Decision{kind: kindTerminate, reason: reason} }
@@ -47,17 +59,20 @@ func (d Decision) String() string {
 		return "retry"
 	case kindTerminate:
 		return "terminate: " + d.reason
+	case kindDefer:
+		return "defer: " + d.reason
 	default:
 		return "ack"
 	}
 }
 
-// IsAck, IsRetry and IsTerminate report the decision's kind (for tests and middleware).
+// IsAck, IsRetry, IsTerminate and IsDefer report the decision's kind (for tests and middleware).
 func (d Decision) IsAck() bool       { return d.kind == kindAck }
 func (d Decision) IsRetry() bool     { return d.kind == kindRetry }
 func (d Decision) IsTerminate() bool { return d.kind == kindTerminate }
+func (d Decision) IsDefer() bool     { return d.kind == kindDefer }
 
-// Reason returns the terminate reason, or the retry error's text.
+// Reason returns the terminate or defer reason, or the retry error's text.
 func (d Decision) Reason() string {
 	if d.kind == kindRetry && d.err != nil {
 		return d.err.Error()

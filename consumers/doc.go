@@ -9,6 +9,8 @@
 //	Retry          -> NakWithDelay(backoff(NumDelivered)), exponential with jitter, capped
 //	RetryAfter(d)  -> NakWithDelay(d)
 //	Terminate(why) -> copy to the DEAD stream, then TermWithReason(why)
+//	Defer(d, why)  -> NakWithDelay(d or backoff) while fewer than half of MaxDeliver deliveries
+//	                  are used, then a requeue: a copy at the end of the queue, then DoubleAck
 //
 // A bare Nak is never sent. Middleware wraps a Handler with cross-cutting behaviour (timeouts,
 // metrics, tracing, a site's audit).
@@ -17,6 +19,18 @@
 //
 // Retry and dead-lettering are the runner's own mapping rather than middleware, so every handler
 // gets them and they cannot be ordered wrongly in a chain.
+//
+// # Deferring
+//
+// Defer is for a message that cannot start yet for a reason that is not its own fault, such as
+// its owner's share of the handler being in use: it must wait its turn without being
+// dead-lettered however long that takes, and without occupying the handler meanwhile. Naks
+// count as deliveries, so once a message has used half of MaxDeliver the runner requeues it:
+// it publishes a copy (same subject, data and headers, Jbg-Requeued counted up, Nats-Msg-Id
+// "requeue-<stream>-<seq>") and then acknowledges the original. The copy starts from one
+// delivery and leaves the consumer's ack-pending window, so a flood of one owner's deferred
+// messages does not keep other messages from being delivered. Handlers must be idempotent for
+// the rare original delivered again after a lost ack (every agent handler is).
 //
 // # Dead letters and MaxDeliver
 //

@@ -39,6 +39,8 @@ func (r *Runner) settle(f *inflight, msg *Message, dec Decision) {
 			log.Warn("message will be retried", "delay", delay, "error", dec.Reason())
 		case kindTerminate:
 			r.deadLetter(ctx, log, f, msg, dec.reason)
+		case kindDefer:
+			r.deferMsg(ctx, log, f, msg, dec)
 		}
 	})
 }

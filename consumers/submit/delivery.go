@@ -23,6 +23,9 @@ type delivery struct {
 	*Handler
 	sub *jobbergate.PendingSubmission
 	log *slog.Logger // the handler's logger with the submission_id
+	// adm is the delivery's admission among its owner's (prepare takes it); nil before, or
+	// without owner limits.
+	adm *admission
 }
 
 // handle runs the flow of the package doc for one delivery: resume from the claim when there is
@@ -63,22 +66,26 @@ func (d *delivery) handle(ctx context.Context) outcome {
 	}
 
 	p, err := d.prepare(ctx)
+	defer d.adm.done()
 	defer p.release() // the entrypoint's share of the download budget
 	var rej *RejectionError
-	if errors.As(err, &rej) {
+	switch {
+	case errors.As(err, &rej):
 		return d.reject(ctx, rej.Message, rev)
-	}
-	if err != nil {
+	case errors.Is(err, errOwnerBusy):
+		return deferred(fmt.Errorf("submission %d waits its turn: %w", d.sub.ID, err))
+	case errors.Is(err, errStopping):
+		return slotOutcome(err)
+	case err != nil:
 		return retry(err)
 	}
 
-	releaseOwner := func() {}
-	if d.owners != nil { // the owner's share first: waiting for it holds no Slurm slot
-		if releaseOwner, err = d.owners.acquire(ctx, p.user.Name); err != nil {
-			return slotOutcome(err)
-		}
-		defer releaseOwner()
+	// The owner's share first: waiting for it holds no Slurm slot.
+	releaseOwner, err := d.adm.slurmSlot(ctx)
+	if err != nil {
+		return slotOutcome(err)
 	}
+	defer releaseOwner()
 	release, err := d.slurmSlot(ctx)
 	if err != nil {
 		return slotOutcome(err)
@@ -105,9 +112,12 @@ func (d *delivery) handle(ctx context.Context) outcome {
 	})
 	cancel()
 	// The slot bounds sbatch only: the state read has read slots of its own (newJobState) and
-	// the record is a KV write, so the next sbatch need not wait for either.
+	// the record is a KV write, so the next sbatch need not wait for either. sbatch has read the
+	// script, so its bytes and the owner's admission go back too.
 	release()
 	releaseOwner()
+	p.release()
+	d.adm.done()
 	if err != nil {
 		if rej := sbatchRejection(err); rej != nil {
 			return d.reject(ctx, rej.Message, rev)

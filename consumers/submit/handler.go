@@ -42,8 +42,8 @@ type Handler struct {
 	// number, so that Slurm never sees more than twice SlurmConcurrency commands from this
 	// handler even when the client's scontrol sessions are down and each read starts its own.
 	readSlots chan struct{} // nil without SlurmConcurrency
-	// owners bounds the Slurm slots of one owner (OwnerSlurmConcurrency); nil without a bound.
-	owners *ownerSlots
+	// owners bounds what one owner's deliveries hold (see ownerLimits); nil without a bound.
+	owners *ownerLimits
 	// budget bounds the bytes of job-script files held in memory at once (DownloadBudget).
 	budget *semaphore.Weighted
 }
@@ -71,7 +71,13 @@ func NewHandler(opts Options) (*Handler, error) {
 			perOwner = (opts.SlurmConcurrency + 1) / 2
 		}
 		if perOwner > 0 && perOwner < opts.SlurmConcurrency {
-			h.owners = newOwnerSlots(perOwner)
+			// One owner holds at most half of the runner's slots (InFlight): as many admitted
+			// as there are Slurm slots (its share of them in sbatch, the others preparing), the
+			// rest of that half waiting; and at most half of the download budget.
+			admitted := opts.SlurmConcurrency
+			waiting := max(InFlight(opts.SlurmConcurrency)/2-admitted, 1)
+			bytes := max(opts.DownloadBudget/2, min(opts.MaxFileBytes, opts.DownloadBudget))
+			h.owners = newOwnerLimits(admitted, waiting, perOwner, bytes)
 		}
 	}
 	return h, nil
@@ -125,6 +131,12 @@ func (h *Handler) slurmSlot(ctx context.Context) (release func(), err error) {
 	}
 	var once sync.Once
 	return func() { once.Do(func() { <-h.slurmSlots }) }, nil
+}
+
+// deferred is the outcome of a delivery whose owner's share is in use: it waits its turn in the
+// queue without counting as a failed delivery (consumers.Defer).
+func deferred(err error) outcome {
+	return outcome{dec: consumers.Defer(0, err.Error()), what: "deferred"}
 }
 
 // outcome is what handling one delivery came to, before the last-attempt rule.
@@ -181,6 +193,8 @@ func (h *Handler) Handle(ctx context.Context, msg *consumers.Message) consumers.
 		log.Error("submit message dead-lettered", attrs...)
 	case out.what == leftAtShutdown:
 		log.Info("submit message left for redelivery: shutting down before its sbatch", attrs...)
+	case out.dec.IsDefer():
+		log.Info("submit message deferred: its owner's other submissions hold the owner's share", attrs...)
 	case out.dec.IsRetry():
 		log.Warn("submit message will be retried", append(attrs, "error", out.dec.Reason())...)
 	default:

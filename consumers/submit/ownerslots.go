@@ -2,38 +2,167 @@ package submit
 
 import (
 	"context"
+	"errors"
 	"sync"
+
+	"golang.org/x/sync/semaphore"
 
 	"github.com/omnivector-solutions/jobbergate-agent-go/consumers"
 )
 
-// ownerSlots bounds the Slurm slots one owner holds at once, so that no owner can take all of
-// them: sbatch runs as its owner, who can stop it (SIGSTOP) or slow it down, and a stopped
-// sbatch holds its slot until the submit timeout. Safe for concurrent use.
-type ownerSlots struct {
-	max   int
-	mu    sync.Mutex
-	held  map[string]int
-	freed chan struct{} // closed and replaced whenever a slot is given back
+// errOwnerBusy is an admission refused at once: the owner has as many submissions admitted and
+// waiting for admission as one owner may. The delivery is deferred (consumers.Defer).
+var errOwnerBusy = errors.New("this owner's share of the agent is in use by their other submissions")
+
+// ownerLimits bounds what one owner's submissions hold of a Handler at once, so that one owner
+// cannot starve the others: sbatch runs as its owner, who can stop it (SIGSTOP) or slow it
+// down, and a stopped sbatch keeps what its delivery holds until the submit timeout. Per owner:
+//   - admitted: deliveries past admission (resolving the directory, downloading, writing, in
+//     sbatch) at most maxAdmitted;
+//   - waiting: deliveries waiting for admission at most maxWaiting; one more is refused at once
+//     (errOwnerBusy), so that one owner's deliveries hold at most maxAdmitted+maxWaiting of the
+//     runner's slots;
+//   - Slurm slots at most maxSlurm;
+//   - bytes of the download budget at most maxBytes.
+//
+// Safe for concurrent use.
+type ownerLimits struct {
+	maxAdmitted, maxWaiting, maxSlurm int
+	maxBytes                          int64
+
+	mu     sync.Mutex
+	owners map[string]*ownerUse
+	freed  chan struct{} // closed and replaced whenever an admission or a Slurm slot is given back
 }
 
-func newOwnerSlots(max int) *ownerSlots {
-	return &ownerSlots{max: max, held: map[string]int{}, freed: make(chan struct{})}
+// ownerUse is what one owner holds; it exists while the owner has deliveries admitted or waiting.
+type ownerUse struct {
+	admitted, waiting, slurm int
+	bytes                    *semaphore.Weighted
 }
 
-// acquire waits for one of owner's slots. The wait ends early with ctx, or when the runner
-// begins to shut down (errStopping). The returned release may be called more than once.
-func (o *ownerSlots) acquire(ctx context.Context, owner string) (release func(), err error) {
-	for {
-		o.mu.Lock()
-		if o.held[owner] < o.max {
-			o.held[owner]++
-			o.mu.Unlock()
-			var once sync.Once
-			return func() { once.Do(func() { o.give(owner) }) }, nil
+func newOwnerLimits(maxAdmitted, maxWaiting, maxSlurm int, maxBytes int64) *ownerLimits {
+	return &ownerLimits{maxAdmitted: maxAdmitted, maxWaiting: maxWaiting, maxSlurm: maxSlurm, maxBytes: maxBytes,
+		owners: map[string]*ownerUse{}, freed: make(chan struct{})}
+}
+
+// admission is one delivery's place among its owner's admitted deliveries. A nil *admission
+// (no owner limits) bounds nothing. done gives it back and may be called more than once.
+type admission struct {
+	l     *ownerLimits
+	owner string
+	use   *ownerUse
+	once  sync.Once
+}
+
+// admit waits for one of owner's admissions, or returns errOwnerBusy at once when maxWaiting of
+// the owner's deliveries wait already. The wait ends early with ctx, or when the runner begins
+// to shut down (errStopping). A nil l admits everyone (nil admission).
+func (l *ownerLimits) admit(ctx context.Context, owner string) (*admission, error) {
+	if l == nil {
+		return nil, nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	use := l.owners[owner]
+	if use == nil {
+		use = &ownerUse{bytes: semaphore.NewWeighted(l.maxBytes)}
+		l.owners[owner] = use
+	}
+	if use.admitted >= l.maxAdmitted && use.waiting >= l.maxWaiting {
+		return nil, errOwnerBusy
+	}
+	use.waiting++
+	for use.admitted >= l.maxAdmitted {
+		freed := l.freed
+		l.mu.Unlock()
+		var err error
+		select {
+		case <-freed:
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-consumers.Stopping(ctx):
+			err = errStopping
 		}
-		freed := o.freed
-		o.mu.Unlock()
+		l.mu.Lock()
+		if err != nil {
+			use.waiting--
+			l.drop(owner, use)
+			return nil, err
+		}
+	}
+	use.waiting--
+	use.admitted++
+	return &admission{l: l, owner: owner, use: use}, nil
+}
+
+// drop forgets owner's entry once nothing of it is held or waited for. l.mu is held.
+func (l *ownerLimits) drop(owner string, use *ownerUse) {
+	if use.admitted == 0 && use.waiting == 0 && use.slurm == 0 {
+		delete(l.owners, owner)
+	}
+}
+
+// wake tells every waiter that something was given back. l.mu is held.
+func (l *ownerLimits) wake() {
+	close(l.freed)
+	l.freed = make(chan struct{})
+}
+
+// done gives the admission back.
+func (a *admission) done() {
+	if a == nil {
+		return
+	}
+	a.once.Do(func() {
+		a.l.mu.Lock()
+		defer a.l.mu.Unlock()
+		a.use.admitted--
+		a.l.drop(a.owner, a.use)
+		a.l.wake()
+	})
+}
+
+// takeBytes waits for n bytes of the owner's share of the download budget.
+func (a *admission) takeBytes(ctx context.Context, n int64) error {
+	if a == nil {
+		return nil
+	}
+	return a.use.bytes.Acquire(ctx, n)
+}
+
+// giveBytes gives n bytes of the owner's share back.
+func (a *admission) giveBytes(n int64) {
+	if a != nil && n > 0 {
+		a.use.bytes.Release(n)
+	}
+}
+
+// slurmSlot waits for one of the owner's Slurm slots. The wait ends early with ctx, or when the
+// runner begins to shut down (errStopping). The returned release may be called more than once.
+func (a *admission) slurmSlot(ctx context.Context) (release func(), err error) {
+	if a == nil {
+		return func() {}, nil
+	}
+	l := a.l
+	for {
+		l.mu.Lock()
+		if a.use.slurm < l.maxSlurm {
+			a.use.slurm++
+			l.mu.Unlock()
+			var once sync.Once
+			return func() {
+				once.Do(func() {
+					l.mu.Lock()
+					defer l.mu.Unlock()
+					a.use.slurm--
+					l.drop(a.owner, a.use)
+					l.wake()
+				})
+			}, nil
+		}
+		freed := l.freed
+		l.mu.Unlock()
 		select {
 		case <-freed:
 		case <-ctx.Done():
@@ -42,14 +171,4 @@ func (o *ownerSlots) acquire(ctx context.Context, owner string) (release func(),
 			return nil, errStopping
 		}
 	}
-}
-
-func (o *ownerSlots) give(owner string) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.held[owner]--; o.held[owner] <= 0 {
-		delete(o.held, owner)
-	}
-	close(o.freed)
-	o.freed = make(chan struct{})
 }

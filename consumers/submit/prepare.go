@@ -34,7 +34,8 @@ func (p prepared) release() {
 // prepare maps the owner, checks the submission's data, the execution directory, downloads the
 // files and writes them as the user. It returns the prepared submission, or an error: a
 // *RejectionError for a permanent problem of the submission, any other error for a transient one
-// (retry).
+// (retry), errOwnerBusy or errStopping for an admission not given (see ownerLimits). The
+// admission it takes is left in d.adm for the caller to give back.
 //
 // Hostile data is refused before anything runs as the user, in this order: an owner mapped to
 // root or to a system account (uid below MinSubmitUID); sbatch arguments with a line break or
@@ -100,6 +101,12 @@ func (d *delivery) prepare(ctx context.Context) (prepared, error) {
 		return prepared{}, rejection(msgFiles + " -- " + msgNoSupports)
 	}
 
+	// Admission among the owner's deliveries before anything runs as the owner or is held of the
+	// download budget: see ownerLimits. errOwnerBusy and errStopping are the caller's to map.
+	if d.adm, err = d.owners.admit(ctx, username); err != nil {
+		return prepared{}, fmt.Errorf("owner %s: %w", username, err)
+	}
+
 	dir := strings.ReplaceAll(d.o.DefaultWorkDir, "{username}", username)
 	if sub.ExecutionDirectory != nil && *sub.ExecutionDirectory != "" {
 		dir = *sub.ExecutionDirectory
@@ -156,10 +163,11 @@ func (e *fileError) Unwrap() error { return e.err }
 
 // transfer downloads files (files[0] is the entrypoint) at most DownloadConcurrency at a time,
 // each bounded by MaxFileBytes, and returns the entrypoint's content. Every download first
-// reserves MaxFileBytes of the handler's DownloadBudget (shared by all deliveries) and keeps
-// the file's size of it once read: supporting files give it back once written as the user,
-// the entrypoint's share is returned as held for the caller to give back after sbatch. So all
-// deliveries together never hold more than DownloadBudget of files in memory. The first failure
+// reserves MaxFileBytes of its owner's share of the budget (half of it, see ownerLimits) and
+// of the handler's DownloadBudget (shared by all deliveries) and keeps the file's size of them
+// once read: supporting files give it back once written as the user, the entrypoint's share is
+// returned as held for the caller to give back after sbatch. So all deliveries together never
+// hold more than DownloadBudget of files in memory, and one owner's never more than half. The first failure
 // cancels the other transfers; it is returned as a *RejectionError when it is the submission's
 // fault (file missing, too large, write refused), as it is otherwise.
 func (d *delivery) transfer(ctx context.Context, u slurm.User, dir string, files []jobbergate.JobScriptFile) (entry []byte, held func(), err error) {
@@ -169,21 +177,21 @@ func (d *delivery) transfer(ctx context.Context, u slurm.User, dir string, files
 	g.SetLimit(d.o.DownloadConcurrency)
 	for i, f := range files {
 		g.Go(func() error {
-			if err := d.budget.Acquire(gctx, reserve); err != nil {
+			if err := d.takeBytes(gctx, reserve); err != nil {
 				return err
 			}
 			b, err := d.o.API.DownloadFile(gctx, f.ParentID, f.Filename, d.o.MaxFileBytes)
 			keep := min(int64(len(b)), reserve)
-			d.budget.Release(reserve - keep)
+			d.giveBytes(reserve - keep)
 			if err != nil {
-				d.budget.Release(keep)
+				d.giveBytes(keep)
 				return &fileError{name: f.Filename, err: err}
 			}
 			if i == 0 {
 				entry, entryHeld = b, keep
 				return nil
 			}
-			defer d.budget.Release(keep)
+			defer d.giveBytes(keep)
 			if _, err := d.o.Slurm.WriteFile(gctx, u, dir, f.Filename, b); err != nil {
 				return &fileError{name: f.Filename, err: err}
 			}
@@ -192,7 +200,7 @@ func (d *delivery) transfer(ctx context.Context, u slurm.User, dir string, files
 	}
 	err = g.Wait()
 	var once sync.Once
-	held = func() { once.Do(func() { d.budget.Release(entryHeld) }) }
+	held = func() { once.Do(func() { d.giveBytes(entryHeld) }) }
 	if err == nil {
 		return entry, held, nil
 	}
@@ -210,6 +218,27 @@ func (d *delivery) transfer(ctx context.Context, u slurm.User, dir string, files
 		return nil, nil, rej
 	}
 	return nil, nil, err
+}
+
+// takeBytes waits for n bytes of the owner's share of the download budget, then of the
+// handler's budget.
+func (d *delivery) takeBytes(ctx context.Context, n int64) error {
+	if err := d.adm.takeBytes(ctx, n); err != nil {
+		return err
+	}
+	if err := d.budget.Acquire(ctx, n); err != nil {
+		d.adm.giveBytes(n)
+		return err
+	}
+	return nil
+}
+
+// giveBytes gives n bytes back to the handler's budget and the owner's share.
+func (d *delivery) giveBytes(n int64) {
+	if n > 0 {
+		d.budget.Release(n)
+		d.adm.giveBytes(n)
+	}
 }
 
 // humanBytes writes n in the largest binary unit that divides it, e.g. "16 MiB".

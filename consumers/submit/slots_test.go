@@ -287,6 +287,7 @@ func TestDownloadBudgetBoundsFilesInMemory(t *testing.T) {
 	api := &gatedAPI{fakeAPI: &fakeAPI{files: map[string][]byte{"7/job.sh": []byte("#!/bin/sh\ntrue\n")}}, gate: make(chan struct{})}
 	h := slotsHandler(t, newFakeSlurm(), api, 4, func(o *Options) {
 		o.MaxFileBytes, o.DownloadBudget = fileMax, 2*fileMax
+		o.OwnerSlurmConcurrency = -1 // one owner here: no owner's half
 	})
 	wait := handleConcurrently(t, h, 6)
 	testenv.Eventually(t, 10*time.Second, func() bool { return api.in.Load() == 2 }, "two downloads under way")

@@ -1,0 +1,123 @@
+package submit
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/omnivector-solutions/jobbergate-agent-go/consumers"
+	"github.com/omnivector-solutions/jobbergate-agent-go/internal/testenv"
+	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
+)
+
+// An owner whose sbatch hang holds at most half of the runner's slots: with SlurmConcurrency 4
+// (16 deliveries in flight), mallory has 2 deliveries in sbatch, 2 more admitted, 4 waiting for
+// admission, and every further delivery is deferred at once, holding nothing; alice's
+// submission goes through meanwhile, and mallory's waiting ones once her sbatch return.
+func TestOwnerDeliveriesBoundedThenDeferred(t *testing.T) {
+	sl := &ownerGatedSlurm{fakeSlurm: newFakeSlurm(), owner: "mallory", gate: make(chan struct{})}
+	api := &fakeAPI{files: map[string][]byte{"7/job.sh": []byte("#!/bin/sh\ntrue\n")}}
+	h := slotsHandler(t, sl, api, 4, func(o *Options) {
+		o.Mapper = mapMapper{"alice@x": "alice", "mallory@x": "mallory"}
+	})
+	const n = 20
+	decs := make(chan consumers.Decision, n)
+	var wg sync.WaitGroup
+	for range n {
+		sub := newSubmission("mallory@x", strp("/home/mallory"))
+		wg.Go(func() { decs <- h.Handle(context.Background(), message(t, sub, 1)) })
+	}
+	testenv.Eventually(t, 10*time.Second, func() bool { return len(decs) == n-8 && sl.in.Load() == 2 },
+		"mallory: 2 in sbatch, 6 more held (2 admitted, 4 waiting), the rest deferred")
+	for range n - 8 {
+		if d := <-decs; !d.IsDefer() {
+			t.Errorf("mallory's delivery beyond her share: %s, want defer", d)
+		}
+	}
+	h.owners.mu.Lock()
+	use := *h.owners.owners["mallory"]
+	h.owners.mu.Unlock()
+	if use.admitted != 4 || use.waiting != 4 || use.slurm != 2 {
+		t.Errorf("mallory holds %d admitted, %d waiting, %d Slurm slots; want 4, 4, 2", use.admitted, use.waiting, use.slurm)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if dec := h.Handle(ctx, message(t, newSubmission("alice@x", strp("/home/alice")), 1)); !dec.IsAck() {
+		t.Errorf("alice's submission while mallory's sbatch hang: %s, want ack", dec)
+	}
+	close(sl.gate)
+	wg.Wait()
+	close(decs)
+	for d := range decs {
+		if !d.IsAck() {
+			t.Errorf("mallory's held delivery after her sbatch returned: %s, want ack", d)
+		}
+	}
+	if len(api.submitted) != 1+8 {
+		t.Errorf("%d submissions reported SUBMITTED, want 9 (alice's and mallory's 8 held)", len(api.submitted))
+	}
+	h.owners.mu.Lock()
+	defer h.owners.mu.Unlock()
+	if len(h.owners.owners) != 0 {
+		t.Errorf("owner entries left after every delivery ended: %d", len(h.owners.owners))
+	}
+}
+
+// One owner holds at most half of the download budget: with room for four files, mallory's
+// slow downloads take two of them, and alice's download starts beside them.
+func TestOwnerHalfOfDownloadBudget(t *testing.T) {
+	const fileMax = 4096
+	api := &ownerGatedAPI{fakeAPI: &fakeAPI{files: map[string][]byte{
+		"7/job.sh": []byte("#!/bin/sh\ntrue\n"), "8/job.sh": []byte("#!/bin/sh\ntrue\n")}},
+		parent: 8, gate: make(chan struct{})}
+	h := slotsHandler(t, newFakeSlurm(), api, 4, func(o *Options) {
+		o.Mapper = mapMapper{"alice@x": "alice", "mallory@x": "mallory"}
+		o.MaxFileBytes, o.DownloadBudget = fileMax, 4*fileMax
+	})
+	var wg sync.WaitGroup
+	for range 4 {
+		sub := newSubmission("mallory@x", strp("/home/mallory"),
+			jobbergate.JobScriptFile{ParentID: 8, Filename: "job.sh", FileType: jobbergate.FileTypeEntrypoint})
+		wg.Go(func() { h.Handle(context.Background(), message(t, sub, 1)) })
+	}
+	testenv.Eventually(t, 10*time.Second, func() bool { return api.in.Load() == 2 }, "two of mallory's downloads under way")
+	time.Sleep(100 * time.Millisecond) // a third would start now if her share allowed it
+	if got := api.in.Load(); got != 2 {
+		t.Errorf("mallory has %d downloads at once with a share of 2 files, want 2", got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if dec := h.Handle(ctx, message(t, newSubmission("alice@x", strp("/home/alice")), 1)); !dec.IsAck() {
+		t.Errorf("alice's submission while mallory's downloads hang: %s, want ack", dec)
+	}
+	close(api.gate)
+	wg.Wait()
+	if got := api.most.Load(); got != 2 {
+		t.Errorf("mallory had %d downloads at once, want 2 (half of the budget)", got)
+	}
+	if !h.budget.TryAcquire(4 * fileMax) {
+		t.Error("the download budget was not given back whole")
+	}
+}
+
+// ownerGatedAPI holds the downloads of one job script (parent) until gate is closed and counts
+// how many of them run at once.
+type ownerGatedAPI struct {
+	*fakeAPI
+	parent int
+	gate   chan struct{}
+	gauge
+}
+
+func (a *ownerGatedAPI) DownloadFile(ctx context.Context, parent int, name string, max int64) ([]byte, error) {
+	if parent == a.parent {
+		defer a.enter()()
+		select {
+		case <-a.gate:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return a.fakeAPI.DownloadFile(ctx, parent, name, max)
+}
