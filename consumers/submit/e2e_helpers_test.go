@@ -147,15 +147,20 @@ func (e *e2e) tempDir(uid, gid uint32, mode os.FileMode) string {
 	return d
 }
 
-// handler returns a submit handler for this environment acting as process holder.
-func (e *e2e) handler(holder string) *Handler {
+// handler returns a submit handler for this environment acting as process holder, with the
+// options tweak changes.
+func (e *e2e) handler(holder string, tweak ...func(*Options)) *Handler {
 	e.t.Helper()
 	kv := claimsBucket(e.t, e.b, e.topo)
-	h, err := NewHandler(Options{
+	o := Options{
 		API: e.client, Slurm: e.sl, Mapper: e2eMapper, Claims: kv, JetStream: e.b.JS,
 		DefaultWorkDir: filepath.Join(e.base, "{username}"), WriteSubmissionFiles: true,
 		HolderID: holder, ClaimStaleAfter: 2 * e.topo.Limits.AckWait, Logger: testenv.Logger(e.t),
-	})
+	}
+	for _, f := range tweak {
+		f(&o)
+	}
+	h, err := NewHandler(o)
 	if err != nil {
 		e.t.Fatal(err)
 	}
