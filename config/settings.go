@@ -101,7 +101,7 @@ type Settings struct {
 	NATSDomain     string        `env:"NATS_DOMAIN" doc:"JetStream domain of the embedded server (required with NATS_LEAF_REMOTE)"`
 	Roles          []string      `env:"ROLES" default:"bridge,submit,update,metrics,health" doc:"what this process does"`
 	SubmitConc     int           `env:"SUBMIT_CONCURRENCY" default:"8" doc:"sbatch calls in flight per process (and as many state reads of the new jobs); up to 4 times as many submissions are prepared, read back and reported meanwhile"`
-	OwnerConc      int           `env:"OWNER_SUBMIT_CONCURRENCY" default:"0" doc:"sbatch calls in flight for one owner; 0 = half of SUBMIT_CONCURRENCY, so one user who stops their own sbatch cannot hold them all"`
+	OwnerConc      int           `env:"OWNER_SUBMIT_CONCURRENCY" default:"0" doc:"sbatch calls in flight for one owner; 0 = half of SUBMIT_CONCURRENCY, so one user who stops their own sbatch cannot hold them all (their submissions also hold at most about half of those in flight and of the download budget; the rest wait their turn in the queue)"`
 	UpdateBatch    int           `env:"UPDATE_BATCH_SIZE" default:"200" doc:"active submissions read from Slurm per call"`
 	UpdateRefresh  int           `env:"UPDATE_REFRESH_CYCLES" default:"10" doc:"re-send unchanged job data every N cycles"`
 	MetricsConc    int           `env:"METRICS_CONCURRENCY" default:"2" doc:"metrics uploads in flight per process"`

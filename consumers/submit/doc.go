@@ -54,6 +54,18 @@
 // extra deliveries in flight: with several agents on a short queue, one agent may hold up to three
 // rounds of sbatch more than another while it works through them.
 //
+// # One owner's share
+//
+// sbatch runs as the submission's owner, who can stop it (SIGSTOP) until the submit timeout. So
+// that one owner cannot starve the others, Options.OwnerSlurmConcurrency bounds the owner's
+// Slurm slots, and the owner's deliveries are admitted (after the owner is mapped and the
+// submission's data checked, before anything runs as the owner or any file is downloaded) at
+// most twice SlurmConcurrency at once, with one more waiting; they hold at most half of the
+// download budget. A delivery beyond that is deferred (consumers.Defer): it holds nothing while
+// it waits in the queue, comes back in 0.5 to 1 s, and is requeued rather than dead-lettered
+// however often that happens. Other owners keep about half of the deliveries in flight, half of
+// the Slurm slots and half of the download budget.
+//
 // # Decisions
 //
 // Each delivery ends in a consumers.Decision: a payload that does not decode is dead-lettered; permanent

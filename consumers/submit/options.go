@@ -132,7 +132,11 @@ type Options struct {
 	SlurmConcurrency int
 	// OwnerSlurmConcurrency bounds the Slurm slots one owner holds at once, so that an owner
 	// who stops or slows their own sbatch (it runs as them) cannot hold every slot. 0 means half
-	// of SlurmConcurrency, rounded up; negative, no bound. Without SlurmConcurrency it is unused.
+	// of SlurmConcurrency, rounded up; negative, no bound. Without SlurmConcurrency, or when it
+	// is not below SlurmConcurrency, it is unused. With it, one owner's deliveries also hold at
+	// most about half of the runner's InFlight(SlurmConcurrency) (twice SlurmConcurrency
+	// admitted, one waiting) and half of DownloadBudget; the owner's further deliveries are
+	// deferred (consumers.Defer) and come back in 0.5 to 1 s, never dead-lettered for it.
 	OwnerSlurmConcurrency int
 	// RecordAttempts and RecordBackoff bound the retries of the KV write that records a job id
 	// right after sbatch (defaults 5 and 200 ms, doubling).

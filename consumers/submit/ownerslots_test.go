@@ -11,10 +11,11 @@ import (
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 )
 
-// An owner whose sbatch hang holds at most half of the runner's slots: with SlurmConcurrency 4
-// (16 deliveries in flight), mallory has 2 deliveries in sbatch, 2 more admitted, 4 waiting for
-// admission, and every further delivery is deferred at once, holding nothing; alice's
-// submission goes through meanwhile, and mallory's waiting ones once her sbatch return.
+// An owner whose sbatch hang holds about half of the runner's slots at most: with
+// SlurmConcurrency 4 (16 deliveries in flight), mallory has 2 deliveries in sbatch, 6 more
+// admitted, 1 waiting for admission, and every further delivery is deferred at once, holding
+// nothing; alice's submission goes through meanwhile, and mallory's held ones once her sbatch
+// return.
 func TestOwnerDeliveriesBoundedThenDeferred(t *testing.T) {
 	sl := &ownerGatedSlurm{fakeSlurm: newFakeSlurm(), owner: "mallory", gate: make(chan struct{})}
 	api := &fakeAPI{files: map[string][]byte{"7/job.sh": []byte("#!/bin/sh\ntrue\n")}}
@@ -28,9 +29,9 @@ func TestOwnerDeliveriesBoundedThenDeferred(t *testing.T) {
 		sub := newSubmission("mallory@x", strp("/home/mallory"))
 		wg.Go(func() { decs <- h.Handle(context.Background(), message(t, sub, 1)) })
 	}
-	testenv.Eventually(t, 10*time.Second, func() bool { return len(decs) == n-8 && sl.in.Load() == 2 },
-		"mallory: 2 in sbatch, 6 more held (2 admitted, 4 waiting), the rest deferred")
-	for range n - 8 {
+	testenv.Eventually(t, 10*time.Second, func() bool { return len(decs) == n-9 && sl.in.Load() == 2 },
+		"mallory: 2 in sbatch, 7 more held (6 admitted, 1 waiting), the rest deferred")
+	for range n - 9 {
 		if d := <-decs; !d.IsDefer() {
 			t.Errorf("mallory's delivery beyond her share: %s, want defer", d)
 		}
@@ -38,8 +39,8 @@ func TestOwnerDeliveriesBoundedThenDeferred(t *testing.T) {
 	h.owners.mu.Lock()
 	use := *h.owners.owners["mallory"]
 	h.owners.mu.Unlock()
-	if use.admitted != 4 || use.waiting != 4 || use.slurm != 2 {
-		t.Errorf("mallory holds %d admitted, %d waiting, %d Slurm slots; want 4, 4, 2", use.admitted, use.waiting, use.slurm)
+	if use.admitted != 8 || use.waiting != 1 || use.slurm != 2 {
+		t.Errorf("mallory holds %d admitted, %d waiting, %d Slurm slots; want 8, 1, 2", use.admitted, use.waiting, use.slurm)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -54,8 +55,8 @@ func TestOwnerDeliveriesBoundedThenDeferred(t *testing.T) {
 			t.Errorf("mallory's held delivery after her sbatch returned: %s, want ack", d)
 		}
 	}
-	if len(api.submitted) != 1+8 {
-		t.Errorf("%d submissions reported SUBMITTED, want 9 (alice's and mallory's 8 held)", len(api.submitted))
+	if len(api.submitted) != 1+9 {
+		t.Errorf("%d submissions reported SUBMITTED, want 10 (alice's and mallory's 9 held)", len(api.submitted))
 	}
 	h.owners.mu.Lock()
 	defer h.owners.mu.Unlock()
