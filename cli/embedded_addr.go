@@ -7,14 +7,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"go.uber.org/fx"
 
@@ -72,39 +70,13 @@ func recordEmbeddedAddr(lc fx.Lifecycle, s *config.Settings, b *broker.Broker) e
 // trust to come from the agent: in a CACHE_DIR or a file that a user other than root or the caller
 // owns or may write, or a symbolic link.
 func readRecordedAddr(s *config.Settings) (string, error) {
-	dir, err := os.Stat(s.CacheDir)
-	if err != nil {
-		return "", err
-	}
-	if why := config.Untrusted(dir); why != "" {
-		return "", fmt.Errorf("CACHE_DIR %s is not the agent's own: %s", s.CacheDir, why)
-	}
-	path := embeddedAddrFile(s)
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		if errors.Is(err, syscall.ELOOP) {
-			return "", fmt.Errorf("%s is a symbolic link", path)
-		}
-		return "", err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return "", err
-	}
-	if !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("%s is not a regular file", path)
-	}
-	if why := config.Untrusted(fi); why != "" {
-		return "", fmt.Errorf("%s is not the agent's: %s", path, why)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, 512))
+	b, err := config.ReadCacheFile(s.CacheDir, filepath.Base(embeddedAddrFile(s)), 512)
 	if err != nil {
 		return "", err
 	}
 	addr := strings.TrimSpace(string(b))
 	if _, _, err := net.SplitHostPort(addr); err != nil {
-		return "", fmt.Errorf("%s: %q is not host:port", path, addr)
+		return "", fmt.Errorf("%s: %q is not host:port", embeddedAddrFile(s), addr)
 	}
 	return addr, nil
 }
