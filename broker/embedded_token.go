@@ -31,10 +31,10 @@ func EmbeddedToken(s *config.Settings, create bool) (string, error) {
 		return s.NATSToken, nil
 	}
 	path := EmbeddedTokenFile(s)
-	b, err := config.ReadCacheFile(s.CacheDir, filepath.Base(path), 4096)
+	b, fi, err := config.ReadCacheFile(s.CacheDir, filepath.Base(path), 4096)
 	if err == nil {
-		if err := privateToken(path); err != nil {
-			return "", err
+		if m := fi.Mode().Perm(); m&0o077 != 0 {
+			return "", fmt.Errorf("embedded NATS token file %s has mode %04o: others may read the token; delete it and restart the agent (it creates a new one with mode 0600)", path, m)
 		}
 		if tok := strings.TrimSpace(string(b)); tok != "" {
 			return tok, nil
@@ -79,17 +79,4 @@ func EmbeddedToken(s *config.Settings, create bool) (string, error) {
 		return "", fmt.Errorf("embedded NATS token: %w", err)
 	}
 	return EmbeddedToken(s, false)
-}
-
-// privateToken refuses a token file that users other than its owner may read: they would know
-// the token.
-func privateToken(path string) error {
-	fi, err := os.Lstat(path)
-	if err != nil {
-		return fmt.Errorf("embedded NATS token: %w", err)
-	}
-	if m := fi.Mode().Perm(); m&0o077 != 0 {
-		return fmt.Errorf("embedded NATS token file %s has mode %04o: others may read the token; delete it and restart the agent (it creates a new one with mode 0600)", path, m)
-	}
-	return nil
 }

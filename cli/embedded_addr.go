@@ -70,7 +70,7 @@ func recordEmbeddedAddr(lc fx.Lifecycle, s *config.Settings, b *broker.Broker) e
 // trust to come from the agent: in a CACHE_DIR or a file that a user other than root or the caller
 // owns or may write, or a symbolic link.
 func readRecordedAddr(s *config.Settings) (string, error) {
-	b, err := config.ReadCacheFile(s.CacheDir, filepath.Base(embeddedAddrFile(s)), 512)
+	b, _, err := config.ReadCacheFile(s.CacheDir, filepath.Base(embeddedAddrFile(s)), 512)
 	if err != nil {
 		return "", err
 	}

@@ -32,15 +32,9 @@ func (r *Runner) deferMsg(ctx context.Context, log *slog.Logger, f *inflight, ms
 		}
 		log.Warn("requeue of a deferred message failed; nak'ed instead", "error", err)
 	}
-	delay := dec.delay
-	if delay <= 0 {
-		delay = r.cfg.Backoff.Delay(msg.NumDelivered)
+	if delay, ok := r.nak(log, f, msg, dec); ok {
+		log.Info("message deferred", "delay", delay, "reason", dec.reason)
 	}
-	if err := f.msg.NakWithDelay(delay); err != nil {
-		log.Error("nak failed; message will be redelivered after AckWait", "error", err)
-		return
-	}
-	log.Info("message deferred", "delay", delay, "reason", dec.reason)
 }
 
 // requeue acknowledges msg and then publishes a copy at the end of its work queue: same subject,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 )
 
 // settle applies a decision to a message exactly once (see inflight) and logs the outcome with
@@ -28,21 +29,30 @@ func (r *Runner) settle(f *inflight, msg *Message, dec Decision) {
 				r.deadLetter(ctx, log, f, msg, reason)
 				return
 			}
-			delay := dec.delay
-			if delay <= 0 {
-				delay = r.cfg.Backoff.Delay(msg.NumDelivered)
+			if delay, ok := r.nak(log, f, msg, dec); ok {
+				log.Warn("message will be retried", "delay", delay, "error", dec.Reason())
 			}
-			if err := f.msg.NakWithDelay(delay); err != nil {
-				log.Error("nak failed; message will be redelivered after AckWait", "error", err)
-				return
-			}
-			log.Warn("message will be retried", "delay", delay, "error", dec.Reason())
 		case kindTerminate:
 			r.deadLetter(ctx, log, f, msg, dec.reason)
 		case kindDefer:
 			r.deferMsg(ctx, log, f, msg, dec)
 		}
 	})
+}
+
+// nak asks for msg's redelivery after dec's delay, or the Backoff's delay for its delivery count
+// when dec has none. It returns the delay, and false when the nak failed (logged; the server
+// then redelivers after AckWait).
+func (r *Runner) nak(log *slog.Logger, f *inflight, msg *Message, dec Decision) (time.Duration, bool) {
+	delay := dec.delay
+	if delay <= 0 {
+		delay = r.cfg.Backoff.Delay(msg.NumDelivered)
+	}
+	if err := f.msg.NakWithDelay(delay); err != nil {
+		log.Error("nak failed; message will be redelivered after AckWait", "error", err)
+		return delay, false
+	}
+	return delay, true
 }
 
 // deadLetter copies msg to DEAD and then terminates it. If the copy cannot be stored, the

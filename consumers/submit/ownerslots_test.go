@@ -42,9 +42,7 @@ func TestOwnerDeliveriesBoundedThenDeferred(t *testing.T) {
 	if use.admitted != 8 || use.waiting != 1 || use.slurm != 2 {
 		t.Errorf("mallory holds %d admitted, %d waiting, %d Slurm slots; want 8, 1, 2", use.admitted, use.waiting, use.slurm)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if dec := h.Handle(ctx, message(t, newSubmission("alice@x", strp("/home/alice")), 1)); !dec.IsAck() {
+	if dec := aliceMeanwhile(t, h); !dec.IsAck() {
 		t.Errorf("alice's submission while mallory's sbatch hang: %s, want ack", dec)
 	}
 	close(sl.gate)
@@ -69,7 +67,7 @@ func TestOwnerDeliveriesBoundedThenDeferred(t *testing.T) {
 // slow downloads take two of them, and alice's download starts beside them.
 func TestOwnerHalfOfDownloadBudget(t *testing.T) {
 	const fileMax = 4096
-	api := &ownerGatedAPI{fakeAPI: &fakeAPI{files: map[string][]byte{
+	api := &gatedAPI{fakeAPI: &fakeAPI{files: map[string][]byte{
 		"7/job.sh": []byte("#!/bin/sh\ntrue\n"), "8/job.sh": []byte("#!/bin/sh\ntrue\n")}},
 		parent: 8, gate: make(chan struct{})}
 	h := slotsHandler(t, newFakeSlurm(), api, 4, func(o *Options) {
@@ -87,9 +85,7 @@ func TestOwnerHalfOfDownloadBudget(t *testing.T) {
 	if got := api.in.Load(); got != 2 {
 		t.Errorf("mallory has %d downloads at once with a share of 2 files, want 2", got)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if dec := h.Handle(ctx, message(t, newSubmission("alice@x", strp("/home/alice")), 1)); !dec.IsAck() {
+	if dec := aliceMeanwhile(t, h); !dec.IsAck() {
 		t.Errorf("alice's submission while mallory's downloads hang: %s, want ack", dec)
 	}
 	close(api.gate)
@@ -102,23 +98,11 @@ func TestOwnerHalfOfDownloadBudget(t *testing.T) {
 	}
 }
 
-// ownerGatedAPI holds the downloads of one job script (parent) until gate is closed and counts
-// how many of them run at once.
-type ownerGatedAPI struct {
-	*fakeAPI
-	parent int
-	gate   chan struct{}
-	gauge
-}
-
-func (a *ownerGatedAPI) DownloadFile(ctx context.Context, parent int, name string, max int64) ([]byte, error) {
-	if parent == a.parent {
-		defer a.enter()()
-		select {
-		case <-a.gate:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-	return a.fakeAPI.DownloadFile(ctx, parent, name, max)
+// aliceMeanwhile hands h a new submission of alice while another owner's deliveries hang, and
+// gives up after 10 s (without a bound on that owner, it would wait for ever).
+func aliceMeanwhile(t *testing.T, h *Handler) consumers.Decision {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return h.Handle(ctx, message(t, newSubmission("alice@x", strp("/home/alice")), 1))
 }
