@@ -32,6 +32,10 @@
 // messages does not keep other messages from being delivered. Handlers must be idempotent for
 // the rare original delivered again after a lost ack (every agent handler is).
 //
+// A handler that must wait for something other than this process's work (a share another
+// message of the same owner holds) can give its runner slot back with ReleaseSlot, so that the
+// runner goes on fetching; it then bounds those waiting messages itself.
+//
 // # Dead letters and MaxDeliver
 //
 // Nothing is dropped silently:

@@ -2,6 +2,7 @@ package consumers
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"sync"
 	"testing"
@@ -132,5 +133,36 @@ func TestRequeueCopyHeaders(t *testing.T) {
 	}
 	if second.Get("Jbg-Site") != "a" || second.Get(broker.HeaderSubmissionID) != "9" || second.Get(broker.HeaderRequeued) != "1" {
 		t.Errorf("copy headers %v", second)
+	}
+}
+
+// A handler that gives its slot back (ReleaseSlot) while it waits lets the runner fetch and
+// handle another message meanwhile, even at Concurrency 1; the waiting message is still settled
+// by its decision.
+func TestReleaseSlotLetsTheRunnerFetchMore(t *testing.T) {
+	b, topo := newBroker(t, nil)
+	otherDone := make(chan struct{})
+	rec := newRecorder()
+	r := NewRunner(b.JS, ConfigFor(topo, topo.Submit, 1), HandlerFunc(func(ctx context.Context, m *Message) Decision {
+		rec.record(m)
+		if m.SubmissionID() == "waits" {
+			ReleaseSlot(ctx)
+			ReleaseSlot(ctx) // a second call gives nothing more back
+			select {
+			case <-otherDone:
+				return Ack()
+			case <-time.After(10 * time.Second):
+				return Retry(errors.New("the other message was not handled while this one waited"))
+			}
+		}
+		close(otherDone)
+		return Ack()
+	}), testenv.Logger(t))
+	runRunner(t, r)
+	publish(t, b.JS, topo.Submit.Subject("1"), "waits", "job")
+	publish(t, b.JS, topo.Submit.Subject("2"), "other", "job")
+	testenv.Eventually(t, 15*time.Second, func() bool { return streamMsgs(t, b.JS, topo.Submit.Stream) == 0 }, "both acked")
+	if n := rec.count(topo.Submit.Subject("1")); n != 1 {
+		t.Errorf("the waiting message was handled %d times, want 1", n)
 	}
 }

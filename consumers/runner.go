@@ -161,8 +161,10 @@ func (r *Runner) Run(ctx context.Context) error {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					defer release(slots, 1)
-					r.handleOne(hctx, m)
+					var once sync.Once
+					free := func() { once.Do(func() { release(slots, 1) }) }
+					defer free()
+					r.handleOne(withSlot(hctx, free), m)
 				}()
 			})
 			release(slots, n-got)

@@ -68,12 +68,15 @@ func (d *delivery) handle(ctx context.Context) outcome {
 	p, err := d.prepare(ctx)
 	defer d.adm.done()
 	defer p.release() // the entrypoint's share of the download budget
-	var rej *RejectionError
+	var (
+		rej  *RejectionError
+		busy *ownerBusyError
+	)
 	switch {
 	case errors.As(err, &rej):
 		return d.reject(ctx, rej.Message, rev)
-	case errors.Is(err, errOwnerBusy):
-		return deferred(fmt.Errorf("submission %d waits its turn: %w", d.sub.ID, err))
+	case errors.As(err, &busy):
+		return deferred(busy.wait, fmt.Errorf("submission %d waits its turn: %w", d.sub.ID, err))
 	case errors.Is(err, errStopping):
 		return slotOutcome(err)
 	case err != nil:

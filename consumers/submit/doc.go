@@ -60,11 +60,15 @@
 // that one owner cannot starve the others, Options.OwnerSlurmConcurrency bounds the owner's
 // Slurm slots, and the owner's deliveries are admitted (after the owner is mapped and the
 // submission's data checked, before anything runs as the owner or any file is downloaded) at
-// most twice SlurmConcurrency at once, with one more waiting; they hold at most half of the
-// download budget. A delivery beyond that is deferred (consumers.Defer): it holds nothing while
-// it waits in the queue, comes back in 0.5 to 1 s, and is requeued rather than dead-lettered
-// however often that happens. Other owners keep about half of the deliveries in flight, half of
-// the Slurm slots and half of the download budget.
+// most twice SlurmConcurrency at once, half of the runner's slots; they hold at most half of
+// the download budget. A delivery that finds its owner's admissions in use gives its runner
+// slot back (consumers.ReleaseSlot) and waits, up to Options.OwnerWaiting of them per owner, so
+// the runner goes on fetching other owners' messages; it is admitted as soon as one of the
+// owner's admissions ends (all owners' admissions together stay within the runner's slots).
+// Beyond that a delivery is deferred (consumers.Defer): it holds nothing while it waits in the
+// queue, comes back at its turn (as far after the owner's previous deferred delivery as the
+// owner's admissions come free: see ownerLimits.turn), and is requeued rather than
+// dead-lettered however often that happens.
 //
 // # Decisions
 //

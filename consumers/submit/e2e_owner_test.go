@@ -130,7 +130,9 @@ func procStatus(pid int) (name string, uid uint32, state string, ok bool) {
 // lets them go, each of her submissions ends SUBMITTED with exactly one job of hers, and
 // nothing is dead-lettered, however many times her messages were deferred.
 func TestEndToEndStoppedSbatchDoesNotStarveOthers(t *testing.T) {
-	e := newE2E(t, nil)
+	// MaxDeliver 4: a deferred message is requeued from its second delivery on, within the
+	// attack's 8 s although her turns are seconds apart while her sbatch are stopped.
+	e := newE2E(t, func(l *broker.Limits) { l.MaxDeliver = 4 })
 	const slurmSlots = 4
 	aliceDir := e.tempDir(e.users["alice"].UID, e.users["alice"].GID, 0o700)
 	var aliceIDs, bobIDs []int
@@ -152,7 +154,8 @@ func TestEndToEndStoppedSbatchDoesNotStarveOthers(t *testing.T) {
 	})
 	start := time.Now()
 	e.poll()
-	h := e.handler("node-a/1", func(o *Options) { o.SlurmConcurrency = slurmSlots })
+	// Few of her deliveries may wait for admission, so that most of hers are deferred.
+	h := e.handler("node-a/1", func(o *Options) { o.SlurmConcurrency, o.OwnerWaiting = slurmSlots, 4 })
 	var requeued atomic.Int32 // deliveries of requeued copies
 	e.run(consumers.HandlerFunc(func(ctx context.Context, m *consumers.Message) consumers.Decision {
 		if m.Header.Get(broker.HeaderRequeued) != "" {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -21,10 +20,6 @@ const (
 	// busyRetry is the redelivery delay of a message whose submission this process is already
 	// handling (a duplicate delivered at the same time).
 	busyRetry = 3 * time.Second
-	// ownerBusyRetry is the least redelivery delay of a delivery deferred because its owner's
-	// share is in use (up to twice that, at random): short and flat, not a backoff, so that
-	// an owner's long burst keeps the share fed as its deliveries finish.
-	ownerBusyRetry = 500 * time.Millisecond
 	// conflictRetry is the redelivery delay after losing a compare-and-set race on the record.
 	conflictRetry = time.Second
 	// kvWriteTimeout bounds one attempt at recording a job id.
@@ -76,15 +71,15 @@ func NewHandler(opts Options) (*Handler, error) {
 			perOwner = (opts.SlurmConcurrency + 1) / 2
 		}
 		if perOwner > 0 && perOwner < opts.SlurmConcurrency {
-			// One owner holds about half of the runner's slots (InFlight) at most: admitted, as
-			// many as keep its share of the Slurm slots fed (twice SlurmConcurrency: fewer cost
-			// a quarter of a two-owner burst's throughput), and at least one waiting; and at most
-			// half of the download budget.
+			// One owner's admitted deliveries hold at most half of the runner's slots
+			// (InFlight), as many as keep its share of the Slurm slots fed; all owners' together
+			// at most InFlight, however many waited without a slot. An owner's waiting
+			// deliveries hold no slot, and at most OwnerWaiting of them wait; at most half of
+			// the download budget is one owner's.
 			inFlight := InFlight(opts.SlurmConcurrency)
 			admitted := min(2*opts.SlurmConcurrency, inFlight/2)
-			waiting := max(inFlight/2-admitted, 1)
 			bytes := max(opts.DownloadBudget/2, min(opts.MaxFileBytes, opts.DownloadBudget))
-			h.owners = newOwnerLimits(admitted, waiting, perOwner, bytes)
+			h.owners = newOwnerLimits(admitted, inFlight, opts.OwnerWaiting, perOwner, bytes, opts.Now)
 		}
 	}
 	return h, nil
@@ -141,9 +136,9 @@ func (h *Handler) slurmSlot(ctx context.Context) (release func(), err error) {
 }
 
 // deferred is the outcome of a delivery whose owner's share is in use: it waits its turn in the
-// queue without counting as a failed delivery (consumers.Defer).
-func deferred(err error) outcome {
-	return outcome{dec: consumers.Defer(ownerBusyRetry+rand.N(ownerBusyRetry), err.Error()), what: "deferred"}
+// queue, for wait, without counting as a failed delivery (consumers.Defer).
+func deferred(wait time.Duration, err error) outcome {
+	return outcome{dec: consumers.Defer(wait, err.Error()), what: "deferred"}
 }
 
 // outcome is what handling one delivery came to, before the last-attempt rule.

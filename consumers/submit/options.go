@@ -53,6 +53,8 @@ const (
 	DefaultDownloadConcurrency = 4
 	// DefaultMaxFileBytes is MAX_FILE_BYTES's default: 16 MiB per job-script file.
 	DefaultMaxFileBytes = 16 << 20
+	// DefaultOwnerWaiting is OwnerWaiting's default.
+	DefaultOwnerWaiting = 250
 	// DefaultDownloadBudget is DownloadBudget's default: 8 files of the default MaxFileBytes.
 	DefaultDownloadBudget = 8 * DefaultMaxFileBytes
 	// DefaultMinSubmitUID is MIN_SUBMIT_UID's default: uids below it are system accounts.
@@ -134,10 +136,16 @@ type Options struct {
 	// who stops or slows their own sbatch (it runs as them) cannot hold every slot. 0 means half
 	// of SlurmConcurrency, rounded up; negative, no bound. Without SlurmConcurrency, or when it
 	// is not below SlurmConcurrency, it is unused. With it, one owner's deliveries also hold at
-	// most about half of the runner's InFlight(SlurmConcurrency) (twice SlurmConcurrency
-	// admitted, one waiting) and half of DownloadBudget; the owner's further deliveries are
-	// deferred (consumers.Defer) and come back in 0.5 to 1 s, never dead-lettered for it.
+	// most half of the runner's InFlight(SlurmConcurrency) (twice SlurmConcurrency admitted,
+	// OwnerWaiting more waiting without a runner slot) and half of DownloadBudget; the owner's
+	// further deliveries are deferred (consumers.Defer) until their turn, never dead-lettered
+	// for it.
 	OwnerSlurmConcurrency int
+	// OwnerWaiting bounds the deliveries of one owner that wait for admission without a runner
+	// slot when the owner's share is in use (see OwnerSlurmConcurrency); further ones are
+	// deferred. Default DefaultOwnerWaiting: a quarter of the consumer's default MaxAckPending
+	// (1000), whose places waiting deliveries hold.
+	OwnerWaiting int
 	// RecordAttempts and RecordBackoff bound the retries of the KV write that records a job id
 	// right after sbatch (defaults 5 and 200 ms, doubling).
 	RecordAttempts int
@@ -174,6 +182,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxFileBytes <= 0 {
 		o.MaxFileBytes = DefaultMaxFileBytes
+	}
+	if o.OwnerWaiting <= 0 {
+		o.OwnerWaiting = DefaultOwnerWaiting
 	}
 	if o.DownloadBudget <= 0 {
 		o.DownloadBudget = max(DefaultDownloadBudget, o.MaxFileBytes)

@@ -11,27 +11,28 @@ import (
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate"
 )
 
-// An owner whose sbatch hang holds about half of the runner's slots at most: with
-// SlurmConcurrency 4 (16 deliveries in flight), mallory has 2 deliveries in sbatch, 6 more
-// admitted, 1 waiting for admission, and every further delivery is deferred at once, holding
-// nothing; alice's submission goes through meanwhile, and mallory's held ones once her sbatch
-// return.
+// An owner whose sbatch hang holds half of the admissions at most: with SlurmConcurrency 4 (16
+// deliveries in flight), mallory has 2 deliveries in sbatch, 6 more admitted, DefaultOwnerWaiting
+// waiting for admission (without a runner slot, under a Runner), and every further delivery is
+// deferred at once, holding nothing; alice's submission goes through meanwhile, and mallory's
+// held ones once her sbatch return.
 func TestOwnerDeliveriesBoundedThenDeferred(t *testing.T) {
 	sl := &ownerGatedSlurm{fakeSlurm: newFakeSlurm(), owner: "mallory", gate: make(chan struct{})}
 	api := &fakeAPI{files: map[string][]byte{"7/job.sh": []byte("#!/bin/sh\ntrue\n")}}
 	h := slotsHandler(t, sl, api, 4, func(o *Options) {
 		o.Mapper = mapMapper{"alice@x": "alice", "mallory@x": "mallory"}
 	})
-	const n = 20
+	const held = 8 + DefaultOwnerWaiting
+	const n = held + 12
 	decs := make(chan consumers.Decision, n)
 	var wg sync.WaitGroup
 	for range n {
 		sub := newSubmission("mallory@x", strp("/home/mallory"))
 		wg.Go(func() { decs <- h.Handle(context.Background(), message(t, sub, 1)) })
 	}
-	testenv.Eventually(t, 10*time.Second, func() bool { return len(decs) == n-9 && sl.in.Load() == 2 },
-		"mallory: 2 in sbatch, 7 more held (6 admitted, 1 waiting), the rest deferred")
-	for range n - 9 {
+	testenv.Eventually(t, 10*time.Second, func() bool { return len(decs) == n-held && sl.in.Load() == 2 },
+		"mallory: 2 in sbatch, 6 more admitted, DefaultOwnerWaiting waiting, the rest deferred")
+	for range n - held {
 		if d := <-decs; !d.IsDefer() {
 			t.Errorf("mallory's delivery beyond her share: %s, want defer", d)
 		}
@@ -39,8 +40,8 @@ func TestOwnerDeliveriesBoundedThenDeferred(t *testing.T) {
 	h.owners.mu.Lock()
 	use := *h.owners.owners["mallory"]
 	h.owners.mu.Unlock()
-	if use.admitted != 8 || use.waiting != 1 || use.slurm != 2 {
-		t.Errorf("mallory holds %d admitted, %d waiting, %d Slurm slots; want 8, 1, 2", use.admitted, use.waiting, use.slurm)
+	if use.admitted != 8 || use.waiting != DefaultOwnerWaiting || use.slurm != 2 {
+		t.Errorf("mallory holds %d admitted, %d waiting, %d Slurm slots; want 8, %d, 2", use.admitted, use.waiting, use.slurm, DefaultOwnerWaiting)
 	}
 	if dec := aliceMeanwhile(t, h); !dec.IsAck() {
 		t.Errorf("alice's submission while mallory's sbatch hang: %s, want ack", dec)
@@ -53,8 +54,8 @@ func TestOwnerDeliveriesBoundedThenDeferred(t *testing.T) {
 			t.Errorf("mallory's held delivery after her sbatch returned: %s, want ack", d)
 		}
 	}
-	if len(api.submitted) != 1+9 {
-		t.Errorf("%d submissions reported SUBMITTED, want 10 (alice's and mallory's 9 held)", len(api.submitted))
+	if len(api.submitted) != 1+held {
+		t.Errorf("%d submissions reported SUBMITTED, want %d (alice's and mallory's held)", len(api.submitted), 1+held)
 	}
 	h.owners.mu.Lock()
 	defer h.owners.mu.Unlock()
@@ -105,4 +106,44 @@ func aliceMeanwhile(t *testing.T, h *Handler) consumers.Decision {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return h.Handle(ctx, message(t, newSubmission("alice@x", strp("/home/alice")), 1))
+}
+
+// Admissions are bounded across owners too (maxTotal): deliveries that waited without a runner
+// slot cannot add up to more work than the runner's slots would allow. A waiter is admitted as
+// soon as any admission ends.
+func TestAdmissionsBoundedAcrossOwners(t *testing.T) {
+	l := newOwnerLimits(2, 3, 5, 1, 1<<20, time.Now)
+	var held []*admission
+	for _, owner := range []string{"alice", "alice", "bob"} {
+		a, err := l.admit(context.Background(), owner)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, a)
+	}
+	admitted := make(chan *admission)
+	go func() {
+		a, err := l.admit(context.Background(), "bob")
+		if err != nil {
+			t.Error(err)
+		}
+		admitted <- a
+	}()
+	select {
+	case <-admitted:
+		t.Fatal("bob's second delivery admitted beyond the 3 admissions of all owners")
+	case <-time.After(100 * time.Millisecond):
+	}
+	held[0].done() // one of alice's
+	select {
+	case a := <-admitted:
+		a.done()
+	case <-time.After(10 * time.Second):
+		t.Fatal("bob's waiting delivery not admitted once an admission ended")
+	}
+	held[1].done()
+	held[2].done()
+	if l.total != 0 || len(l.owners) != 0 {
+		t.Errorf("after every admission ended: total %d, %d owner entries", l.total, len(l.owners))
+	}
 }

@@ -34,7 +34,7 @@ func (p prepared) release() {
 // prepare maps the owner, checks the submission's data, the execution directory, downloads the
 // files and writes them as the user. It returns the prepared submission, or an error: a
 // *RejectionError for a permanent problem of the submission, any other error for a transient one
-// (retry), errOwnerBusy or errStopping for an admission not given (see ownerLimits). The
+// (retry), an *ownerBusyError or errStopping for an admission not given (see ownerLimits). The
 // admission it takes is left in d.adm for the caller to give back.
 //
 // Hostile data is refused before anything runs as the user, in this order: an owner mapped to
@@ -104,7 +104,7 @@ func (d *delivery) prepare(ctx context.Context) (prepared, error) {
 	// Admission among the owner's deliveries before anything runs as the owner or is held of the
 	// download budget: see ownerLimits. errOwnerBusy and errStopping are the caller's to map.
 	if d.adm, err = d.owners.admit(ctx, username); err != nil {
-		return prepared{}, fmt.Errorf("owner %s: %w", username, err)
+		return prepared{}, err
 	}
 
 	dir := strings.ReplaceAll(d.o.DefaultWorkDir, "{username}", username)
