@@ -62,7 +62,7 @@
 // submission's data checked, before anything runs as the owner or any file is downloaded) at
 // most twice SlurmConcurrency at once, half of the runner's slots; they hold at most half of
 // the download budget. A delivery that finds its owner's admissions in use gives its runner
-// slot back (consumers.ReleaseSlot) and waits, up to Options.OwnerWaiting of them per owner, so
+// slot back (consumers.ReleaseSlot) and waits, up to Options.OwnerWaiting of them per owner (as many as the runner's slots), so
 // the runner goes on fetching other owners' messages; it is admitted as soon as one of the
 // owner's admissions ends (all owners' admissions together stay within the runner's slots).
 // Beyond that a delivery is deferred (consumers.Defer): it holds nothing while it waits in the

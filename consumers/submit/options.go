@@ -53,8 +53,6 @@ const (
 	DefaultDownloadConcurrency = 4
 	// DefaultMaxFileBytes is MAX_FILE_BYTES's default: 16 MiB per job-script file.
 	DefaultMaxFileBytes = 16 << 20
-	// DefaultOwnerWaiting is OwnerWaiting's default.
-	DefaultOwnerWaiting = 250
 	// DefaultDownloadBudget is DownloadBudget's default: 8 files of the default MaxFileBytes.
 	DefaultDownloadBudget = 8 * DefaultMaxFileBytes
 	// DefaultMinSubmitUID is MIN_SUBMIT_UID's default: uids below it are system accounts.
@@ -143,8 +141,9 @@ type Options struct {
 	OwnerSlurmConcurrency int
 	// OwnerWaiting bounds the deliveries of one owner that wait for admission without a runner
 	// slot when the owner's share is in use (see OwnerSlurmConcurrency); further ones are
-	// deferred. Default DefaultOwnerWaiting: a quarter of the consumer's default MaxAckPending
-	// (1000), whose places waiting deliveries hold.
+	// deferred. Default InFlight(SlurmConcurrency): waiting deliveries are held by this process,
+	// so a crash leaves them to the consumer's AckWait and another process cannot take them
+	// meanwhile; the default keeps that to as many as the runner's own slots.
 	OwnerWaiting int
 	// RecordAttempts and RecordBackoff bound the retries of the KV write that records a job id
 	// right after sbatch (defaults 5 and 200 ms, doubling).
@@ -184,7 +183,7 @@ func (o *Options) setDefaults() {
 		o.MaxFileBytes = DefaultMaxFileBytes
 	}
 	if o.OwnerWaiting <= 0 {
-		o.OwnerWaiting = DefaultOwnerWaiting
+		o.OwnerWaiting = InFlight(o.SlurmConcurrency)
 	}
 	if o.DownloadBudget <= 0 {
 		o.DownloadBudget = max(DefaultDownloadBudget, o.MaxFileBytes)

@@ -12,7 +12,7 @@ import (
 )
 
 // An owner whose sbatch hang holds half of the admissions at most: with SlurmConcurrency 4 (16
-// deliveries in flight), mallory has 2 deliveries in sbatch, 6 more admitted, DefaultOwnerWaiting
+// deliveries in flight), mallory has 2 deliveries in sbatch, 6 more admitted, 16 (InFlight)
 // waiting for admission (without a runner slot, under a Runner), and every further delivery is
 // deferred at once, holding nothing; alice's submission goes through meanwhile, and mallory's
 // held ones once her sbatch return.
@@ -22,8 +22,8 @@ func TestOwnerDeliveriesBoundedThenDeferred(t *testing.T) {
 	h := slotsHandler(t, sl, api, 4, func(o *Options) {
 		o.Mapper = mapMapper{"alice@x": "alice", "mallory@x": "mallory"}
 	})
-	const held = 8 + DefaultOwnerWaiting
-	const n = held + 12
+	held := 8 + InFlight(4)
+	n := held + 12
 	decs := make(chan consumers.Decision, n)
 	var wg sync.WaitGroup
 	for range n {
@@ -31,7 +31,7 @@ func TestOwnerDeliveriesBoundedThenDeferred(t *testing.T) {
 		wg.Go(func() { decs <- h.Handle(context.Background(), message(t, sub, 1)) })
 	}
 	testenv.Eventually(t, 10*time.Second, func() bool { return len(decs) == n-held && sl.in.Load() == 2 },
-		"mallory: 2 in sbatch, 6 more admitted, DefaultOwnerWaiting waiting, the rest deferred")
+		"mallory: 2 in sbatch, 6 more admitted, InFlight(4) waiting, the rest deferred")
 	for range n - held {
 		if d := <-decs; !d.IsDefer() {
 			t.Errorf("mallory's delivery beyond her share: %s, want defer", d)
@@ -40,8 +40,8 @@ func TestOwnerDeliveriesBoundedThenDeferred(t *testing.T) {
 	h.owners.mu.Lock()
 	use := *h.owners.owners["mallory"]
 	h.owners.mu.Unlock()
-	if use.admitted != 8 || use.waiting != DefaultOwnerWaiting || use.slurm != 2 {
-		t.Errorf("mallory holds %d admitted, %d waiting, %d Slurm slots; want 8, %d, 2", use.admitted, use.waiting, use.slurm, DefaultOwnerWaiting)
+	if use.admitted != 8 || use.waiting != InFlight(4) || use.slurm != 2 {
+		t.Errorf("mallory holds %d admitted, %d waiting, %d Slurm slots; want 8, %d, 2", use.admitted, use.waiting, use.slurm, InFlight(4))
 	}
 	if dec := aliceMeanwhile(t, h); !dec.IsAck() {
 		t.Errorf("alice's submission while mallory's sbatch hang: %s, want ack", dec)
