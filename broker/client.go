@@ -24,7 +24,7 @@ var ErrConnect = errors.New("broker: connect")
 // reconnects forever with capped exponential backoff and jitter (it also retries a failed first
 // connect in the background, so Connect returns as soon as the options are valid), unless
 // opts.Once asks for a single attempt. It logs every state change (connected, disconnected,
-// reconnected, closed, async errors); URLs are logged redacted and credentials never.
+// reconnected, failed attempts, closed, async errors); URLs are logged redacted and credentials never.
 func Connect(opts ClientOptions, name string, logger *slog.Logger) (*nats.Conn, error) {
 	if len(opts.URLs) == 0 {
 		return nil, ErrNoURL
@@ -105,6 +105,10 @@ func commonOptions(name string, logger *slog.Logger) []nats.Option {
 		}),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
 			logger.Warn("nats disconnected", "error", err)
+		}),
+		nats.ReconnectErrHandler(func(nc *nats.Conn, err error) {
+			// Also the failed first connects (RetryOnFailedConnect): the agent says it waits.
+			logger.Warn("nats connect attempt failed; retrying", "error", err)
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			logger.Info("nats reconnected", "url", nc.ConnectedUrlRedacted(), "server", nc.ConnectedServerName())

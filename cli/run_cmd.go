@@ -61,18 +61,35 @@ func runCmd(ctx context.Context, env *cliEnv, args []string) int {
 		logger.Warn(w.String(), attrs...)
 	}
 
-	var restart *fxmodules.Restart
-	app := fxmodules.New(s, logger, fx.Supply(logs), fx.Populate(&restart), fxmodules.Extensions(env.opts.ext), fx.Invoke(recordEmbeddedAddr))
-	if err := app.Err(); err != nil {
-		logger.Error("cannot build the agent", "error", err)
-		return exitConfig
-	}
+	// Building the agent connects to NATS and provisions it; starting it opens the listeners and
+	// starts the tasks. Both are bounded, and both end at once on SIGTERM/SIGINT.
 	startCtx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
-	if err := app.Start(startCtx); err != nil {
-		logger.Error("start failed", "error", err)
+	var restart *fxmodules.Restart
+	app := fxmodules.New(startCtx, s, logger, fx.Supply(logs), fx.Populate(&restart), fxmodules.Extensions(env.opts.ext), fx.Invoke(recordEmbeddedAddr))
+	err := app.Err()
+	if err == nil {
+		err = app.Start(startCtx)
+	}
+	if err != nil {
 		stopCtx, cancelStop := context.WithTimeout(context.Background(), stopTimeout)
 		defer cancelStop()
+		if ctx.Err() != nil {
+			// A stop requested while starting (or just as the last start hook returned: fx's
+			// Start reports the cancelled context then too) is not a failure.
+			logger.Info("Jobbergate-agent is shutting down (stop requested while starting)...")
+			if err := app.Stop(stopCtx); err != nil {
+				logger.Error("unclean stop", "error", err)
+				return 1
+			}
+			logger.Info("Jobbergate-agent has been stopped")
+			return 0
+		}
+		if app.Err() != nil {
+			logger.Error("cannot build the agent", "error", err)
+			return exitConfig
+		}
+		logger.Error("start failed", "error", err)
 		_ = app.Stop(stopCtx)
 		return 1
 	}

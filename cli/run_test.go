@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -42,11 +43,11 @@ func TestRunStartsAndStopsCleanly(t *testing.T) {
 		done <- Run(ctx, []string{"--env-file", "none", "run"}, env, &bytes.Buffer{}, &stderr)
 	}()
 	testenv.Eventually(t, 30*time.Second, func() bool { return strings.Contains(stderr.String(), "agent started") },
-		"the agent did not start:\n%s", stderr.String())
+		"the agent did not start:\n%s", agentLog{&stderr})
 	// The telemetry endpoint answers while the agent runs.
 	addr := regexp.MustCompile(`metrics and health endpoints listening.* addr=(\S+)`).FindStringSubmatch(stderr.String())
 	if addr == nil {
-		t.Fatalf("no telemetry address in the log:\n%s", stderr.String())
+		t.Fatalf("no telemetry address in the log:\n%s", agentLog{&stderr})
 	}
 	for path, want := range map[string]string{"/readyz": `"nats":"ok"`, "/metrics": `jobbergate_agent_queue_waiting_messages{queue="submit"} 0`, "/healthz": "ok"} {
 		resp, err := http.Get("http://" + addr[1] + path)
@@ -63,7 +64,7 @@ func TestRunStartsAndStopsCleanly(t *testing.T) {
 	select {
 	case code := <-done:
 		if code != 0 {
-			t.Fatalf("exit code %d:\n%s", code, stderr.String())
+			t.Fatalf("exit code %d:\n%s", code, agentLog{&stderr})
 		}
 	case <-time.After(60 * time.Second):
 		t.Fatal("the agent did not stop within 60 s of SIGTERM")
@@ -89,4 +90,52 @@ func TestRunRefusesInvalidSettings(t *testing.T) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr)
 		}
 	}
+}
+
+// TestRunStopRequestedWhileStarting: SIGTERM while the agent still waits for its NATS servers is
+// a requested stop (exit 0, said as such), not a failed start.
+func TestRunStopRequestedWhileStarting(t *testing.T) {
+	api := jobbergatetest.NewTestServer(t, jobbergatetest.Options{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close() // nothing listens there: start waits for NATS
+	env := append(agentEnv(t, api, "bridge"), "JOBBERGATE_AGENT_NATS_URL=nats://"+closed)
+	var stderr testenv.SyncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	go func() { done <- Run(ctx, []string{"--env-file", "none", "run"}, env, &bytes.Buffer{}, &stderr) }()
+	testenv.Eventually(t, 30*time.Second, func() bool { return strings.Contains(stderr.String(), "nats connect attempt failed") },
+		"the agent is not waiting for NATS:\n%s", agentLog{&stderr})
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit code %d:\n%s", code, agentLog{&stderr})
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("the agent did not stop within 60 s of SIGTERM")
+	}
+	out := stderr.String()
+	if !strings.Contains(out, "stop requested while starting") || strings.Contains(out, "start failed") || strings.Contains(out, "agent started") {
+		t.Errorf("the log does not say a stop was requested while starting:\n%s", out)
+	}
+}
+
+// agentLog shows an agent's log in a failure message: read when the message is formatted (so a
+// message built before the wait shows the log as it was at the failure) and without the DEBUG
+// lines, whose fx wiring would hide the cause.
+type agentLog struct{ buf *testenv.SyncBuffer }
+
+func (l agentLog) String() string {
+	var keep []string
+	for _, line := range strings.Split(l.buf.String(), "\n") {
+		if !strings.Contains(line, "level=DEBUG") {
+			keep = append(keep, line)
+		}
+	}
+	return strings.Join(keep, "\n")
 }

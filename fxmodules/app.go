@@ -1,6 +1,7 @@
 package fxmodules
 
 import (
+	"context"
 	"log/slog"
 
 	"go.uber.org/fx"
@@ -9,12 +10,18 @@ import (
 	"github.com/omnivector-solutions/jobbergate-agent-go/config"
 )
 
+// StartContext bounds the network calls made while the application is built (connecting to NATS,
+// provisioning streams, opening buckets): constructors derive their timeouts from it, so a stop
+// requested while the agent is still starting ends them at once.
+type StartContext context.Context
+
 // New returns the agent's application for the settings: the core modules plus the modules of the
-// roles this process takes (ROLES). extra options come last, so a site or a test can add
-// mappers, sources or decorate what is provided.
-func New(s *config.Settings, logger *slog.Logger, extra ...fx.Option) *fx.App {
+// roles this process takes (ROLES). ctx is its StartContext. extra options come last, so a site
+// or a test can add mappers, sources or decorate what is provided.
+func New(ctx context.Context, s *config.Settings, logger *slog.Logger, extra ...fx.Option) *fx.App {
 	return fx.New(
 		fx.Supply(s, logger),
+		fx.Provide(func() StartContext { return ctx }),
 		fx.WithLogger(func() fxevent.Logger {
 			l := &fxevent.SlogLogger{Logger: logger}
 			l.UseLogLevel(slog.LevelDebug)

@@ -1,6 +1,7 @@
 package fxmodules
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -32,7 +33,7 @@ func TestEveryRoleCombinationWires(t *testing.T) {
 				t.Fatal(err)
 			}
 			logger := testenv.Logger(t)
-			if err := fx.ValidateApp(fx.Supply(s, logger), Options(s), fx.NopLogger); err != nil {
+			if err := fx.ValidateApp(fx.Supply(s, logger), fx.Provide(func() StartContext { return context.Background() }), Options(s), fx.NopLogger); err != nil {
 				t.Fatalf("the graph does not wire: %v", err)
 			}
 		})

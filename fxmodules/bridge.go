@@ -32,6 +32,7 @@ type SourceResult struct {
 
 type bridgeParams struct {
 	fx.In
+	Start    StartContext
 	Broker   *broker.Broker
 	Topology broker.Topology
 	Settings *config.Settings
@@ -48,7 +49,7 @@ type bridgeParams struct {
 var Bridge = fx.Module("bridge", fx.Provide(newActiveLister, newSubmitSource, newUpdateSource, newMetricsSource, newHealthSource, newBridgeTask))
 
 func newBridgeTask(p bridgeParams) (TasksResult, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(p.Start, 30*time.Second)
 	defer cancel()
 	kv, err := p.Broker.JS.KeyValue(ctx, p.Topology.LeasesBucket)
 	if err != nil {

@@ -34,7 +34,7 @@ func newIdentity() Identity {
 	return Identity{ID: host + "." + strconv.Itoa(pid), Host: host, PID: pid}
 }
 
-func newBroker(lc fx.Lifecycle, s *config.Settings, id Identity, logger *slog.Logger) (*broker.Broker, error) {
+func newBroker(start StartContext, lc fx.Lifecycle, s *config.Settings, id Identity, logger *slog.Logger) (*broker.Broker, error) {
 	opts, err := broker.OptionsFor(s, "jobbergate-agent "+id.ID)
 	if err != nil {
 		return nil, err
@@ -44,7 +44,7 @@ func newBroker(lc fx.Lifecycle, s *config.Settings, id Identity, logger *slog.Lo
 			return nil, fmt.Errorf("NATS store: %w", err)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(start, time.Minute)
 	defer cancel()
 	b, err := broker.Start(ctx, opts, logger.With("component", "nats"))
 	if err != nil {
@@ -54,12 +54,12 @@ func newBroker(lc fx.Lifecycle, s *config.Settings, id Identity, logger *slog.Lo
 	return b, nil
 }
 
-func newTopology(b *broker.Broker, s *config.Settings, logger *slog.Logger) (broker.Topology, error) {
+func newTopology(start StartContext, b *broker.Broker, s *config.Settings, logger *slog.Logger) (broker.Topology, error) {
 	t, err := broker.TopologyFor(s)
 	if err != nil {
 		return t, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(start, time.Minute)
 	defer cancel()
 	if err := broker.Provision(ctx, b.JS, t); err != nil {
 		return t, err
@@ -68,8 +68,8 @@ func newTopology(b *broker.Broker, s *config.Settings, logger *slog.Logger) (bro
 	return t, nil
 }
 
-func newHeartbeatTask(b *broker.Broker, t broker.Topology, s *config.Settings, id Identity, logger *slog.Logger) (TaskResult, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+func newHeartbeatTask(start StartContext, b *broker.Broker, t broker.Topology, s *config.Settings, id Identity, logger *slog.Logger) (TaskResult, error) {
+	ctx, cancel := context.WithTimeout(start, 30*time.Second)
 	defer cancel()
 	kv, err := b.JS.KeyValue(ctx, t.AgentsBucket)
 	if err != nil {

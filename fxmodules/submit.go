@@ -52,6 +52,7 @@ func submitBacklog(b *broker.Broker, t broker.Topology) submit.Backlog {
 // submitParams are what the submit task needs.
 type submitParams struct {
 	fx.In
+	Start    StartContext
 	Settings *config.Settings
 	Broker   *broker.Broker
 	Topology broker.Topology
@@ -65,7 +66,7 @@ type submitParams struct {
 }
 
 func newSubmitTask(p submitParams) (TaskResult, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(p.Start, 30*time.Second)
 	defer cancel()
 	claims, err := p.Broker.JS.KeyValue(ctx, p.Topology.SubmissionsBucket)
 	if err != nil {

@@ -41,10 +41,10 @@ type extensionsParams struct {
 	Registry *extend.Registry `optional:"true"`
 }
 
-func newUpdateTask(s *config.Settings, b *broker.Broker, t broker.Topology, api *jobbergate.Client,
+func newUpdateTask(start StartContext, s *config.Settings, b *broker.Broker, t broker.Topology, api *jobbergate.Client,
 	sc *slurm.Client, m *telemetry.Metrics, logger *slog.Logger, ext extensionsParams) (TaskResult, error) {
 	log := logger.With("component", "update")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(start, 30*time.Second)
 	defer cancel()
 	jobs, err := b.JS.KeyValue(ctx, t.JobsBucket)
 	if err != nil {
