@@ -61,14 +61,7 @@ func TestRunStartsAndStopsCleanly(t *testing.T) {
 		}
 	}
 	cancel() // what SIGTERM does
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Fatalf("exit code %d:\n%s", code, agentLog{&stderr})
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("the agent did not stop within 60 s of SIGTERM")
-	}
+	stoppedCleanly(t, done, &stderr)
 	out := stderr.String()
 	for _, want := range []string{"Starting Jobbergate-agent", "streams and buckets ready", "Jobbergate-agent is shutting down...", "embedded nats-server stopped", "Jobbergate-agent has been stopped"} {
 		if !strings.Contains(out, want) {
@@ -111,14 +104,7 @@ func TestRunStopRequestedWhileStarting(t *testing.T) {
 	testenv.Eventually(t, 30*time.Second, func() bool { return strings.Contains(stderr.String(), "nats connect attempt failed") },
 		"the agent is not waiting for NATS:\n%s", agentLog{&stderr})
 	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Fatalf("exit code %d:\n%s", code, agentLog{&stderr})
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("the agent did not stop within 60 s of SIGTERM")
-	}
+	stoppedCleanly(t, done, &stderr)
 	out := stderr.String()
 	if !strings.Contains(out, "stop requested while starting") || strings.Contains(out, "start failed") || strings.Contains(out, "agent started") {
 		t.Errorf("the log does not say a stop was requested while starting:\n%s", out)
@@ -138,4 +124,18 @@ func (l agentLog) String() string {
 		}
 	}
 	return strings.Join(keep, "\n")
+}
+
+// stoppedCleanly waits for the exit code of a `run` told to stop (its context cancelled) and
+// fails the test unless it is 0 within 60 s.
+func stoppedCleanly(t *testing.T, done <-chan int, log *testenv.SyncBuffer) {
+	t.Helper()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit code %d:\n%s", code, agentLog{log})
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("the agent did not stop within 60 s of SIGTERM")
+	}
 }
