@@ -22,12 +22,7 @@ func New(ctx context.Context, s *config.Settings, logger *slog.Logger, extra ...
 	return fx.New(
 		fx.Supply(s, logger),
 		fx.Provide(func() StartContext { return ctx }),
-		fx.WithLogger(func() fxevent.Logger {
-			l := &fxevent.SlogLogger{Logger: logger}
-			l.UseLogLevel(slog.LevelDebug)
-			l.UseErrorLevel(slog.LevelError)
-			return l
-		}),
+		fx.WithLogger(func() fxevent.Logger { return newFxLogger(ctx, logger) }),
 		Options(s),
 		fx.Options(extra...),
 	)
