@@ -8,6 +8,13 @@
 // the options (broker.OptionsFor, submit.InFlight, ...). Parameter objects follow fx's naming:
 // an fx.In struct is named xxxParams, an fx.Out struct XxxResult.
 //
+// # Start
+//
+// The constructors that talk to NATS (connect, provision the streams, open the buckets) run
+// while New builds the application. Their timeouts derive from New's context (StartContext),
+// so a stop requested while the agent starts ends them at once; the errors that this
+// cancellation causes are logged at DEBUG, not as failures.
+//
 // # Tasks
 //
 // Background work (consumers, the bridge, the heartbeat) is registered as Task values in the
