@@ -43,11 +43,11 @@ func TestRunStartsAndStopsCleanly(t *testing.T) {
 		done <- Run(ctx, []string{"--env-file", "none", "run"}, env, &bytes.Buffer{}, &stderr)
 	}()
 	testenv.Eventually(t, 30*time.Second, func() bool { return strings.Contains(stderr.String(), "agent started") },
-		"the agent did not start:\n%s", agentLog{&stderr})
+		"the agent did not start:\n%s", agentLog(&stderr))
 	// The telemetry endpoint answers while the agent runs.
 	addr := regexp.MustCompile(`metrics and health endpoints listening.* addr=(\S+)`).FindStringSubmatch(stderr.String())
 	if addr == nil {
-		t.Fatalf("no telemetry address in the log:\n%s", agentLog{&stderr})
+		t.Fatalf("no telemetry address in the log:\n%s", agentLog(&stderr))
 	}
 	for path, want := range map[string]string{"/readyz": `"nats":"ok"`, "/metrics": `jobbergate_agent_queue_waiting_messages{queue="submit"} 0`, "/healthz": "ok"} {
 		resp, err := http.Get("http://" + addr[1] + path)
@@ -102,7 +102,7 @@ func TestRunStopRequestedWhileStarting(t *testing.T) {
 	done := make(chan int, 1)
 	go func() { done <- Run(ctx, []string{"--env-file", "none", "run"}, env, &bytes.Buffer{}, &stderr) }()
 	testenv.Eventually(t, 30*time.Second, func() bool { return strings.Contains(stderr.String(), "nats connect attempt failed") },
-		"the agent is not waiting for NATS:\n%s", agentLog{&stderr})
+		"the agent is not waiting for NATS:\n%s", agentLog(&stderr))
 	cancel()
 	stoppedCleanly(t, done, &stderr)
 	out := stderr.String()
@@ -111,19 +111,18 @@ func TestRunStopRequestedWhileStarting(t *testing.T) {
 	}
 }
 
-// agentLog shows an agent's log in a failure message: read when the message is formatted (so a
-// message built before the wait shows the log as it was at the failure) and without the DEBUG
-// lines, whose fx wiring would hide the cause.
-type agentLog struct{ buf *testenv.SyncBuffer }
-
-func (l agentLog) String() string {
-	var keep []string
-	for _, line := range strings.Split(l.buf.String(), "\n") {
-		if !strings.Contains(line, "level=DEBUG") {
-			keep = append(keep, line)
+// agentLog shows an agent's log in a failure message, read when the message is formatted and
+// without the DEBUG lines, whose fx wiring would hide the cause.
+func agentLog(buf *testenv.SyncBuffer) testenv.Lazy {
+	return func() string {
+		var keep []string
+		for _, line := range strings.Split(buf.String(), "\n") {
+			if !strings.Contains(line, "level=DEBUG") {
+				keep = append(keep, line)
+			}
 		}
+		return strings.Join(keep, "\n")
 	}
-	return strings.Join(keep, "\n")
 }
 
 // stoppedCleanly waits for the exit code of a `run` told to stop (its context cancelled) and
@@ -133,7 +132,7 @@ func stoppedCleanly(t *testing.T, done <-chan int, log *testenv.SyncBuffer) {
 	select {
 	case code := <-done:
 		if code != 0 {
-			t.Fatalf("exit code %d:\n%s", code, agentLog{log})
+			t.Fatalf("exit code %d:\n%s", code, agentLog(log))
 		}
 	case <-time.After(60 * time.Second):
 		t.Fatal("the agent did not stop within 60 s of SIGTERM")

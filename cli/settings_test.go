@@ -70,14 +70,14 @@ func TestUnknownSettingWarns(t *testing.T) {
 	testenv.Eventually(t, 60*time.Second, func() bool {
 		select {
 		case code := <-done:
-			t.Fatalf("the agent exited (%d):\n%s", code, agentLog{&logs})
+			t.Fatalf("the agent exited (%d):\n%s", code, agentLog(&logs))
 		default:
 		}
 		return strings.Contains(logs.String(), "agent started")
-	}, "the agent did not start:\n%s", agentLog{&logs})
+	}, "the agent did not start:\n%s", agentLog(&logs))
 	cancel()
 	if code := <-done; code != 0 {
-		t.Errorf("run: exit %d:\n%s", code, agentLog{&logs})
+		t.Errorf("run: exit %d:\n%s", code, agentLog(&logs))
 	}
 	var warned []string
 	for _, line := range strings.Split(logs.String(), "\n") {

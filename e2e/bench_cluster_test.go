@@ -64,7 +64,7 @@ func BenchmarkClusterCost(b *testing.B) {
 	metrics := "http://" + metricsAddr + "/metrics"
 	testenv.Eventually(b, 10*time.Minute, func() bool {
 		return w.statusCounts(ids)[jobbergatetest.StatusSubmitted] == len(ids)
-	}, "%d submissions SUBMITTED: %v", len(ids), lazy(func() string { return fmtCounts(w.statusCounts(ids)) }))
+	}, "%d submissions SUBMITTED: %v", len(ids), testenv.Lazy(func() string { return fmtCounts(w.statusCounts(ids)) }))
 	report("slurm holds %d other jobs; the agent's %d submissions are SUBMITTED (held jobs)", others, len(ids))
 
 	sampler := startProcSampler(a.pid(), samplePeriod)

@@ -45,7 +45,7 @@ func BenchmarkDownloadMemory(b *testing.B) {
 		ids := w.addSubmissionsOf(n, crashArgs, scripts)
 		testenv.Eventually(b, 5*time.Minute, func() bool {
 			return w.statusCounts(ids)[jobbergatetest.StatusSubmitted] == n
-		}, "%d submissions SUBMITTED: %v", n, lazy(func() string { return fmtCounts(w.statusCounts(ids)) }))
+		}, "%d submissions SUBMITTED: %v", n, testenv.Lazy(func() string { return fmtCounts(w.statusCounts(ids)) }))
 	}
 	b.StopTimer()
 	after, _ := vmHWM(a.pid())

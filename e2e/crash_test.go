@@ -177,7 +177,7 @@ func killWhileWorking(t *testing.T, w *world, ids []int, victim *agentProc, all 
 			killAt, doneAtStart = time.Time{}, done
 		}
 		return done == len(ids)
-	}, "submissions still CREATED (status counts and kills: %v)", lazy(func() string {
+	}, "submissions still CREATED (status counts and kills: %v)", testenv.Lazy(func() string {
 		return fmt.Sprint(w.statusCounts(ids), " ", killLog)
 	}))
 	starts, kills := victim.counts()
@@ -191,11 +191,6 @@ func killWhileWorking(t *testing.T, w *world, ids []int, victim *agentProc, all 
 		t.Errorf("%s killed %d times while working, want at least %d", victim.name, kills, atLeast)
 	}
 }
-
-// lazy formats as fn's result when printed.
-type lazy func() string
-
-func (l lazy) String() string { return l() }
 
 // checkExactlyOneJob checks that every submission is SUBMITTED and that Slurm holds exactly one
 // job per submission carrying its marker, the one reported, owned by the submission's user, and

@@ -164,7 +164,7 @@ func TestMigrationFromPythonAgent(t *testing.T) {
 		}
 		return strings.Join(bad, "; ")
 	}
-	testenv.Eventually(t, 3*time.Minute, func() bool { return settled() == "" }, "submissions not settled: %v", lazy(settled))
+	testenv.Eventually(t, 3*time.Minute, func() bool { return settled() == "" }, "submissions not settled: %v", testenv.Lazy(settled))
 
 	// Restarted, it submits nothing again.
 	a.stop()

@@ -36,7 +36,7 @@ func TestReplay(t *testing.T) {
 	first.start()
 	testenv.Eventually(t, crashTimeout, func() bool {
 		return w.statusCounts(ids)[jobbergatetest.StatusSubmitted] == len(ids)
-	}, "first run: submissions not all SUBMITTED: %v", lazy(func() string { return fmtCounts(w.statusCounts(ids)) }))
+	}, "first run: submissions not all SUBMITTED: %v", testenv.Lazy(func() string { return fmtCounts(w.statusCounts(ids)) }))
 	first.stop()
 	firstJob := map[int]int64{}
 	for _, id := range ids {

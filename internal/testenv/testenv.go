@@ -48,5 +48,12 @@ func Eventually(t testing.TB, timeout time.Duration, cond func() bool, msg strin
 	}
 }
 
+// Lazy formats as its function's result when printed: an argument of Eventually's message (or
+// any failure message) that shows the state at the failure, not when the message was built.
+type Lazy func() string
+
+// String returns l's result.
+func (l Lazy) String() string { return l() }
+
 // IsRoot reports whether the tests run as root, which the run-as-user tests need.
 func IsRoot() bool { return os.Geteuid() == 0 }
