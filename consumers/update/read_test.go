@@ -109,13 +109,7 @@ func TestBatchUnreadableJobIsNotGone(t *testing.T) {
 // read again (nor PUT) until their refresh is due; a changed job, one the listing does not show
 // and one whose refresh is due are read. Owners with few such jobs are not listed.
 func TestOwnerListingSkipsUnchangedJobs(t *testing.T) {
-	sl := newFakeSlurm()
-	up := &recordingUpdater{got: map[int]jobbergate.SlurmJobData{}}
-	ids := identities{}
-	h, err := NewHandler(Options{API: up, Slurm: sl, Identities: ids, RefreshCycles: 10, OwnerListingMin: 20})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, sl, up, ids := newListingHandler(t, nil)
 	var pairs [][2]int
 	for i := range 60 { // alice's jobs 1000..1059 of submissions 1..60
 		sub, jid := i+1, int64(1000+i)
@@ -171,13 +165,7 @@ func TestOwnerListingSkipsUnchangedJobs(t *testing.T) {
 // neither read nor PUT, in the first cycle or later ones until their refresh; a job that
 // changed since, or whose record lacks the report, is read and PUT.
 func TestFirstCycleComparesWithTheSubmittedReport(t *testing.T) {
-	sl := newFakeSlurm()
-	up := &recordingUpdater{got: map[int]jobbergate.SlurmJobData{}}
-	ids := identities{}
-	h, err := NewHandler(Options{API: up, Slurm: sl, Identities: ids, RefreshCycles: 10, OwnerListingMin: 20})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, sl, up, ids := newListingHandler(t, nil)
 	var pairs [][2]int
 	for i := range 40 {
 		sub, jid := i+1, int64(3000+i)
@@ -212,14 +200,8 @@ func TestFirstCycleComparesWithTheSubmittedReport(t *testing.T) {
 // A batch with fewer of an owner's jobs than OwnerListingMin (the end of a cycle's messages)
 // uses the owner's listing of an earlier batch while it is fresh, and makes none of its own.
 func TestSmallBatchUsesAFreshListing(t *testing.T) {
-	sl := newFakeSlurm()
-	up := &recordingUpdater{got: map[int]jobbergate.SlurmJobData{}}
-	ids := identities{}
 	clk := testenv.NewClock(time.Unix(1_800_000_000, 0))
-	h, err := NewHandler(Options{API: up, Slurm: sl, Identities: ids, RefreshCycles: 10, OwnerListingMin: 20, Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, sl, _, ids := newListingHandler(t, clk.Now)
 	var pairs [][2]int
 	for i := range 30 {
 		sub, jid := i+1, int64(4000+i)
@@ -240,4 +222,19 @@ func TestSmallBatchUsesAFreshListing(t *testing.T) {
 	if st := h.Stats(); st.OwnerListings != 1 || st.SlurmReads != 5 {
 		t.Fatalf("%+v: want the 5 jobs read singly once the listing aged", st)
 	}
+}
+
+// newListingHandler returns a Handler that lists an owner's jobs from 20 of them in a batch and
+// reads reported jobs again every 10 cycles, on a fake Slurm, a recording API and identities
+// held in memory; now is its clock (nil: time.Now).
+func newListingHandler(t *testing.T, now func() time.Time) (*Handler, *fakeSlurm, *recordingUpdater, identities) {
+	t.Helper()
+	sl := newFakeSlurm()
+	up := &recordingUpdater{got: map[int]jobbergate.SlurmJobData{}}
+	ids := identities{}
+	h, err := NewHandler(Options{API: up, Slurm: sl, Identities: ids, RefreshCycles: 10, OwnerListingMin: 20, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, sl, up, ids
 }
