@@ -167,9 +167,9 @@ func (e *fileError) Unwrap() error { return e.err }
 // of the handler's DownloadBudget (shared by all deliveries) and keeps the file's size of them
 // once read: supporting files give it back once written as the user, the entrypoint's share is
 // returned as held for the caller to give back after sbatch. So all deliveries together never
-// hold more than DownloadBudget of files in memory, and one owner's never more than half. The first failure
-// cancels the other transfers; it is returned as a *RejectionError when it is the submission's
-// fault (file missing, too large, write refused), as it is otherwise.
+// hold more than DownloadBudget of files in memory, and one owner's never more than half. The
+// first failure cancels the other transfers; it is returned as a *RejectionError when it is the
+// submission's fault (file missing, too large, write refused), as it is otherwise.
 func (d *delivery) transfer(ctx context.Context, u slurm.User, dir string, files []jobbergate.JobScriptFile) (entry []byte, held func(), err error) {
 	var entryHeld int64
 	reserve := min(d.o.MaxFileBytes, d.o.DownloadBudget)

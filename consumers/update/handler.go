@@ -80,8 +80,9 @@ type Options struct {
 	// reported before and whose refresh is not due, that owner's jobs are listed with one
 	// OwnerStates call and those whose state and reason are what was last reported are not
 	// read (nor PUT); the others are read singly. A batch with fewer uses a listing of the
-	// owner still fresh from an earlier batch (ListingMaxAge). Default 50 (a listing costs slurmctld about
-	// as much as that many single reads on a busy cluster); negative: every job is read.
+	// owner still fresh from an earlier batch (ListingMaxAge). Default 50 (a listing costs
+	// slurmctld about as much as that many single reads on a busy cluster); negative: every
+	// job is read.
 	OwnerListingMin int
 	// ListingMaxAge is how long one owner listing serves later batches. Only used to skip
 	// reads of unchanged jobs, never to take a job for gone, so a change within that age is
@@ -383,7 +384,7 @@ func (h *Handler) skipUnchanged(ctx context.Context, items []*item, decs []consu
 				continue // fewer reads than a listing costs
 			}
 			var err error
-			if states, err = h.ownerStates(ctx, uid); err != nil {
+			if states, err = h.listOwner(ctx, uid); err != nil {
 				h.log.Warn("listing an owner's job states failed: their jobs are read one by one", "uid", uid, "error", err)
 				continue
 			}
@@ -424,15 +425,10 @@ func (h *Handler) cachedStates(uid uint32) (map[int64]slurm.JobStatus, bool) {
 	return l.states, true
 }
 
-// ownerStates returns uid's job states from a listing at most ListingMaxAge old.
-func (h *Handler) ownerStates(ctx context.Context, uid uint32) (map[int64]slurm.JobStatus, error) {
+// listOwner lists uid's job states with one OwnerStates call and keeps the listing for later
+// batches (cachedStates), forgetting the listings older than ListingMaxAge.
+func (h *Handler) listOwner(ctx context.Context, uid uint32) (map[int64]slurm.JobStatus, error) {
 	now := h.opts.Now()
-	h.listMu.Lock()
-	l, ok := h.lists[uid]
-	h.listMu.Unlock()
-	if ok && now.Sub(l.at) <= h.opts.ListingMaxAge {
-		return l.states, nil
-	}
 	h.listings.Add(1)
 	states, err := h.slurm.OwnerStates(ctx, uid)
 	if err != nil {
