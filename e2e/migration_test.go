@@ -15,9 +15,12 @@ import (
 	"github.com/omnivector-solutions/jobbergate-agent-go/jobbergate/jobbergatetest"
 )
 
-// oomScript asks for 20 MB and fills 300 MB: with memory enforced (task/cgroup, see
-// deploy/slurm/slurm-single-node.sh SNS_CGROUP) the job ends OUT_OF_MEMORY.
-const oomScript = "#!/bin/sh\n#SBATCH --mem=20M\n#SBATCH --output=/dev/null\nhead -c 300M /dev/zero | tail >/dev/null\n"
+// oomScript asks for 200 MB and fills 2 GB: with memory enforced (task/cgroup, see
+// deploy/slurm/slurm-single-node.sh SNS_CGROUP) the job ends OUT_OF_MEMORY. The limit is well
+// above slurmstepd's own memory (about 12 MB, charged to the same cgroup on Slurm 22.05 with
+// cgroup v1): with 20 MB (a 30 MB limit), the cgroup's OOM killer once took slurmstepd instead
+// of tail, and the job stayed RUNNING until cancelled (1 of 26 kills in a day's kernel log).
+const oomScript = "#!/bin/sh\n#SBATCH --mem=200M\n#SBATCH --output=/dev/null\nhead -c 2G /dev/zero | tail >/dev/null\n"
 
 // TestMigrationFromPythonAgent replaces the Python agent on a login node as a site would: the
 // agent runs with the Python agent's .env (an unknown key, Slurm commands in a directory of
